@@ -1,0 +1,1517 @@
+"""Plan files: a budget plan in YAML or TOML, validated, turned into a :class:`Problem`.
+
+A plan file is what a planner edits instead of Python: the assets (inline or a CSV), their
+expected returns (or a history file to estimate them from), the covariance (a CSV or built from
+per-asset volatilities and correlations), the budget, the risk tolerance, the strategy
+(locks, roster, floors, caps, shift limits, turnover), views, approval rules and scenarios.
+
+Every error names the file, the field and the line, says what was expected, and is raised
+before anything runs::
+
+    plan = load_plan("quarterly.yaml")   # or a built-in name: load_plan("quarterly_2m")
+    problem = plan.to_problem()
+
+The full schema is documented in ``docs/plan_files.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import math
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .exceptions import PlanFileError
+
+if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "Plan",
+    "PlanSpec",
+    "load_plan",
+    "builtin_plans",
+    "resolve_plan_path",
+    "ScenarioSpec",
+    "ApprovalSpec",
+]
+
+Loc = tuple[Any, ...]
+ScalarOrList = str | float | int | bool | list[str | float | int | bool]
+
+_KNOWN_ASSET_COLUMNS = (
+    "id",
+    "market",
+    "channel",
+    "tier",
+    "creator",
+    "tags",
+    "expected_return",
+    "last_outcome",
+    "volatility",
+    "current",
+    "min_spend",
+    "max_spend",
+    "saturation",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AssetSpec(_Model):
+    """One asset (a market x channel x tier or one creator) of an inline asset table."""
+
+    id: str = Field(min_length=1, description="Unique asset id.")
+    market: str | None = None
+    channel: str | None = None
+    tier: str | None = None
+    creator: str | None = None
+    tags: list[str] | str | None = Field(
+        default=None, description="Free-form tags, a list or a ';'-separated string."
+    )
+    expected_return: float | None = Field(
+        default=None, description="Expected outcome per unit of money spent."
+    )
+    last_outcome: float | None = Field(
+        default=None,
+        ge=0,
+        description="Outcome last period; with current spend gives expected_return.",
+    )
+    volatility: float | None = Field(default=None, ge=0)
+    current: float | None = Field(default=None, ge=0, description="Current spend (money).")
+    min_spend: float | None = Field(default=None, ge=0)
+    max_spend: float | None = Field(default=None, ge=0)
+    saturation: float | None = Field(
+        default=None, gt=0, description="Curve scale k as a multiple of current spend."
+    )
+    attributes: dict[str, str | float | int | bool] = Field(default_factory=dict)
+
+    @field_validator("expected_return", "last_outcome", "volatility", "current")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("expected a finite number")
+        return v
+
+
+class FileRef(_Model):
+    """A data file, relative to the plan file."""
+
+    file: str = Field(min_length=1)
+
+
+class CorrelationPair(_Model):
+    """An explicit correlation between two assets."""
+
+    assets: list[str] = Field(min_length=2, max_length=2)
+    value: float = Field(ge=-1, le=1)
+
+
+class CovarianceSpec(_Model):
+    """Covariance of per-unit-spend returns: a CSV file, or volatilities and correlations."""
+
+    file: str | None = None
+    volatility: Literal["relative", "absolute"] = "relative"
+    correlation: float = Field(default=0.0, ge=-1, le=1)
+    correlation_by: dict[str, float] = Field(default_factory=dict)
+    pairs: list[CorrelationPair] = Field(default_factory=list)
+
+    @field_validator("correlation_by")
+    @classmethod
+    def _in_range(cls, v: dict[str, float]) -> dict[str, float]:
+        for key, val in v.items():
+            if not -1 <= val <= 1:
+                raise ValueError(f"correlation for '{key}' must be between -1 and 1, got {val}")
+        return v
+
+
+class BudgetSpec(_Model):
+    """Total budget in money, spent exactly or treated as a cap."""
+
+    amount: float = Field(gt=0)
+    mode: Literal["exact", "cap"] = "exact"
+
+    @field_validator("amount")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("expected a finite number")
+        return v
+
+
+class RiskSpec(_Model):
+    """Risk tolerance."""
+
+    objective: Literal["utility", "min_risk", "max_return"] = "utility"
+    risk_aversion: float = Field(default=1.0, ge=0)
+    max_risk: float | None = Field(default=None, gt=0)
+    min_outcome: float | None = Field(default=None, ge=0)
+
+
+class LockSpec(_Model):
+    """A committed spend on one asset: exactly ``amount``, or at least it (``minimum``)."""
+
+    asset: str
+    amount: float = Field(ge=0)
+    minimum: bool = False
+    name: str | None = None
+
+
+class RosterSpec(_Model):
+    """Only these assets may receive spend."""
+
+    assets: list[str] = Field(min_length=1)
+    name: str = "roster"
+    strategic: bool = True
+
+
+class GroupSpec(_Model):
+    """A floor or cap on a group of assets selected by attributes."""
+
+    name: str | None = None
+    where: dict[str, ScalarOrList] = Field(min_length=1)
+    amount: float = Field(ge=0)
+    unit: Literal["money", "share"] = "money"
+    strategic: bool = True
+
+    @model_validator(mode="after")
+    def _share_at_most_one(self) -> GroupSpec:
+        if self.unit == "share" and self.amount > 1:
+            raise ValueError(
+                f"a share must be between 0 and 1, got {self.amount} "
+                "(write 0.3 for 30%, or set unit: money)"
+            )
+        return self
+
+
+class ResponseFloorSpec(_Model):
+    """A group's expected outcome must reach ``level`` (outcome units)."""
+
+    name: str | None = None
+    where: dict[str, ScalarOrList] = Field(min_length=1)
+    level: float = Field(ge=0)
+    strategic: bool = True
+
+
+class ShiftLimitSpec(_Model):
+    """Per-asset limit on the change against current spend."""
+
+    max_change: float = Field(gt=0)
+    relative: bool = True
+    name: str = "shift_limit"
+    strategic: bool = True
+
+
+class TurnoverSpec(_Model):
+    """Limit on the total absolute change against current spend."""
+
+    limit: float = Field(gt=0)
+    unit: Literal["money", "share"] = "share"
+    name: str = "turnover"
+    strategic: bool = True
+
+
+class ViewSpec(_Model):
+    """A strategist's view on returns, with a confidence between 0 and 1."""
+
+    name: str | None = None
+    asset: str | None = None
+    where: dict[str, ScalarOrList] | None = None
+    change: float = Field(gt=-1, description="Relative change of expected return (0.2 = +20%).")
+    confidence: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _target(self) -> ViewSpec:
+        if (self.asset is None) == (self.where is None):
+            raise ValueError("give exactly one of 'asset' or 'where'")
+        return self
+
+
+class ApprovalSpec(_Model):
+    """When a human must approve a recommendation."""
+
+    max_shift: float | None = Field(
+        default=0.10, ge=0, description="Flag any asset moved by more than this share."
+    )
+    protect_tags: list[str] = Field(
+        default_factory=lambda: ["brand"], description="Flag any cut to assets with these tags."
+    )
+    min_confidence: float | None = Field(default=0.85, ge=0, le=1)
+
+
+class CostShockSpec(_Model):
+    """The same outcome now costs ``change`` more (0.2 = 20% dearer) on a group."""
+
+    where: dict[str, ScalarOrList] = Field(min_length=1)
+    change: float = Field(gt=-1)
+
+
+class ScenarioSpec(_Model):
+    """A what-if: the plan with some inputs changed."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    budget_change: float | None = Field(default=None, gt=-1)
+    risk_aversion: float | None = Field(default=None, ge=0)
+    cost_shocks: list[CostShockSpec] = Field(default_factory=list)
+    remove: dict[str, ScalarOrList] | None = None
+    drop_constraints: list[str] = Field(default_factory=list)
+
+
+class ResponseAssetSpec(_Model):
+    """A response curve for one asset: explicit parameters or calibrated."""
+
+    family: str | None = None
+    params: dict[str, float] = Field(default_factory=dict)
+    saturation: float | None = Field(default=None, gt=0)
+
+
+class ResponseSpec(_Model):
+    """Response curves: a default family calibrated at current spend, with overrides."""
+
+    family: str = "exponential"
+    calibrate: Literal["current", "none"] = "current"
+    saturation: float = Field(default=1.0, gt=0)
+    assets: dict[str, ResponseAssetSpec] = Field(default_factory=dict)
+    tolerance: float | None = Field(default=None, gt=0)
+
+
+class HistorySpec(_Model):
+    """Spend and outcome history to estimate returns and covariance from."""
+
+    file: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlanSpec(_Model):
+    """The schema of a plan file (see ``docs/plan_files.md``)."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    outcome: str = "outcome"
+    currency: str = "$"
+    assets: list[AssetSpec] | str | FileRef | None = None
+    history: str | HistorySpec | None = None
+    covariance: str | CovarianceSpec | None = None
+    budget: float | BudgetSpec
+    risk: RiskSpec = Field(default_factory=RiskSpec)
+    current: dict[str, float] | None = None
+    locks: list[LockSpec] = Field(default_factory=list)
+    roster: list[str] | RosterSpec | None = None
+    floors: list[GroupSpec] = Field(default_factory=list)
+    caps: list[GroupSpec] = Field(default_factory=list)
+    response_floors: list[ResponseFloorSpec] = Field(default_factory=list)
+    shift_limit: float | ShiftLimitSpec | None = None
+    turnover: float | TurnoverSpec | None = None
+    response: ResponseSpec | None = None
+    views: list[ViewSpec] = Field(default_factory=list)
+    approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
+    scenarios: list[ScenarioSpec] = Field(default_factory=list)
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_positive(cls, v: float | BudgetSpec) -> float | BudgetSpec:
+        if isinstance(v, (int, float)) and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"the budget must be a positive amount of money, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _inputs_present(self) -> PlanSpec:
+        if self.assets is None and self.history is None:
+            raise ValueError("give 'assets' (a table or CSV path) or 'history' (a history file)")
+        return self
+
+    @property
+    def budget_amount(self) -> float:
+        """The budget in money."""
+        return float(self.budget.amount if isinstance(self.budget, BudgetSpec) else self.budget)
+
+    @property
+    def budget_mode(self) -> str:
+        """``"exact"`` or ``"cap"``."""
+        return self.budget.mode if isinstance(self.budget, BudgetSpec) else "exact"
+
+
+# --------------------------------------------------------------------------------------------
+# Line numbers
+# --------------------------------------------------------------------------------------------
+
+
+def _yaml_lines(text: str) -> dict[Loc, int]:
+    """Map each field path of a YAML document to its 1-based line number."""
+    lines: dict[Loc, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:  # pragma: no cover - parse errors are reported before this
+        return lines
+
+    def walk(node: yaml.Node, loc: Loc) -> None:
+        lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                k = key.value
+                lines[(*loc, k)] = key.start_mark.line + 1
+                walk(value, (*loc, k))
+                lines[(*loc, k)] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*loc, i))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _toml_line(text: str, loc: Loc) -> int | None:
+    """Best-effort line of a TOML field path, by searching for its keys in order."""
+    src = text.splitlines()
+    start = 0
+    found: int | None = None
+    for part in loc:
+        if isinstance(part, int):
+            # n-th array-of-tables entry or n-th inline element: find the n-th header
+            if found is not None:
+                key = str(loc[loc.index(part) - 1]) if loc.index(part) > 0 else ""
+                hits = [
+                    i
+                    for i, line in enumerate(src)
+                    if re.match(rf"\s*\[\[\s*([\w.]*\.)?{re.escape(key)}\s*\]\]", line)
+                ]
+                if part < len(hits):
+                    found = start = hits[part]
+            continue
+        pattern = re.compile(
+            rf"^\s*(\[\[?\s*([\w.\"']*\.)?)?[\"']?{re.escape(str(part))}[\"']?\s*(=|\]|\.)"
+            rf"|[{{,]\s*[\"']?{re.escape(str(part))}[\"']?\s*="
+        )
+        for i in range(start, len(src)):
+            if pattern.search(src[i]):
+                found = start = i
+                break
+    return None if found is None else found + 1
+
+
+def _line_for(loc: Loc, line_map: Mapping[Loc, int] | None, text: str, fmt: str) -> int | None:
+    if fmt == "toml":
+        return _toml_line(text, loc)
+    if not line_map:
+        return None
+    # drop union tags pydantic inserts (e.g. 'float', 'list[AssetSpec]') that are not keys
+    path: list[Any] = []
+    for part in loc:
+        if (*path, part) in line_map:
+            path.append(part)
+    while path and tuple(path) not in line_map:
+        path.pop()
+    return line_map.get(tuple(path), line_map.get(()))
+
+
+def _clean_loc(loc: Loc, raw: Any) -> Loc:
+    """Drop the union tags pydantic inserts into an error location (``'float'``, ...)."""
+    path: list[Any] = []
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(part, str) and not _looks_like_tag(part) and not isinstance(node, list):
+            path.append(part)  # a missing field
+            node = None
+    return tuple(path)
+
+
+def _looks_like_tag(part: str) -> bool:
+    return (
+        part in {"float", "int", "str", "bool", "dict", "list", "none"}
+        or bool(re.search(r"[\[\]]", part))
+        or part[:1].isupper()
+        or part.startswith(("function-", "constrained-"))
+    )
+
+
+def _field_name(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _allowed_fields(loc: Loc) -> list[str]:
+    """The allowed field names of the model at ``loc`` (best effort)."""
+    model: Any = PlanSpec
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        info = model.model_fields.get(part)
+        if info is None:
+            return []
+        model = _model_in(info.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+@dataclass
+class _Source:
+    path: str
+    text: str
+    fmt: str
+    line_map: dict[Loc, int] | None
+
+    def line(self, loc: Loc) -> int | None:
+        return _line_for(loc, self.line_map, self.text, self.fmt)
+
+    def error(self, loc: Loc, message: str) -> PlanFileError:
+        line = self.line(loc)
+        where = f"{self.path}, line {line}" if line else self.path
+        err = PlanFileError(f"{where}: field '{_field_name(loc)}': {message}")
+        err.file = self.path  # type: ignore[attr-defined]
+        err.field = _field_name(loc)  # type: ignore[attr-defined]
+        err.line = line  # type: ignore[attr-defined]
+        err.errors = [(_field_name(loc), line, message)]  # type: ignore[attr-defined]
+        return err
+
+
+def _explain(err: Mapping[str, Any], loc: Loc) -> str:
+    kind = err.get("type", "")
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        name = str(loc[-1]) if loc else "?"
+        allowed = _allowed_fields(loc)
+        msg = f"unknown field '{name}'"
+        close = difflib.get_close_matches(name, allowed, n=1)
+        if close:
+            msg += f" (did you mean '{close[0]}'?)"
+        if allowed:
+            msg += f". Allowed fields here: {', '.join(allowed)}"
+        return msg
+    if kind == "missing":
+        return "this field is required but missing"
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg.replace("Value error, ", "")
+    if kind == "value_error":
+        return msg
+    if isinstance(got, (str, int, float, bool)) or got is None:
+        msg += f" (got {got!r})"
+    msg = msg[0].lower() + msg[1:]
+    msg = re.sub(r"a valid dictionary or instance of (\w+)", _mapping_of, msg)
+    msg = msg.replace(", unable to parse string as a number", "")
+    if msg.startswith("input should be "):
+        return "expected " + msg[len("input should be "):]
+    return "expected: " + msg
+
+
+def _mapping_of(m: re.Match[str]) -> str:
+    model = globals().get(m.group(1))
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return f"a mapping with fields {', '.join(model.model_fields)}"
+    return "a mapping"
+
+
+def _validation_error(src: _Source, exc: ValidationError, raw: Any) -> PlanFileError:
+    items: list[tuple[str, int | None, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors():
+        loc = _clean_loc(tuple(err["loc"]), raw)
+        msg = _explain(err, loc)
+        key = (_field_name(loc), msg)
+        if key in seen:
+            continue
+        seen.add(key)
+        items.append((_field_name(loc), src.line(loc), msg))
+    # when a union failed on every branch, keep the most specific messages only
+    items = _prune_union_noise(items)
+    lines = [
+        f"{src.path}, line {line}: field '{name}': {msg}" if line else
+        f"{src.path}: field '{name}': {msg}"
+        for name, line, msg in items
+    ]
+    head = f"invalid plan file {src.path} ({len(items)} problem{'s' if len(items) > 1 else ''}):"
+    err = PlanFileError(head + "\n  " + "\n  ".join(lines) if len(lines) > 1 else lines[0])
+    err.file = src.path  # type: ignore[attr-defined]
+    err.field = items[0][0]  # type: ignore[attr-defined]
+    err.line = items[0][1]  # type: ignore[attr-defined]
+    err.errors = items  # type: ignore[attr-defined]
+    return err
+
+
+def _prune_union_noise(
+    items: list[tuple[str, int | None, str]],
+) -> list[tuple[str, int | None, str]]:
+    """Keep the most specific messages when a union field failed on every branch."""
+    by_field: dict[str, list[tuple[str, int | None, str]]] = {}
+    for it in items:
+        by_field.setdefault(it[0], []).append(it)
+    out: list[tuple[str, int | None, str]] = []
+    prefix = "expected "
+    for name, group in by_field.items():
+        deeper = [k for k in by_field if k != name and k.startswith((name + ".", name + "["))]
+        typed = [g for g in group if g[2].startswith(prefix)]
+        other = [g for g in group if not g[2].startswith(prefix)]
+        if deeper:
+            out.extend(other)
+            continue
+        if len(typed) > 1:
+            got = ""
+            parts = []
+            for g in typed:
+                body = g[2][len(prefix):]
+                m = re.search(r" \(got .*\)$", body)
+                if m:
+                    got, body = m.group(0), body[: m.start()]
+                parts.append(body)
+            typed = [(name, typed[0][1], "expected " + " or ".join(parts) + got)]
+        out.extend(typed + other)
+    return out or items
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def builtin_plans() -> dict[str, Path]:
+    """The built-in plans shipped in ``portfolio_mkt/data``.
+
+    Returns
+    -------
+    dict
+        Plan name -> path of its plan file.
+    """
+    base = resources.files("portfolio_mkt") / "data"
+    out: dict[str, Path] = {}
+    for entry in sorted(base.iterdir(), key=lambda p: p.name):
+        name = entry.name
+        if name.endswith((".yaml", ".yml", ".toml")) and not name.startswith("_"):
+            out[name.rsplit(".", 1)[0]] = Path(str(entry))
+    return out
+
+
+def resolve_plan_path(plan: str | Path) -> Path:
+    """Path of a plan given as a file path or a built-in name.
+
+    Parameters
+    ----------
+    plan : str or Path
+        A path to a ``.yaml``/``.yml``/``.toml`` file, or a built-in plan name such as
+        ``"quarterly_2m"``.
+
+    Returns
+    -------
+    Path
+        The plan file.
+
+    Raises
+    ------
+    PlanFileError
+        When neither a file nor a built-in plan has that name.
+    """
+    path = Path(plan)
+    if path.is_file():
+        return path
+    builtins = builtin_plans()
+    if str(plan) in builtins:
+        return builtins[str(plan)]
+    close = difflib.get_close_matches(str(plan), list(builtins), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    err = PlanFileError(
+        f"{plan}: no such plan file and no built-in plan of that name.{hint} "
+        f"Built-in plans: {', '.join(builtins)}."
+    )
+    err.file, err.field, err.line, err.errors = str(plan), "", None, []  # type: ignore[attr-defined]
+    raise err
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and validate a plan file (YAML or TOML) or a built-in plan.
+
+    Parameters
+    ----------
+    path : str or Path
+        Plan file (``.yaml``, ``.yml`` or ``.toml``) or a built-in plan name.
+
+    Returns
+    -------
+    Plan
+        The validated plan with its data files loaded.
+
+    Raises
+    ------
+    PlanFileError
+        On any problem, naming the file, the field and the line and saying what was
+        expected. Nothing is solved on an invalid plan.
+
+    Examples
+    --------
+    >>> plan = load_plan("quarterly_2m")
+    >>> plan.spec.budget_amount
+    2000000.0
+    """
+    file = resolve_plan_path(path)
+    display = str(path) if Path(path).is_file() else f"{file.name} (built-in plan '{path}')"
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err = PlanFileError(f"{display}: cannot read the plan file ({exc}).")
+        err.file, err.field, err.line, err.errors = display, "", None, []  # type: ignore[attr-defined]
+        raise err from None
+    fmt = "toml" if file.suffix.lower() == ".toml" else "yaml"
+    raw, line_map = _parse(text, fmt, display)
+    src = _Source(display, text, fmt, line_map)
+    if not isinstance(raw, dict):
+        raise src.error((), f"expected a mapping of plan fields, got {type(raw).__name__}")
+    try:
+        spec = PlanSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _validation_error(src, exc, raw) from None
+    plan = Plan(spec=spec, path=file, base_dir=file.parent, source=src)
+    plan._load_data()
+    return plan
+
+
+def _parse(text: str, fmt: str, display: str) -> tuple[Any, dict[Loc, int] | None]:
+    if fmt == "toml":
+        try:
+            return tomllib.loads(text), None
+        except tomllib.TOMLDecodeError as exc:
+            m = re.search(r"line (\d+)", str(exc))
+            line = int(m.group(1)) if m else None
+            err = PlanFileError(
+                f"{display}, line {line}: not valid TOML ({exc}). Check quoting and brackets."
+            )
+            err.file, err.field, err.line, err.errors = display, "", line, []  # type: ignore[attr-defined]
+            raise err from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        err = PlanFileError(
+            f"{display}, line {line}: not valid YAML ({problem}). "
+            "Check indentation and that every 'key: value' has a space after the colon."
+        )
+        err.file, err.field, err.line, err.errors = display, "", line, []  # type: ignore[attr-defined]
+        raise err from None
+    return raw, _yaml_lines(text)
+
+
+# --------------------------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """A validated plan file with its data loaded.
+
+    Attributes
+    ----------
+    spec : PlanSpec
+        The validated contents of the file.
+    path : Path
+        The plan file.
+    assets : DataFrame or None
+        Asset attributes indexed by asset id (market, channel, tier, creator, tags ...).
+    expected_return : Series or None
+        Expected outcome per unit of money, by asset (before views).
+    covariance : DataFrame or None
+        Covariance of per-unit-spend returns.
+    current : Series or None
+        Current spend by asset.
+    history : DataFrame or None
+        The history table when the plan estimates from history.
+    """
+
+    spec: PlanSpec
+    path: Path
+    base_dir: Path
+    source: _Source
+    assets: pd.DataFrame | None = None
+    expected_return: pd.Series | None = None
+    volatility: pd.Series | None = None
+    covariance: pd.DataFrame | None = None
+    current: pd.Series | None = None
+    lower: pd.Series | None = None
+    upper: pd.Series | None = None
+    saturation: pd.Series | None = None
+    history: pd.DataFrame | None = None
+    estimate: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    # ---- public --------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The plan's name."""
+        return self.spec.name
+
+    @property
+    def budget(self) -> float:
+        """The budget in money."""
+        return self.spec.budget_amount
+
+    def strategic_constraints(self) -> list[str]:
+        """Names of the constraints the planner added for strategy (to be priced).
+
+        Returns
+        -------
+        list of str
+            Constraint names, in plan order.
+        """
+        names: list[str] = []
+        for i, lock in enumerate(self.spec.locks):
+            names.append(self._lock_name(i, lock))
+        r = self.spec.roster
+        if isinstance(r, RosterSpec) and r.strategic:
+            names.append(r.name)
+        elif isinstance(r, list):
+            names.append("roster")
+        for kind, groups in (("floor", self.spec.floors), ("cap", self.spec.caps)):
+            for i, g in enumerate(groups):
+                if g.strategic:
+                    names.append(g.name or f"{kind}_{i + 1}")
+        for i, g in enumerate(self.spec.response_floors):
+            if g.strategic:
+                names.append(g.name or f"response_floor_{i + 1}")
+        sl = self._shift_spec()
+        if sl is not None and sl.strategic:
+            names.append(sl.name)
+        to = self._turnover_spec()
+        if to is not None and to.strategic:
+            names.append(to.name)
+        return names
+
+    def to_problem(
+        self,
+        *,
+        exclude: Sequence[str] = (),
+        scenario: ScenarioSpec | str | None = None,
+        risk_aversion: float | None = None,
+        budget: float | None = None,
+    ) -> Any:
+        """Build the :class:`portfolio_mkt.Problem` this plan describes.
+
+        Parameters
+        ----------
+        exclude : sequence of str, optional
+            Names of constraints to leave out (to price them).
+        scenario : ScenarioSpec or str, optional
+            Apply one of the plan's scenarios (or its name).
+        risk_aversion : float, optional
+            Override the plan's risk aversion.
+        budget : float, optional
+            Override the plan's budget.
+
+        Returns
+        -------
+        portfolio_mkt.Problem
+            The problem, ready for :func:`portfolio_mkt.solve`.
+        """
+        pm = _core()
+        sc = self._scenario(scenario)
+        excluded = set(exclude) | set(sc.drop_constraints if sc else ())
+        mu = self.posterior_return().copy()
+        cov: Any = self.covariance
+        if cov is None and self.estimate is not None:
+            cov = getattr(self.estimate, "covariance", None)
+        B = float(budget if budget is not None else self.budget)
+        delta = self.spec.risk.risk_aversion
+        if risk_aversion is not None:
+            delta = float(risk_aversion)
+        assets = self.assets
+        current = self.current
+        keep = mu.index
+        if sc is not None:
+            if sc.budget_change is not None:
+                B *= 1.0 + sc.budget_change
+            if sc.risk_aversion is not None:
+                delta = sc.risk_aversion
+            for shock in sc.cost_shocks:
+                members = self._select(shock.where, ("scenarios", sc.name, "cost_shocks"))
+                mu.loc[members] = mu.loc[members] / (1.0 + shock.change)
+            if sc.remove:
+                gone = self._select(sc.remove, ("scenarios", sc.name, "remove"))
+                keep = mu.index.difference(pd.Index(gone), sort=False)
+        mu = mu.loc[keep]
+        if isinstance(cov, pd.DataFrame):
+            cov = cov.loc[keep, keep]
+        if assets is not None:
+            assets = assets.loc[keep]
+        if current is not None:
+            current = current.loc[keep]
+        constraints = [c for c in self._constraints(pm, keep) if c.name not in excluded]
+        response = self.response_curves(keep, mu=mu, shocked=sc)
+        kwargs: dict[str, Any] = dict(
+            covariance=cov,
+            budget=B,
+            assets=assets,
+            constraints=constraints,
+            current=current,
+            risk_aversion=delta,
+            objective=self.spec.risk.objective,
+            max_risk=self.spec.risk.max_risk,
+            min_outcome=self.spec.risk.min_outcome,
+            budget_mode=self.spec.budget_mode,
+            name=self.name if sc is None else f"{self.name}: {sc.name}",
+        )
+        if response:
+            kwargs["response"] = response
+        return pm.Problem(mu, **kwargs)
+
+    def posterior_return(self) -> pd.Series:
+        """Expected returns after the plan's views.
+
+        Uses Black-Litterman from :mod:`portfolio_mkt.estimation` when it is available;
+        otherwise each view moves its assets' return by ``confidence x change``.
+
+        Returns
+        -------
+        Series
+            Expected outcome per unit of money, by asset.
+        """
+        mu = self.expected_return
+        if mu is None:  # pragma: no cover - guarded by _load_data
+            raise self.source.error(("assets",), "no expected returns could be found")
+        mu = mu.astype(float).copy()
+        for i, view in enumerate(self.spec.views):
+            members = (
+                [view.asset]
+                if view.asset is not None
+                else self._select(view.where or {}, ("views", i, "where"))
+            )
+            mu.loc[members] = mu.loc[members] * (1.0 + view.confidence * view.change)
+        return mu
+
+    def response_curves(
+        self,
+        index: pd.Index | None = None,
+        *,
+        mu: pd.Series | None = None,
+        shocked: ScenarioSpec | None = None,
+    ) -> dict[str, Any] | None:
+        """Response curves per asset from the plan's ``response`` section.
+
+        Curves calibrated at current spend have average return ``expected_return`` there.
+
+        Parameters
+        ----------
+        index : Index, optional
+            Assets to build curves for (default all).
+        mu : Series, optional
+            Expected returns to calibrate against (default :meth:`posterior_return`).
+        shocked : ScenarioSpec, optional
+            Unused hook kept for symmetry with :meth:`to_problem`.
+
+        Returns
+        -------
+        dict or None
+            Asset id -> curve object of :mod:`portfolio_mkt.response`; None without a
+            ``response`` section.
+        """
+        spec = self.spec.response
+        if spec is None:
+            return None
+        response = _optional("portfolio_mkt.response")
+        if response is None:
+            if not any("response curves" in n for n in self.notes):
+                self.notes.append(
+                    "response curves are not available in this installation; "
+                    "linear returns were used"
+                )
+            return None
+        mu = self.posterior_return() if mu is None else mu
+        index = mu.index if index is None else index
+        curves: dict[str, Any] = {}
+        for asset in index:
+            a_spec = spec.assets.get(str(asset))
+            family = (a_spec.family if a_spec and a_spec.family else spec.family)
+            params = dict(a_spec.params) if a_spec else {}
+            loc = ("response", "assets", str(asset)) if a_spec else ("response",)
+            if not params:
+                if spec.calibrate == "none":
+                    continue
+                x0 = float(self.current.get(asset, 0.0)) if self.current is not None else 0.0
+                if x0 <= 0:
+                    continue  # no anchor: linear return for this asset
+                sat = (
+                    a_spec.saturation
+                    if a_spec and a_spec.saturation
+                    else (
+                        float(self.saturation[asset])
+                        if self.saturation is not None and pd.notna(self.saturation.get(asset))
+                        else spec.saturation
+                    )
+                )
+                params = _calibrate(family, float(mu[asset]), x0, sat, self.source, loc)
+            curves[str(asset)] = _make_curve(response, family, params, self.source, loc)
+        return curves or None
+
+    # ---- constraints -----------------------------------------------------------------------
+
+    def _lock_name(self, i: int, lock: LockSpec) -> str:
+        return lock.name or f"lock_{lock.asset}"
+
+    def _shift_spec(self) -> ShiftLimitSpec | None:
+        s = self.spec.shift_limit
+        return ShiftLimitSpec(max_change=s) if isinstance(s, (int, float)) else s
+
+    def _turnover_spec(self) -> TurnoverSpec | None:
+        t = self.spec.turnover
+        return TurnoverSpec(limit=t) if isinstance(t, (int, float)) else t
+
+    def _constraints(self, pm: Any, keep: pd.Index) -> list[Any]:
+        s = self.spec
+        out: list[Any] = []
+        keep_set = set(map(str, keep))
+        if self.lower is not None or self.upper is not None:
+            lo = self.lower.loc[keep].dropna() if self.lower is not None else None
+            up = self.upper.loc[keep].dropna() if self.upper is not None else None
+            if (lo is not None and len(lo)) or (up is not None and len(up)):
+                out.append(
+                    pm.Bounds(
+                        lower=lo.to_dict() if lo is not None and len(lo) else None,
+                        upper=up.to_dict() if up is not None and len(up) else None,
+                        unit="money",
+                        name="asset_bounds",
+                    )
+                )
+        for i, lock in enumerate(s.locks):
+            if lock.asset in keep_set:
+                out.append(
+                    pm.Lock(
+                        {lock.asset: lock.amount},
+                        minimum=lock.minimum,
+                        name=self._lock_name(i, lock),
+                    )
+                )
+        if s.roster is not None:
+            r = s.roster if isinstance(s.roster, RosterSpec) else RosterSpec(assets=s.roster)
+            out.append(pm.Roster([a for a in r.assets if a in keep_set], name=r.name))
+        for kind, groups, cls in (
+            ("floor", s.floors, pm.GroupFloor),
+            ("cap", s.caps, pm.GroupCap),
+        ):
+            for i, g in enumerate(groups):
+                out.append(
+                    cls(
+                        where=_where(g.where),
+                        amount=g.amount,
+                        unit=g.unit,
+                        name=g.name or f"{kind}_{i + 1}",
+                    )
+                )
+        for i, g in enumerate(s.response_floors):
+            out.append(
+                pm.ResponseFloor(
+                    where=_where(g.where),
+                    level=g.level,
+                    name=g.name or f"response_floor_{i + 1}",
+                )
+            )
+        sl = self._shift_spec()
+        if sl is not None:
+            out.append(pm.ShiftLimit(max_change=sl.max_change, relative=sl.relative, name=sl.name))
+        to = self._turnover_spec()
+        if to is not None:
+            out.append(pm.Turnover(limit=to.limit, unit=to.unit, name=to.name))
+        return out
+
+    def _scenario(self, scenario: ScenarioSpec | str | None) -> ScenarioSpec | None:
+        if scenario is None or isinstance(scenario, ScenarioSpec):
+            return scenario
+        for sc in self.spec.scenarios:
+            if sc.name == scenario:
+                return sc
+        names = ", ".join(sc.name for sc in self.spec.scenarios) or "(none)"
+        raise self.source.error(
+            ("scenarios",), f"no scenario named '{scenario}'. Scenarios in this plan: {names}"
+        )
+
+    def _select(self, where: Mapping[str, Any], loc: Loc) -> list[str]:
+        """Asset ids matching a where-filter (tags match by membership)."""
+        if self.assets is None:
+            raise self.source.error(loc, "a where-filter needs an asset table with attributes")
+        mask = pd.Series(True, index=self.assets.index)
+        for attr, value in where.items():
+            values = value if isinstance(value, list) else [value]
+            values = [str(v) for v in values]
+            if attr == "id":
+                mask &= self.assets.index.isin(values)
+                continue
+            if attr not in self.assets.columns:
+                cols = [c for c in self.assets.columns if c != "tags"] + ["tags", "id"]
+                raise self.source.error(
+                    (*loc, attr),
+                    f"unknown asset attribute '{attr}'; the asset table has: {', '.join(cols)}",
+                )
+            col = self.assets[attr]
+            if attr == "tags":
+                mask &= col.map(lambda t, vs=values: bool(set(_tags(t)) & set(vs)))
+            else:
+                mask &= col.astype(str).isin(values)
+        return [str(a) for a in self.assets.index[mask.to_numpy(dtype=bool)]]
+
+    # ---- data ------------------------------------------------------------------------------
+
+    def _file(self, rel: str, loc: Loc) -> Path:
+        p = Path(rel)
+        if not p.is_absolute():
+            p = self.base_dir / p
+        if not p.is_file():
+            raise self.source.error(
+                loc,
+                f"file not found: {rel} (looked in {p.parent}). Paths are relative to the "
+                "plan file.",
+            )
+        return p
+
+    def _read_csv(self, rel: str, loc: Loc, **kwargs: Any) -> pd.DataFrame:
+        p = self._file(rel, loc)
+        try:
+            if p.suffix.lower() == ".parquet":
+                return pd.read_parquet(p)
+            return pd.read_csv(p, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported with file and field
+            raise self.source.error(loc, f"cannot read {rel}: {exc}") from None
+
+    def _load_data(self) -> None:
+        s = self.spec
+        if s.history is not None:
+            self._load_history()
+        if s.assets is not None:
+            self._load_assets()
+        if self.expected_return is None:
+            raise self.source.error(
+                ("assets",),
+                "no expected returns: give expected_return (or last_outcome with current) "
+                "for every asset, or a history file",
+            )
+        self._load_current()
+        self._load_covariance()
+        self._check_constraints()
+
+    def _load_history(self) -> None:
+        s = self.spec
+        h = s.history
+        ref = h if isinstance(h, HistorySpec) else HistorySpec(file=str(h))
+        loc: Loc = ("history", "file") if isinstance(h, HistorySpec) else ("history",)
+        self.history = self._read_csv(ref.file, loc)
+        est = _optional("portfolio_mkt.estimation")
+        fn = getattr(est, "problem_from_history", None) if est is not None else None
+        if fn is None:
+            raise self.source.error(
+                loc,
+                "estimating from history needs portfolio_mkt.estimation.problem_from_history, "
+                "which is not available in this installation; give an asset table with "
+                "expected_return instead",
+            )
+        try:
+            problem = fn(self.history, s.budget_amount, **ref.options)
+        except Exception as exc:  # noqa: BLE001 - reported with file and field
+            raise self.source.error(loc, f"cannot estimate from {ref.file}: {exc}") from None
+        self.estimate = problem
+        self.expected_return = pd.Series(problem.expected_return, dtype=float)
+        self.expected_return.index = self.expected_return.index.astype(object).map(str)
+        cov = getattr(problem, "covariance", None)
+        if isinstance(cov, pd.DataFrame):
+            self.covariance = cov
+        if getattr(problem, "assets", None) is not None:
+            self.assets = problem.assets
+        if getattr(problem, "current", None) is not None:
+            self.current = problem.current
+
+    def _load_assets(self) -> None:
+        s = self.spec
+        if isinstance(s.assets, list):
+            rows = []
+            for a in s.assets:
+                row = a.model_dump(exclude={"attributes"})
+                row.update(a.attributes)
+                rows.append(row)
+            table = pd.DataFrame(rows)
+            loc_of = {i: ("assets", i) for i in range(len(rows))}
+            base_loc: Loc = ("assets",)
+        else:
+            rel = s.assets if isinstance(s.assets, str) else s.assets.file  # type: ignore[union-attr]
+            base_loc = ("assets",) if isinstance(s.assets, str) else ("assets", "file")
+            table = self._read_csv(rel, base_loc)
+            loc_of = {i: base_loc for i in range(len(table))}
+            if "id" not in table.columns:
+                raise self.source.error(
+                    base_loc, f"{rel} needs an 'id' column; it has: {', '.join(table.columns)}"
+                )
+        ids = table["id"].astype(str)
+        dup = ids[ids.duplicated()].tolist()
+        if dup:
+            raise self.source.error(base_loc, f"duplicate asset ids: {', '.join(dup)}")
+        table.index = pd.Index(ids.tolist(), name="asset")
+        table = table.drop(columns=["id"])
+        for col in ("expected_return", "last_outcome", "volatility", "current", "min_spend",
+                    "max_spend", "saturation"):
+            if col in table.columns:
+                try:
+                    table[col] = pd.to_numeric(table[col]).astype(float)
+                except (ValueError, TypeError):
+                    raise self.source.error(
+                        base_loc, f"column '{col}' must hold numbers"
+                    ) from None
+                bad = table.index[(table[col] < 0).fillna(False).to_numpy(dtype=bool)]
+                if col != "expected_return" and len(bad):
+                    raise self.source.error(
+                        base_loc, f"column '{col}' must not be negative (assets {', '.join(bad)})"
+                    )
+        # expected return: given, or last_outcome / current
+        mu = table.get("expected_return")
+        mu = mu.copy() if mu is not None else pd.Series(np.nan, index=table.index)
+        if "last_outcome" in table.columns and "current" in table.columns:
+            derived = table["last_outcome"] / table["current"].where(table["current"] > 0)
+            mu = mu.fillna(derived)
+        if self.expected_return is not None:  # history estimates fill the gaps
+            mu = mu.fillna(self.expected_return.reindex(mu.index))
+        missing = mu.index[mu.isna().to_numpy()]
+        if len(missing):
+            pos = table.index.get_loc(missing[0])
+            raise self.source.error(
+                loc_of.get(int(pos), base_loc),
+                f"asset '{missing[0]}' has no expected_return; give expected_return, or "
+                "last_outcome together with a positive current spend",
+            )
+        self.expected_return = mu.astype(float)
+        if "volatility" in table.columns and table["volatility"].notna().any():
+            self.volatility = table["volatility"]
+        if "current" in table.columns and table["current"].notna().any():
+            self.current = table["current"].fillna(0.0)
+        if "min_spend" in table.columns:
+            self.lower = table["min_spend"]
+        if "max_spend" in table.columns:
+            self.upper = table["max_spend"]
+        if "saturation" in table.columns:
+            self.saturation = table["saturation"]
+        attrs = table.drop(
+            columns=[c for c in ("expected_return", "last_outcome", "volatility", "current",
+                                 "min_spend", "max_spend", "saturation") if c in table.columns]
+        )
+        if "tags" in attrs.columns:
+            attrs["tags"] = attrs["tags"].map(lambda t: ";".join(_tags(t)))
+        attrs = attrs.dropna(axis=1, how="all")
+        if self.assets is not None and self.history is not None:
+            extra = self.assets.drop(columns=attrs.columns, errors="ignore")
+            attrs = attrs.join(extra, how="left")
+        self.assets = attrs
+
+    def _load_current(self) -> None:
+        s = self.spec
+        index = self.expected_return.index  # type: ignore[union-attr]
+        if s.current is not None:
+            unknown = [a for a in s.current if a not in index]
+            if unknown:
+                raise self.source.error(
+                    ("current", unknown[0]),
+                    f"unknown asset '{unknown[0]}'; assets are: {', '.join(index)}",
+                )
+            for a, v in s.current.items():
+                if not (math.isfinite(v) and v >= 0):
+                    raise self.source.error(
+                        ("current", a), f"expected a non-negative amount of money, got {v}"
+                    )
+            cur = pd.Series(0.0, index=index)
+            if self.current is not None:
+                cur = self.current.reindex(index).fillna(0.0)
+            cur.update(pd.Series(s.current, dtype=float))
+            self.current = cur
+
+    def _load_covariance(self) -> None:
+        s = self.spec
+        index = self.expected_return.index  # type: ignore[union-attr]
+        c = s.covariance
+        if c is None:
+            if self.covariance is None and self.volatility is not None:
+                c = CovarianceSpec()
+            else:
+                return
+        if isinstance(c, str):
+            c = CovarianceSpec(file=c)
+            loc: Loc = ("covariance",)
+        else:
+            loc = ("covariance", "file") if c.file else ("covariance",)
+        if c.file:
+            cov = self._read_csv(c.file, loc, index_col=0)
+            cov.index = cov.index.astype(str)
+            cov.columns = cov.columns.astype(str)
+            missing = [a for a in index if a not in cov.index or a not in cov.columns]
+            if missing:
+                raise self.source.error(
+                    loc, f"{c.file} has no row/column for assets: {', '.join(missing)}"
+                )
+            try:
+                cov = cov.loc[index, index].astype(float)
+            except (ValueError, TypeError):
+                raise self.source.error(loc, f"{c.file} must hold numbers only") from None
+            if not np.isfinite(cov.to_numpy()).all():
+                raise self.source.error(loc, f"{c.file} holds missing or infinite values")
+            self.covariance = cov
+            return
+        if self.volatility is None or self.volatility.isna().any():
+            missing = (
+                list(index)
+                if self.volatility is None
+                else list(self.volatility.index[self.volatility.isna().to_numpy()])
+            )
+            raise self.source.error(
+                ("covariance",),
+                "a covariance built from volatilities needs a 'volatility' for every asset "
+                f"(missing for {', '.join(missing[:5])}); or give covariance.file",
+            )
+        vol = self.volatility.reindex(index).astype(float)
+        if c.volatility == "relative":
+            vol = vol * self.expected_return.abs()  # type: ignore[union-attr]
+        n = len(index)
+        corr = np.full((n, n), c.correlation)
+        for attr, rho in c.correlation_by.items():
+            if self.assets is None or attr not in self.assets.columns:
+                cols = [] if self.assets is None else list(self.assets.columns)
+                raise self.source.error(
+                    ("covariance", "correlation_by", attr),
+                    f"unknown asset attribute '{attr}'; the asset table has: {', '.join(cols)}",
+                )
+            vals = self.assets[attr].reindex(index).astype(object).to_numpy()
+            same = (vals[:, None] == vals[None, :]) & pd.notna(vals)[:, None]
+            corr = np.where(same, np.maximum(corr, rho), corr)
+        pos = {a: i for i, a in enumerate(index)}
+        for k, pair in enumerate(c.pairs):
+            for a in pair.assets:
+                if a not in pos:
+                    raise self.source.error(
+                        ("covariance", "pairs", k, "assets"), f"unknown asset '{a}'"
+                    )
+            i, j = pos[pair.assets[0]], pos[pair.assets[1]]
+            corr[i, j] = corr[j, i] = pair.value
+        np.fill_diagonal(corr, 1.0)
+        if np.linalg.eigvalsh(corr).min() < -1e-9:
+            raise self.source.error(
+                ("covariance",),
+                "these correlations are not consistent (the correlation matrix is not "
+                "positive semidefinite); lower the largest values in correlation_by or pairs",
+            )
+        v = vol.to_numpy()
+        self.covariance = pd.DataFrame(corr * np.outer(v, v), index=index, columns=index)
+
+    def _check_constraints(self) -> None:
+        """Cheap checks that name the field and line before anything is solved."""
+        s = self.spec
+        index = set(self.expected_return.index)  # type: ignore[union-attr]
+        B = s.budget_amount
+
+        def unknown(asset: str, loc: Loc) -> None:
+            if asset not in index:
+                close = difflib.get_close_matches(asset, list(index), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise self.source.error(loc, f"unknown asset '{asset}'{hint}")
+
+        total = 0.0
+        for i, lock in enumerate(s.locks):
+            unknown(lock.asset, ("locks", i, "asset"))
+            total += lock.amount
+            if total > B * (1 + 1e-9):
+                raise self.source.error(
+                    ("locks", i, "amount"),
+                    f"the locks add up to {total:,.0f}, more than the budget of {B:,.0f}; "
+                    "lower a lock or raise the budget",
+                )
+        if s.roster is not None:
+            r = s.roster if isinstance(s.roster, RosterSpec) else RosterSpec(assets=s.roster)
+            base: Loc = ("roster", "assets") if isinstance(s.roster, RosterSpec) else ("roster",)
+            for j, a in enumerate(r.assets):
+                unknown(a, (*base, j))
+            for i, lock in enumerate(s.locks):
+                if lock.amount > 0 and lock.asset not in r.assets:
+                    raise self.source.error(
+                        ("locks", i, "asset"),
+                        f"'{lock.asset}' is locked at {lock.amount:,.0f} but is not on the "
+                        "roster; add it to the roster or remove the lock",
+                    )
+        for kind in ("floors", "caps"):
+            for i, g in enumerate(getattr(s, kind)):
+                members = self._select(g.where, (kind, i, "where"))
+                if not members:
+                    raise self.source.error(
+                        (kind, i, "where"), f"no asset matches {g.where}; check the values"
+                    )
+                if kind == "floors":
+                    amount = g.amount * B if g.unit == "share" else g.amount
+                    if amount > B * (1 + 1e-9):
+                        raise self.source.error(
+                            (kind, i, "amount"),
+                            f"the floor {amount:,.0f} is more than the budget of {B:,.0f}",
+                        )
+        for i, g in enumerate(s.response_floors):
+            if not self._select(g.where, ("response_floors", i, "where")):
+                raise self.source.error(
+                    ("response_floors", i, "where"), f"no asset matches {g.where}"
+                )
+        for i, view in enumerate(s.views):
+            if view.asset is not None:
+                unknown(view.asset, ("views", i, "asset"))
+            elif not self._select(view.where or {}, ("views", i, "where")):
+                raise self.source.error(("views", i, "where"), f"no asset matches {view.where}")
+        if s.response is not None:
+            for a in s.response.assets:
+                unknown(a, ("response", "assets", a))
+        if (s.shift_limit is not None or s.turnover is not None) and self.current is None:
+            key = "shift_limit" if s.shift_limit is not None else "turnover"
+            raise self.source.error(
+                (key,), "a shift limit or turnover needs the current spend ('current')"
+            )
+        names = [sc.name for sc in s.scenarios]
+        for i, sc in enumerate(s.scenarios):
+            if names.count(sc.name) > 1:
+                raise self.source.error(
+                    ("scenarios", i, "name"), f"duplicate scenario name '{sc.name}'"
+                )
+            strategic = set(self.strategic_constraints()) | {"asset_bounds"}
+            for j, cname in enumerate(sc.drop_constraints):
+                if cname not in strategic:
+                    raise self.source.error(
+                        ("scenarios", i, "drop_constraints", j),
+                        f"no constraint named '{cname}'; constraints: {', '.join(strategic)}",
+                    )
+            for j, shock in enumerate(sc.cost_shocks):
+                if not self._select(shock.where, ("scenarios", i, "cost_shocks", j, "where")):
+                    raise self.source.error(
+                        ("scenarios", i, "cost_shocks", j, "where"),
+                        f"no asset matches {shock.where}",
+                    )
+            if sc.remove:
+                self._select(sc.remove, ("scenarios", i, "remove"))
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, (list, tuple, set)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [t.strip() for t in str(value).split(";") if t.strip()]
+
+
+def _where(where: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in where.items()}
+
+
+def _core() -> Any:
+    import portfolio_mkt as pm
+
+    if not hasattr(pm, "Problem"):
+        raise PlanFileError(
+            "the core engine (portfolio_mkt.Problem) is not available in this installation"
+        )
+    return pm
+
+
+def _optional(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+#: plan-file family names -> class names in portfolio_mkt.response
+_FAMILIES = {
+    "exponential": "ExponentialSaturation",
+    "exponential_saturation": "ExponentialSaturation",
+    "logarithmic": "Logarithmic",
+    "log": "Logarithmic",
+    "michaelis_menten": "MichaelisMenten",
+    "hill": "Hill",
+    "logistic": "Logistic",
+    "linear": "Linear",
+    "power": "Power",
+}
+
+
+def _calibrate(
+    family: str, mu0: float, x0: float, saturation: float, src: _Source, loc: Loc
+) -> dict[str, float]:
+    """Curve parameters whose average return at ``x0`` equals ``mu0``; ``k = saturation*x0``."""
+    k = saturation * x0
+    fam = family.lower()
+    if fam in ("exponential", "exponential_saturation"):
+        # r(x) = beta * (1 - exp(-x / k))
+        return {"beta": mu0 * x0 / (1.0 - math.exp(-x0 / k)), "k": k}
+    if fam in ("logarithmic", "log"):
+        # r(x) = beta * log(1 + x / k)
+        return {"beta": mu0 * x0 / math.log1p(x0 / k), "k": k}
+    if fam == "michaelis_menten":
+        # r(x) = beta * x / (k + x)
+        return {"beta": mu0 * (k + x0), "k": k}
+    raise src.error(
+        loc,
+        f"cannot calibrate a '{family}' curve at current spend; use exponential, "
+        "logarithmic or michaelis_menten, or give the curve's params",
+    )
+
+
+def _make_curve(module: Any, family: str, params: Mapping[str, float], src: _Source,
+                loc: Loc) -> Any:
+    cls_name = _FAMILIES.get(family.lower(), family)
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise src.error(
+            loc,
+            f"unknown response family '{family}'; use one of: "
+            f"{', '.join(sorted(set(_FAMILIES) - {'log', 'exponential_saturation'}))}",
+        )
+    try:
+        return cls(**params)
+    except Exception as exc:  # noqa: BLE001 - reported with field and line
+        raise src.error(loc, f"invalid parameters for a {family} curve: {exc}") from None
