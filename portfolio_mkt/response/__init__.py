@@ -1,0 +1,54 @@
+"""Response curves: saturation, carryover, fitting, and the response term of the program.
+
+Curves map money spent on one asset to its expected outcome, in the asset's own units:
+
+>>> from portfolio_mkt.response import Hill
+>>> curve = Hill(beta=1000.0, k=50_000.0, slope=2.0)   # S-shaped
+>>> round(curve.payback_spend)                          # spend where it starts to pay
+50000
+"""
+
+from ._adstock import (
+    ADSTOCK_FAMILIES,
+    Adstock,
+    GeometricAdstock,
+    WeibullAdstock,
+    make_adstock,
+)
+from ._curves import (
+    CURVE_FAMILIES,
+    Curve,
+    ExponentialSaturation,
+    Hill,
+    Linear,
+    Logarithmic,
+    Logistic,
+    MichaelisMenten,
+    Power,
+    make_curve,
+)
+from ._pwl import PiecewiseLinear, approximate, concave_envelope
+from ._term import CurveReturn, make_return_term
+
+__all__ = [
+    "Curve",
+    "Linear",
+    "Logarithmic",
+    "ExponentialSaturation",
+    "MichaelisMenten",
+    "Power",
+    "Hill",
+    "Logistic",
+    "CURVE_FAMILIES",
+    "make_curve",
+    "Adstock",
+    "GeometricAdstock",
+    "WeibullAdstock",
+    "ADSTOCK_FAMILIES",
+    "make_adstock",
+    "PiecewiseLinear",
+    "approximate",
+    "concave_envelope",
+    "CurveReturn",
+    "make_return_term",
+]

@@ -1,0 +1,446 @@
+"""The response term of the program: per-asset expected outcome from response curves.
+
+The program works in shares of the budget, ``w = x / B``. For each asset it needs the outcome
+divided by the budget, ``r_i(B w_i) / B``, as a concave cvxpy expression. Every curve family is
+closed under that rescaling (:meth:`Curve.rescale`), so the expression has the same family with
+parameters in budget units, which keeps the numbers near one whatever the currency.
+
+- curves with a conic form (log, exponential, Michaelis–Menten, power, Hill with slope <= 1)
+  enter exactly (exponential / power cones: Clarabel);
+- curves without one (logistic, S-shaped Hill) enter as a piecewise-linear concave
+  approximation (hypograph of chords, linear constraints) with adaptive breakpoints;
+- S-shaped curves are replaced by their concave envelope, and the assets concerned and the
+  spend where each curve starts to pay are reported;
+- assets without a curve use their expected return ``mu`` linearly;
+- halo: ``H[s, t]`` extra outcome of asset ``t`` per unit of money on asset ``s`` (linear,
+  non-negative, so the program stays convex).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..exceptions import AlignmentError, InputError, format_labels
+from ._curves import Curve, Linear
+from ._pwl import PiecewiseLinear, approximate
+
+__all__ = ["CurveReturn", "make_return_term"]
+
+_METHODS = ("auto", "pwl")
+
+
+def _align_halo(halo: pd.DataFrame | None, index: pd.Index) -> np.ndarray | None:
+    if halo is None:
+        return None
+    if not isinstance(halo, pd.DataFrame):
+        raise InputError(
+            f"halo must be a pandas DataFrame (source assets x target assets), got "
+            f"{type(halo).__name__}; build it with pd.DataFrame(..., index=ids, columns=ids)."
+        )
+    for axis, labels in (("rows (sources)", halo.index), ("columns (targets)", halo.columns)):
+        if labels.has_duplicates:
+            raise AlignmentError(
+                f"halo {axis} have duplicated asset ids "
+                f"{format_labels(labels[labels.duplicated()].unique())}; keep one of each."
+            )
+        unknown = labels.difference(index)
+        if len(unknown):
+            raise AlignmentError(
+                f"halo {axis} name assets not in the problem: {format_labels(unknown)}; "
+                "drop them or add the assets."
+            )
+    try:
+        values = halo.astype(float)
+    except (TypeError, ValueError):
+        raise InputError("halo must contain numbers (outcome per unit of money).") from None
+    bad = ~np.isfinite(values.to_numpy()) | (values.to_numpy() < 0)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise InputError(
+            f"halo[{values.index[r]!r}, {values.columns[c]!r}] = {values.iat[r, c]!r}: halo "
+            "lifts must be finite and >= 0 (a negative lift would break convexity); set it to 0."
+        )
+    full = values.reindex(index=index, columns=index, fill_value=0.0).fillna(0.0)
+    mat = full.to_numpy(dtype=float)
+    return mat if mat.any() else None
+
+
+class CurveReturn:
+    """Return term built from response curves (implements the core's ``ReturnTerm``).
+
+    Build it with :func:`make_return_term`.
+
+    Attributes
+    ----------
+    index : pd.Index
+        Asset ids in the problem's order.
+    curves : list of Curve or None
+        Curve per asset (``None``: linear in ``mu``).
+    methods : pd.Series
+        ``"linear"``, ``"exact"``, ``"pwl"`` or ``"envelope"`` per asset.
+    linear : bool
+        True when every asset is linear (the program stays a QP).
+    envelope_assets : list
+        Assets whose S-shaped curve was replaced by its concave envelope.
+    pays_from : pd.Series
+        Spend at which each asset's curve starts to pay (0 for concave curves).
+    approximations : dict
+        Asset id -> :class:`PiecewiseLinear` (money units), filled by :meth:`build`.
+    """
+
+    def __init__(
+        self,
+        curves: list[Curve | None],
+        index: pd.Index,
+        mu: np.ndarray,
+        halo: np.ndarray | None,
+        tolerance: float,
+        upper: np.ndarray | None,
+        method: str,
+        breakpoints: str,
+        segments: int,
+    ) -> None:
+        self.index = index
+        self.curves = curves
+        self.mu = mu
+        self.halo = halo
+        self.tolerance = tolerance
+        self.upper = upper
+        self.method = method
+        self.breakpoints = breakpoints
+        self.n_segments = segments
+        meth = []
+        for c in curves:
+            if c is None or isinstance(c, Linear):
+                meth.append("linear")
+            elif not c.is_concave:
+                meth.append("envelope")
+            elif method == "pwl" or not c.has_conic_form:
+                meth.append("pwl")
+            else:
+                meth.append("exact")
+        self.methods = pd.Series(meth, index=index, name="method", dtype=object)
+        self.linear = all(m == "linear" for m in meth)
+        self.envelope_assets = [a for a, m in zip(index, meth, strict=True) if m == "envelope"]
+        self.pays_from = pd.Series(
+            [0.0 if c is None else float(c.payback_spend) for c in curves],
+            index=index,
+            name="pays_from",
+        )
+        self.approximations: dict[Any, PiecewiseLinear] = {}
+        self._budget: float | None = None
+        self._cache: dict[tuple, PiecewiseLinear] = {}
+        coef = np.array(mu, dtype=float).copy()
+        for i, c in enumerate(curves):
+            if isinstance(c, Linear):
+                coef[i] = c.beta
+            elif c is not None:
+                coef[i] = 0.0
+        self._linear_coef = coef
+
+    def __repr__(self) -> str:
+        counts = self.methods.value_counts().to_dict()
+        return f"CurveReturn(n={len(self.index)}, methods={counts}, tolerance={self.tolerance})"
+
+    # -- program ----------------------------------------------------------------------------
+    def _upper(self, budget: float) -> np.ndarray:
+        if self.upper is None:
+            return np.full(len(self.index), budget)
+        return np.where(np.isfinite(self.upper), np.minimum(self.upper, budget), budget)
+
+    def _approx(self, i: int, budget: float) -> PiecewiseLinear:
+        c = self.curves[i]
+        assert c is not None
+        up = float(self._upper(budget)[i])
+        if up <= 0:
+            up = budget
+        key = (c, up, self.tolerance, self.breakpoints, self.n_segments)
+        pwl = self._cache.get(key)
+        if pwl is None:
+            pwl = approximate(c, up, self.tolerance, self.breakpoints, self.n_segments)
+            self._cache[key] = pwl
+        return pwl
+
+    def build(self, w: cp.Variable, budget: float) -> tuple[cp.Expression, list[cp.Constraint]]:
+        """Per-asset expected outcome / budget as an (n,) concave expression of the shares.
+
+        Parameters
+        ----------
+        w : cp.Variable of shape (n,)
+            Shares of the budget, in the asset order of ``index``.
+        budget : float
+            Budget ``B`` in money (``x = B * w``).
+
+        Returns
+        -------
+        expression : cp.Expression of shape (n,)
+            ``r_i(B w_i) / B`` plus the halo lifts received, per asset.
+        constraints : list of cp.Constraint
+            Hypograph constraints of the piecewise-linear pieces.
+        """
+        b = float(budget)
+        if not np.isfinite(b) or b <= 0:
+            raise InputError(f"response term: budget must be positive, got {budget!r}.")
+        self._budget = b
+        n = len(self.index)
+        expr: cp.Expression = cp.multiply(self._linear_coef, w)
+        if self.halo is not None:
+            expr = expr + sp.csr_matrix(self.halo.T) @ w
+        constraints: list[cp.Constraint] = []
+        groups: dict[tuple, list[int]] = {}
+        pwl_idx: list[int] = []
+        for i, (c, m) in enumerate(zip(self.curves, self.methods, strict=True)):
+            if m == "exact":
+                groups.setdefault(c._group_key(), []).append(i)  # type: ignore[union-attr]
+            elif m in ("pwl", "envelope"):
+                pwl_idx.append(i)
+        for idx in groups.values():
+            scaled = [self.curves[i].rescale(b) for i in idx]  # type: ignore[union-attr]
+            cls = type(scaled[0])
+            params = {k: np.array([s.params[k] for s in scaled]) for k in scaled[0].params}
+            sub = cls._cvx(w[idx], **params)
+            expr = expr + _scatter(idx, n) @ sub
+        if pwl_idx:
+            rows, cols, slopes, inters = [], [], [], []
+            self.approximations = {}
+            for j, i in enumerate(pwl_idx):
+                pwl = self._approx(i, b)
+                self.approximations[self.index[i]] = pwl
+                k = pwl.segments
+                rows.append(np.full(k, j))
+                cols.append(np.full(k, i))
+                slopes.append(pwl.slopes)
+                inters.append(pwl.intercepts / b)
+            t = cp.Variable(len(pwl_idx), name="response_hypograph")
+            r, c_ = np.concatenate(rows), np.concatenate(cols)
+            constraints.append(
+                t[r] <= cp.multiply(np.concatenate(slopes), w[c_]) + np.concatenate(inters)
+            )
+            expr = expr + _scatter(pwl_idx, n) @ t
+        return expr, constraints
+
+    # -- numbers ----------------------------------------------------------------------------
+    def _check_x(self, x: Any) -> np.ndarray:
+        arr = np.asarray(x, dtype=float).reshape(-1)
+        if arr.shape[0] != len(self.index):
+            raise InputError(
+                f"response term: spend has {arr.shape[0]} entries, expected {len(self.index)} "
+                "(one per asset in the problem's order)."
+            )
+        return arr
+
+    def _halo_received(self, x: np.ndarray) -> np.ndarray:
+        return np.zeros_like(x) if self.halo is None else self.halo.T @ x
+
+    def own_outcome(self, x: Any) -> np.ndarray:
+        """Outcome of each asset's own spend on the true curves (no halo)."""
+        x = self._check_x(x)
+        out = self._linear_coef * x
+        for i, c in enumerate(self.curves):
+            if c is not None and not isinstance(c, Linear):
+                out[i] = float(c.value(x[i]))
+        return out
+
+    def outcome(self, x: Any) -> np.ndarray:
+        """True expected outcome per asset at money spend ``x`` (own curve + halo received)."""
+        x = self._check_x(x)
+        return self.own_outcome(x) + self._halo_received(x)
+
+    def model_outcome(self, x: Any) -> np.ndarray:
+        """The program's model of the outcome per asset at ``x`` (PWL / envelope where used)."""
+        x = self._check_x(x)
+        out = self.outcome(x)
+        budget = self._budget if self._budget is not None else max(float(x.sum()), 1e-300)
+        for i, m in enumerate(self.methods):
+            if m in ("pwl", "envelope"):
+                own = float(self._approx(i, budget).value(x[i]))
+                out[i] += own - float(self.curves[i].value(x[i]))  # type: ignore[union-attr]
+        return out
+
+    def marginal(self, x: Any) -> np.ndarray:
+        """Marginal ROI per asset: d (total outcome) / d x_i on the true curves.
+
+        It is the asset's own marginal return plus the halo lifts it gives to other assets.
+        """
+        x = self._check_x(x)
+        out = self._linear_coef.copy()
+        for i, c in enumerate(self.curves):
+            if c is not None and not isinstance(c, Linear):
+                out[i] = float(c.derivative(x[i]))
+        if self.halo is not None:
+            out = out + self.halo.sum(axis=1)
+        return out
+
+    def report(self, x: Any) -> pd.DataFrame:
+        """Per-asset notes at spend ``x``.
+
+        Columns: ``family``, ``method`` (linear / exact / pwl / envelope), ``segments``,
+        ``spend``, ``outcome`` (true), ``model_outcome``, ``gap`` (model - true),
+        ``marginal_roi``, ``average_roi``, ``pays_from`` (spend where an S-curve starts to pay)
+        and ``below_payback`` (spend is positive but under ``pays_from``: the envelope overstates
+        the return there).
+        """
+        x = self._check_x(x)
+        true = self.outcome(x)
+        model = self.model_outcome(x)
+        segs = [
+            self.approximations[a].segments if a in self.approximations else 0
+            for a in self.index
+        ]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            avg = np.where(x > 0, self.own_outcome(x) / np.where(x > 0, x, 1.0), np.nan)
+        pays = self.pays_from.to_numpy()
+        return pd.DataFrame(
+            {
+                "family": [("mu" if c is None else c.family) for c in self.curves],
+                "method": self.methods.to_numpy(),
+                "segments": segs,
+                "spend": x,
+                "outcome": true,
+                "model_outcome": model,
+                "gap": model - true,
+                "marginal_roi": self.marginal(x),
+                "average_roi": avg,
+                "pays_from": pays,
+                "below_payback": (x > 1e-9 * max(float(x.sum()), 1.0)) & (x < pays),
+            },
+            index=self.index,
+        )
+
+
+def _scatter(idx: list[int], n: int) -> sp.csr_matrix:
+    m = len(idx)
+    return sp.csr_matrix((np.ones(m), (np.asarray(idx), np.arange(m))), shape=(n, m))
+
+
+def make_return_term(
+    curves: Mapping[Any, Curve | None] | None,
+    index: pd.Index,
+    mu: Any,
+    halo: pd.DataFrame | None = None,
+    tolerance: float = 1e-3,
+    *,
+    upper: Any = None,
+    method: str = "auto",
+    breakpoints: str = "adaptive",
+    segments: int = 32,
+) -> CurveReturn:
+    """Build the program's return term from response curves, ``mu`` and halo lifts.
+
+    Parameters
+    ----------
+    curves : mapping of asset id -> Curve or None
+        Response curve per asset in money units; assets not in the mapping (or mapped to
+        ``None``) use ``mu`` linearly.
+    index : pd.Index
+        Asset ids in the problem's order.
+    mu : array-like of shape (n,)
+        Expected outcome per unit of money, used for assets without a curve.
+    halo : DataFrame, optional
+        Source x target non-negative lifts: the outcome of ``target`` grows by
+        ``halo.loc[source, target] * x_source``. Missing entries are 0.
+    tolerance : float, default 1e-3
+        Piecewise-linear approximation error relative to the asset's response at its upper
+        bound (0.1% by default).
+    upper : scalar, dict, Series or array, optional
+        Largest spend per asset (money) the approximation must cover; default the budget.
+    method : {"auto", "pwl"}, default "auto"
+        ``"auto"``: exact conic forms where they exist, PWL otherwise; ``"pwl"``: PWL for
+        every non-linear curve (for benchmarks and LP/QP-only solvers).
+    breakpoints : {"adaptive", "uniform"}, default "adaptive"
+        Breakpoint placement of the PWL pieces.
+    segments : int, default 32
+        Number of pieces when ``breakpoints="uniform"``.
+
+    Returns
+    -------
+    CurveReturn
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from portfolio_mkt.response import Logarithmic
+    >>> term = make_return_term({"a": Logarithmic(100.0, 50.0)}, pd.Index(["a", "b"]), [0, 1.5])
+    >>> term.methods.tolist()
+    ['exact', 'linear']
+    """
+    index = pd.Index(index)
+    if index.has_duplicates:
+        raise AlignmentError(
+            f"duplicated asset ids {format_labels(index[index.duplicated()].unique())}; "
+            "give each asset one id."
+        )
+    n = len(index)
+    mu_arr = np.asarray(mu, dtype=float).reshape(-1)
+    if mu_arr.shape[0] != n:
+        raise InputError(f"mu has {mu_arr.shape[0]} entries, expected {n} (one per asset).")
+    curves = dict(curves or {})
+    unknown = [a for a in curves if a not in index]
+    if unknown:
+        raise AlignmentError(
+            f"response curves given for assets not in the problem: {format_labels(unknown)}; "
+            "drop them or add the assets."
+        )
+    ordered: list[Curve | None] = []
+    for a in index:
+        c = curves.get(a)
+        if c is not None and not isinstance(c, Curve):
+            raise InputError(
+                f"response curve of asset {a!r} is a {type(c).__name__}, not a Curve; build it "
+                "with portfolio_mkt.response (e.g. Hill(beta, k, slope)) or pass None."
+            )
+        ordered.append(c)
+    bad_mu = [a for a, c, m in zip(index, ordered, mu_arr, strict=True)
+              if c is None and not np.isfinite(m)]
+    if bad_mu:
+        raise InputError(
+            f"expected return is not finite for assets without a curve: {format_labels(bad_mu)};"
+            " give them a finite mu or a curve."
+        )
+    tol = float(tolerance)
+    if not np.isfinite(tol) or not 0 < tol < 1:
+        raise InputError(
+            f"response tolerance must be in (0, 1) (relative error), got {tolerance!r}; "
+            "use e.g. 1e-3 for 0.1%."
+        )
+    if method not in _METHODS:
+        raise InputError(f"method must be 'auto' or 'pwl', got {method!r}.")
+    if breakpoints not in ("adaptive", "uniform"):
+        raise InputError(
+            f"breakpoints must be 'adaptive' or 'uniform', got {breakpoints!r}."
+        )
+    up: np.ndarray | None = None
+    if upper is not None:
+        if np.isscalar(upper):
+            up = np.full(n, float(upper))  # type: ignore[arg-type]
+        elif isinstance(upper, Mapping | pd.Series):
+            s = pd.Series(upper, dtype=float)
+            extra = s.index.difference(index)
+            if len(extra):
+                raise AlignmentError(
+                    f"upper names assets not in the problem: {format_labels(extra)}."
+                )
+            up = s.reindex(index).fillna(np.inf).to_numpy()
+        else:
+            up = np.asarray(upper, dtype=float).reshape(-1)
+            if up.shape[0] != n:
+                raise InputError(f"upper has {up.shape[0]} entries, expected {n}.")
+        if np.any(up < 0) or np.any(np.isnan(up)):
+            raise InputError("upper must be non-negative money per asset (inf for no bound).")
+    return CurveReturn(
+        ordered,
+        index,
+        mu_arr,
+        _align_halo(halo, index),
+        tol,
+        up,
+        method,
+        breakpoints,
+        int(segments),
+    )
