@@ -1,0 +1,135 @@
+"""Sphinx configuration of the portfolio_mkt documentation.
+
+Build (warnings are errors, as in CI)::
+
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+Pages are Markdown (MyST) or reStructuredText. The API reference is generated from the
+numpydoc docstrings with ``sphinx.ext.autodoc`` + ``numpydoc``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from docutils.statemachine import StringList
+
+DOCS = Path(__file__).resolve().parent
+REPO = DOCS.parent
+sys.path.insert(0, str(REPO))  # document the working tree, installed or not
+
+import portfolio_mkt  # noqa: E402
+
+# -- Project -------------------------------------------------------------------------------
+project = "portfolio_mkt"
+author = "portfolio_mkt developers"
+copyright = "portfolio_mkt developers"  # noqa: A001
+release = portfolio_mkt.__version__
+version = ".".join(release.split(".")[:2])
+
+# -- General -------------------------------------------------------------------------------
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+templates_path: list[str] = []
+# Unresolvable cross references (``pd.Series``, ``cp.Expression`` ...) are not errors.
+nitpicky = False
+
+# -- MyST (Markdown) ----------------------------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline"]
+myst_heading_anchors = 3  # [link](page.md#some-heading) works for levels 1-3
+
+# -- autodoc + numpydoc --------------------------------------------------------------------
+autodoc_default_options = {
+    "members": True,
+    "member-order": "bysource",
+    "undoc-members": False,
+    "show-inheritance": True,
+}
+autodoc_typehints = "none"  # numpydoc's Parameters section carries the types
+autodoc_class_signature = "mixed"
+autodoc_preserve_defaults = True
+numpydoc_show_class_members = False  # members are documented by autodoc itself
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_attributes_as_param_list = True
+
+# -- HTML ----------------------------------------------------------------------------------
+html_theme = "alabaster"
+html_title = f"portfolio_mkt {release}"
+html_static_path: list[str] = []
+html_theme_options = {
+    "description": "Marketing budgets as a convex portfolio problem",
+    "fixed_sidebar": True,
+}
+
+
+# -- API reference helpers -----------------------------------------------------------------
+def _top_level_exports() -> dict[str, object]:
+    """Names the package exports at the top level (``portfolio_mkt.__all__``)."""
+    names = getattr(portfolio_mkt, "__all__", [])
+    return {n: getattr(portfolio_mkt, n) for n in names if hasattr(portfolio_mkt, n)}
+
+
+def _skip_reexported(app, what, name, obj, skip, options):  # noqa: ANN001, ANN202
+    """Document a re-exported object once, under ``portfolio_mkt.<name>``.
+
+    ``automodule:: portfolio_mkt.<subpackage>`` would otherwise describe the same class a
+    second time under its subpackage path, and Sphinx warns about ambiguous references.
+    """
+    if what != "module" or skip:
+        return None
+    top = _top_level_exports()
+    short = name.rsplit(".", 1)[-1]
+    if short in top and top[short] is obj and not _is_module(obj):
+        return True
+    return None
+
+
+def _is_module(obj: object) -> bool:
+    return type(obj).__name__ == "module"
+
+
+class RemainingApi(Directive):
+    """``.. portfolio-mkt-remaining::`` documents every ``portfolio_mkt.__all__`` name that
+    the page has not documented explicitly above (so a new export never goes missing)."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        source = Path(self.state.document.current_source or "").read_text(encoding="utf-8")
+        lines: list[str] = []
+        for name, obj in _top_level_exports().items():
+            if name.startswith("_") or _is_module(obj):
+                continue
+            if f"portfolio_mkt.{name}\n" in source or f"portfolio_mkt.{name} " in source:
+                continue
+            if isinstance(obj, type):
+                kind = "autoexception" if issubclass(obj, BaseException) else "autoclass"
+            elif callable(obj):
+                kind = "autofunction"
+            else:
+                kind = "autodata"
+            lines += [f".. {kind}:: portfolio_mkt.{name}", ""]
+        if not lines:
+            lines = ["(Every top-level name is documented above.)", ""]
+        container = nodes.section()
+        container.document = self.state.document
+        self.state.nested_parse(StringList(lines, source="api-remaining"), 0, container)
+        return container.children
+
+
+def setup(app):  # noqa: ANN001, ANN201
+    app.connect("autodoc-skip-member", _skip_reexported)
+    app.add_directive("portfolio-mkt-remaining", RemainingApi)
+    return {"parallel_read_safe": True}
