@@ -1,0 +1,210 @@
+"""Base class of the strategy constraints and the build context they compile into."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ConstraintError, format_labels
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..problem import Problem
+
+__all__ = ["Constraint", "BuildContext", "Row", "select_assets"]
+
+
+def select_assets(problem: Problem, where: Mapping[str, Any], owner: str) -> np.ndarray:
+    """Boolean mask of the assets matching every ``attribute -> value(s)`` in ``where``.
+
+    The ``tags`` attribute matches by membership (an asset tagged ``brand;video`` matches
+    ``{"tags": "brand"}``); other attributes match by equality with the value or any value in a
+    list. The special key ``asset`` selects by id.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem whose asset table is searched.
+    where : Mapping
+        Attribute filters.
+    owner : str
+        Name of the constraint, for error messages.
+
+    Returns
+    -------
+    ndarray of bool
+
+    Raises
+    ------
+    ConstraintError
+        Unknown attribute, or no asset matches.
+    """
+    if not isinstance(where, Mapping) or not where:
+        raise ConstraintError(
+            f"constraint '{owner}': where must be a non-empty mapping such as "
+            "{'market': 'RU'}."
+        )
+    assets = problem.assets
+    mask = np.ones(problem.n_assets, dtype=bool)
+    for attr, wanted in where.items():
+        values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+        values = [str(v) for v in values]
+        if attr == "asset":
+            col_vals = pd.Series(problem.index.astype(str), index=problem.index)
+            hit = col_vals.isin(values).to_numpy()
+            unknown = set(values) - set(col_vals)
+            if unknown:
+                raise ConstraintError(
+                    f"constraint '{owner}': unknown asset ids {format_labels(sorted(unknown))}."
+                )
+        elif attr == "tags":
+            if "tags" not in assets.columns:
+                raise ConstraintError(
+                    f"constraint '{owner}' filters on 'tags', but the asset table has no tags "
+                    "column; add one (lists or ';'-separated strings)."
+                )
+            hit = np.array([bool(set(values) & tags) for tags in assets["tags"]], dtype=bool)
+        else:
+            if attr not in assets.columns:
+                known = [c for c in assets.columns]
+                raise ConstraintError(
+                    f"constraint '{owner}' filters on unknown attribute '{attr}'; the asset "
+                    f"table has: {format_labels(known) or 'no attributes'}. Fix the attribute "
+                    "name or add the column to assets."
+                )
+            col = assets[attr].astype(str)
+            hit = col.isin(values).to_numpy()
+            if not hit.any():
+                known = sorted(set(col))
+                raise ConstraintError(
+                    f"constraint '{owner}' selects no assets: no asset has {attr} in "
+                    f"{values}; known values: {format_labels(known)}."
+                )
+        mask &= hit
+    if not mask.any():
+        raise ConstraintError(
+            f"constraint '{owner}' selects no assets: no asset matches all of {dict(where)}."
+        )
+    return mask
+
+
+@dataclass
+class Row:
+    """One compiled piece of a named constraint: a cvxpy constraint and its sense.
+
+    ``sense`` is ``"le"``, ``"ge"`` or ``"eq"`` for ``lhs <= rhs``, ``lhs >= rhs`` and
+    ``lhs == rhs``; ``constraint`` is the cvxpy object whose dual value is read.
+    """
+
+    constraint: cp.Constraint
+    sense: str
+    owner: str
+
+
+@dataclass
+class BuildContext:
+    """What a constraint sees while it compiles: shares ``w``, the budget, and helpers.
+
+    Money amounts enter as Parameters holding ``amount / budget`` so that a change of budget
+    only updates Parameter values (the problem stays compiled).
+    """
+
+    problem: Problem
+    w: cp.Variable
+    budget: float
+    outcome: cp.Expression | None = None
+    relax: bool = False
+    rows: list[Row] = field(default_factory=list)
+    money_params: list[tuple[cp.Parameter, np.ndarray]] = field(default_factory=list)
+    slacks: dict[str, list[cp.Variable]] = field(default_factory=dict)
+    current_share: cp.Parameter | None = None
+
+    def money(self, amount: float | np.ndarray, nonneg: bool = False) -> cp.Parameter:
+        """A Parameter for a money amount, valued in shares of the budget."""
+        arr = np.asarray(amount, dtype=float)
+        p = cp.Parameter(arr.shape, nonneg=nonneg)
+        p.value = arr / self.budget
+        self.money_params.append((p, arr))
+        return p
+
+    def _slack(self, owner: str, shape: tuple[int, ...]) -> cp.Variable:
+        s = cp.Variable(shape, nonneg=True, name=f"slack[{owner}]")
+        self.slacks.setdefault(owner, []).append(s)
+        return s
+
+    def add(self, owner: str, lhs: cp.Expression, sense: str, rhs: Any) -> None:
+        """Add ``lhs (<=|>=|==) rhs`` owned by the named constraint ``owner``."""
+        if self.relax:
+            s = self._slack(owner, lhs.shape)
+            if sense == "le":
+                con = lhs <= rhs + s
+            elif sense == "ge":
+                con = lhs >= rhs - s
+            else:
+                self.rows.append(Row(lhs <= rhs + s, "le", owner))
+                con = lhs >= rhs - s
+                sense = "ge"
+            self.rows.append(Row(con, sense, owner))
+            return
+        if sense == "le":
+            con = lhs <= rhs
+        elif sense == "ge":
+            con = lhs >= rhs
+        elif sense == "eq":
+            con = lhs == rhs
+        else:  # pragma: no cover - internal misuse
+            raise ValueError(sense)
+        self.rows.append(Row(con, sense, owner))
+
+
+class Constraint:
+    """Base class of a named strategy constraint.
+
+    Subclasses are small value objects. They implement :meth:`build` (compile into cvxpy
+    through a :class:`BuildContext`), :meth:`violation` (check an allocation in NumPy,
+    independently of the solver) and :meth:`describe` (plain language).
+    """
+
+    kind: ClassVar[str] = "constraint"
+    #: Whether the constraint is part of the plan's strategy (it gets a price in explanations).
+    strategic: ClassVar[bool] = True
+    name: str
+
+    def validate(self, problem: Problem) -> None:
+        """Raise :class:`ConstraintError` if the constraint does not fit ``problem``."""
+
+    def build(self, ctx: BuildContext) -> None:
+        """Add the constraint's rows to ``ctx``."""
+        raise NotImplementedError
+
+    def violation(self, spend: np.ndarray, problem: Problem) -> float:
+        """Largest violation at ``spend`` (money, or the constraint's own unit); 0 if it holds."""
+        raise NotImplementedError
+
+    def implied_bounds(self, problem: Problem) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-asset money bounds this constraint implies (for cheap feasibility checks)."""
+        return None
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description of the constraint."""
+        return f"{self.kind} '{self.name}'"
+
+    def unit_amount(self, problem: Problem) -> float:
+        """Money corresponding to one unit of the constraint's stated amount (for summaries)."""
+        return 1.0
+
+
+def resolve_ids(problem: Problem, ids: Sequence[Any], owner: str) -> np.ndarray:
+    """Positions of ``ids`` in the problem's index, or raise naming the unknown ones."""
+    idx = pd.Index(list(ids))
+    unknown = idx.difference(problem.index)
+    if len(unknown):
+        raise ConstraintError(
+            f"constraint '{owner}' names assets that are not in the problem: "
+            f"{format_labels(unknown)}; check the ids against expected_return.index."
+        )
+    return problem.index.get_indexer(idx)

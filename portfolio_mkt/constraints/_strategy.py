@@ -1,0 +1,576 @@
+"""The built-in strategy constraints: bounds, locks, roster, group floors and caps, shift limits,
+turnover, response floors and custom cvxpy constraints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from .._validation import as_asset_series, check_finite_number
+from ..exceptions import ConstraintError, InputError, format_labels
+from ._base import BuildContext, Constraint, resolve_ids, select_assets
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..problem import Problem
+
+__all__ = [
+    "Bounds",
+    "Lock",
+    "Roster",
+    "GroupFloor",
+    "GroupCap",
+    "ShiftLimit",
+    "Turnover",
+    "ResponseFloor",
+    "CustomConstraint",
+]
+
+Unit = Literal["money", "share"]
+
+
+def _check_unit(unit: str, owner: str) -> None:
+    if unit not in ("money", "share"):
+        raise ConstraintError(
+            f"constraint '{owner}': unit must be 'money' or 'share'; got {unit!r}."
+        )
+
+
+def _where_text(where: Mapping[str, Any]) -> str:
+    parts = []
+    for k, v in where.items():
+        if isinstance(v, (list, tuple, set, frozenset)):
+            parts.append(f"{k} in {sorted(map(str, v))}")
+        else:
+            parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Bounds(Constraint):
+    """Per-asset lower and upper bounds on spend.
+
+    Parameters
+    ----------
+    lower, upper : float, Mapping, Series or None
+        Bounds per asset (a scalar applies to all; a mapping/Series may name only some assets;
+        NaN or a missing asset means no bound on that side).
+    unit : {"money", "share"}, default "money"
+        Money amounts, or shares of the budget.
+    name : str, default "bounds"
+
+    Examples
+    --------
+    >>> Bounds(upper=0.4, unit="share", name="max_40pct")
+    Bounds(lower=None, upper=0.4, unit='share', name='max_40pct')
+    """
+
+    lower: Any = None
+    upper: Any = None
+    unit: Unit = "money"
+    name: str = "bounds"
+    kind: ClassVar[str] = "bounds"
+
+    def _money(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        _check_unit(self.unit, self.name)
+        lo = as_asset_series(self.lower, problem.index, f"{self.name}.lower", default=np.nan,
+                             allow_partial=True, allow_nan=True).to_numpy()
+        hi = as_asset_series(self.upper, problem.index, f"{self.name}.upper", default=np.nan,
+                             allow_partial=True, allow_nan=True).to_numpy()
+        scale = problem.budget if self.unit == "share" else 1.0
+        lo, hi = lo * scale, hi * scale
+        bad = (~np.isnan(lo)) & (~np.isnan(hi)) & (lo > hi)
+        if bad.any():
+            raise ConstraintError(
+                f"constraint '{self.name}': lower bound above upper bound for assets "
+                f"{format_labels(problem.index[bad])}."
+            )
+        return lo, hi
+
+    def validate(self, problem: Problem) -> None:
+        """Check the bounds align to the assets and lower <= upper."""
+        self._money(problem)
+
+    def build(self, ctx: BuildContext) -> None:
+        """Add ``w_i >= lower_i / B`` and ``w_i <= upper_i / B`` where bounds are given."""
+        lo, hi = self._money(ctx.problem)
+        for arr, sense in ((lo, "ge"), (hi, "le")):
+            sel = np.flatnonzero(~np.isnan(arr))
+            if len(sel):
+                ctx.add(self.name, ctx.w[sel], sense, ctx.money(arr[sel]))
+
+    def violation(self, spend: np.ndarray, problem: Problem) -> float:
+        """Largest bound violation in money."""
+        lo, hi = self._money(problem)
+        v = np.concatenate([np.nan_to_num(lo - spend, nan=0.0), np.nan_to_num(spend - hi, nan=0.0)])
+        return float(max(v.max(initial=0.0), 0.0))
+
+    def implied_bounds(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds themselves, in money."""
+        lo, hi = self._money(problem)
+        return np.nan_to_num(lo, nan=0.0), np.nan_to_num(hi, nan=np.inf)
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description."""
+        return f"per-asset bounds '{self.name}'"
+
+
+@dataclass(frozen=True)
+class Lock(Constraint):
+    """Committed spend: assets held at exactly a given spend, or at least a committed minimum.
+
+    Parameters
+    ----------
+    spend : Mapping or Series
+        Asset id -> committed money.
+    minimum : bool, default False
+        If true the amounts are minimums ("at least"), otherwise exact.
+    name : str, default "lock"
+
+    Examples
+    --------
+    >>> Lock({"ru_creator_a": 50_000}, minimum=True, name="committed_ru")
+    Lock(spend={'ru_creator_a': 50000}, minimum=True, name='committed_ru')
+    """
+
+    spend: Any
+    minimum: bool = False
+    name: str = "lock"
+    kind: ClassVar[str] = "lock"
+
+    def _amounts(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(self.spend, Mapping):
+            ser = pd.Series(dict(self.spend), dtype=float)
+        elif isinstance(self.spend, pd.Series):
+            ser = self.spend.astype(float)
+        else:
+            raise ConstraintError(
+                f"constraint '{self.name}': spend must map asset id -> money, e.g. "
+                "{'ru_creator_a': 50000}."
+            )
+        if ser.empty:
+            raise ConstraintError(f"constraint '{self.name}' locks no asset.")
+        pos = resolve_ids(problem, ser.index, self.name)
+        vals = ser.to_numpy(float)
+        if not np.all(np.isfinite(vals)) or (vals < 0).any():
+            bad = ser.index[~np.isfinite(vals) | (vals < 0)]
+            raise ConstraintError(
+                f"constraint '{self.name}': committed spend must be finite and non-negative; "
+                f"check {format_labels(bad)}."
+            )
+        return pos, vals
+
+    def validate(self, problem: Problem) -> None:
+        """Check the locked assets exist and the amounts are valid."""
+        self._amounts(problem)
+
+    def build(self, ctx: BuildContext) -> None:
+        """Add ``w_i == amount_i / B`` (or ``>=`` for minimums)."""
+        pos, vals = self._amounts(ctx.problem)
+        ctx.add(self.name, ctx.w[pos], "ge" if self.minimum else "eq", ctx.money(vals))
+
+    def violation(self, spend: np.ndarray, problem: Problem) -> float:
+        """Largest deviation from the committed spend, in money."""
+        pos, vals = self._amounts(problem)
+        diff = vals - spend[pos]
+        if self.minimum:
+            return float(max(diff.max(), 0.0))
+        return float(np.abs(diff).max())
+
+    def implied_bounds(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        """Locked amounts as lower (and for exact locks upper) bounds."""
+        pos, vals = self._amounts(problem)
+        lo = np.zeros(problem.n_assets)
+        hi = np.full(problem.n_assets, np.inf)
+        lo[pos] = vals
+        if not self.minimum:
+            hi[pos] = vals
+        return lo, hi
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description."""
+        pos, vals = self._amounts(problem)
+        what = "at least" if self.minimum else "exactly"
+        return (f"lock '{self.name}': {len(pos)} committed asset(s) at {what} "
+                f"{vals.sum():,.0f} in total")
+
+
+@dataclass(frozen=True)
+class Roster(Constraint):
+    """Only the listed assets may receive spend.
+
+    Parameters
+    ----------
+    assets : sequence of asset ids
+        The roster.
+    name : str, default "roster"
+    """
+
+    assets: Sequence[Any]
+    name: str = "roster"
+    kind: ClassVar[str] = "roster"
+
+    def _outside(self, problem: Problem) -> np.ndarray:
+        if isinstance(self.assets, str) or not len(self.assets):
+            raise ConstraintError(
+                f"constraint '{self.name}': assets must be a non-empty list of asset ids."
+            )
+        pos = resolve_ids(problem, self.assets, self.name)
+        outside = np.ones(problem.n_assets, dtype=bool)
+        outside[pos] = False
+        return outside
+
+    def validate(self, problem: Problem) -> None:
+        """Check the roster's ids exist."""
+        self._outside(problem)
+
+    def build(self, ctx: BuildContext) -> None:
+        """Add ``w_i == 0`` for every asset outside the roster."""
+        sel = np.flatnonzero(self._outside(ctx.problem))
+        if len(sel):
+            ctx.add(self.name, ctx.w[sel], "le", 0.0)
+
+    def violation(self, spend: np.ndarray, problem: Problem) -> float:
+        """Largest spend outside the roster, in money."""
+        out = self._outside(problem)
+        return float(max(spend[out].max(initial=0.0), 0.0))
+
+    def implied_bounds(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        """Zero upper bounds outside the roster."""
+        hi = np.where(self._outside(problem), 0.0, np.inf)
+        return np.zeros(problem.n_assets), hi
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description."""
+        return f"roster '{self.name}': only {len(self.assets)} listed asset(s) may receive spend"
+
+
+@dataclass(frozen=True)
+class _Group(Constraint):
+    where: Mapping[str, Any]
+    amount: float
+    unit: Unit = "money"
+    name: str | None = None
+    sense: ClassVar[str] = "ge"
+
+    def __post_init__(self) -> None:
+        if self.name is None:
+            object.__setattr__(self, "name", f"{self.kind}[{_where_text(self.where)}]")
+
+    def _money_amount(self, problem: Problem) -> float:
+        _check_unit(self.unit, self.name)
+        amt = check_finite_number(self.amount, f"constraint '{self.name}'.amount", minimum=0.0)
+        if self.unit == "share" and amt > 1.0:
+            raise ConstraintError(
+                f"constraint '{self.name}': a share amount must be between 0 and 1 (got "
+                f"{amt:g}); did you mean unit='money' or {amt / 100:g}?"
+            )
+        return amt * problem.budget if self.unit == "share" else amt
+
+    def validate(self, problem: Problem) -> None:
+        """Check the group selects assets and the amount is valid."""
+        select_assets(problem, self.where, self.name)
+        self._money_amount(problem)
+
+    def build(self, ctx: BuildContext) -> None:
+        """Add ``sum_{i in group} w_i (>=|<=) amount / B``."""
+        mask = select_assets(ctx.problem, self.where, self.name)
+        lhs = cp.sum(ctx.w[np.flatnonzero(mask)])
+        ctx.add(self.name, lhs, self.sense, ctx.money(self._money_amount(ctx.problem)))
+
+    def violation(self, spend: np.ndarray, problem: Problem) -> float:
+        """Shortfall (floor) or excess (cap) in money."""
+        mask = select_assets(problem, self.where, self.name)
+        total = spend[mask].sum()
+        amt = self._money_amount(problem)
+        return float(max(amt - total if self.sense == "ge" else total - amt, 0.0))
+
+    def group_mask(self, problem: Problem) -> np.ndarray:
+        """Boolean mask of the group's assets."""
+        return select_assets(problem, self.where, self.name)
+
+    def unit_amount(self, problem: Problem) -> float:
+        """Money in one percent of budget (share) or one money unit."""
+        return problem.budget / 100 if self.unit == "share" else 1.0
+
+
+@dataclass(frozen=True)
+class GroupFloor(_Group):
+    """At least ``amount`` on the assets selected by ``where`` (market, channel, tier, tags ...).
+
+    Parameters
+    ----------
+    where : Mapping
+        Attribute filters, e.g. ``{"market": "RU"}`` or ``{"tags": "brand"}``.
+    amount : float
+        Money, or a share of the budget with ``unit="share"``.
+    unit : {"money", "share"}, default "money"
+    name : str, optional
+        Defaults to a name built from ``where``.
+
+    Examples
+    --------
+    >>> GroupFloor(where={"market": "RU"}, amount=0.3, unit="share", name="ru_floor")
+    GroupFloor(where={'market': 'RU'}, amount=0.3, unit='share', name='ru_floor')
+    """
+
+    kind: ClassVar[str] = "group_floor"
+    sense: ClassVar[str] = "ge"
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description."""
+        amt = f"{self.amount:.0%} of budget" if self.unit == "share" else f"{self.amount:,.0f}"
+        return f"floor '{self.name}': at least {amt} on {_where_text(self.where)}"
+
+
+@dataclass(frozen=True)
+class GroupCap(_Group):
+    """At most ``amount`` on the assets selected by ``where`` (a concentration cap).
+
+    Parameters
+    ----------
+    where : Mapping
+        Attribute filters, e.g. ``{"channel": ["social", "video"]}``.
+    amount : float
+        Money, or a share of the budget with ``unit="share"``.
+    unit : {"money", "share"}, default "money"
+    name : str, optional
+    """
+
+    kind: ClassVar[str] = "group_cap"
+    sense: ClassVar[str] = "le"
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description."""
+        amt = f"{self.amount:.0%} of budget" if self.unit == "share" else f"{self.amount:,.0f}"
+        return f"cap '{self.name}': at most {amt} on {_where_text(self.where)}"
+
+
+@dataclass(frozen=True)
+class ShiftLimit(Constraint):
+    """Limit how far each asset's spend may move from the current allocation.
+
+    Parameters
+    ----------
+    max_change : float, Mapping or Series
+        With ``relative=True`` a fraction of current spend (0.1 = +/-10%); otherwise money.
+    relative : bool, default True
+    allow_new : float, default 0.0
+        Money any asset may move by in addition (lets assets with no current spend start).
+    name : str, default "shift"
+    """
+
+    max_change: Any = 0.1
+    relative: bool = True
+    allow_new: float = 0.0
+    name: str = "shift"
+    kind: ClassVar[str] = "shift_limit"
+
+    def _limits(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        if problem.current is None:
+            raise ConstraintError(
+                f"constraint '{self.name}' limits changes against the current allocation, but "
+                "the problem has no current spend; pass current=... to Problem."
+            )
+        cur = problem.current.to_numpy(float)
+        lim = as_asset_series(self.max_change, problem.index, f"{self.name}.max_change").to_numpy()
+        if (lim < 0).any():
+            raise ConstraintError(f"constraint '{self.name}': max_change must be non-negative.")
+        extra = check_finite_number(self.allow_new, f"{self.name}.allow_new", minimum=0.0)
+        width = (lim * cur if self.relative else lim) + extra
+        return np.maximum(cur - width, 0.0), cur + width
+
+    def validate(self, problem: Problem) -> None:
+        """Check that a current allocation exists."""
+        self._limits(problem)
+
+    def build(self, ctx: BuildContext) -> None:
+        """Add ``lo_i <= w_i <= hi_i`` around the current shares."""
+        lo, hi = self._limits(ctx.problem)
+        ctx.add(self.name, ctx.w, "ge", ctx.money(lo))
+        ctx.add(self.name, ctx.w, "le", ctx.money(hi))
+
+    def violation(self, spend: np.ndarray, problem: Problem) -> float:
+        """Largest move beyond the limit, in money."""
+        lo, hi = self._limits(problem)
+        return float(max((lo - spend).max(), (spend - hi).max(), 0.0))
+
+    def implied_bounds(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        """The band around the current spend."""
+        return self._limits(problem)
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description."""
+        if self.relative and np.isscalar(self.max_change):
+            return f"shift limit '{self.name}': each asset within +/-{self.max_change:.0%} of current"
+        return f"shift limit '{self.name}'"
+
+
+@dataclass(frozen=True)
+class Turnover(Constraint):
+    """Limit the total money moved: ``sum_i |x_i - current_i| <= limit``.
+
+    Parameters
+    ----------
+    limit : float
+        Money, or a share of the budget with ``unit="share"``.
+    unit : {"money", "share"}, default "share"
+    name : str, default "turnover"
+    """
+
+    limit: float
+    unit: Unit = "share"
+    name: str = "turnover"
+    kind: ClassVar[str] = "turnover"
+
+    def _money_limit(self, problem: Problem) -> float:
+        _check_unit(self.unit, self.name)
+        if problem.current is None:
+            raise ConstraintError(
+                f"constraint '{self.name}' limits turnover against the current allocation, but "
+                "the problem has no current spend; pass current=... to Problem."
+            )
+        amt = check_finite_number(self.limit, f"constraint '{self.name}'.limit", minimum=0.0)
+        return amt * problem.budget if self.unit == "share" else amt
+
+    def validate(self, problem: Problem) -> None:
+        """Check that a current allocation exists and the limit is valid."""
+        self._money_limit(problem)
+
+    def build(self, ctx: BuildContext) -> None:
+        """Add ``sum |w - w0| <= limit / B``."""
+        cur = ctx.money(ctx.problem.current.to_numpy(float))
+        ctx.add(self.name, cp.sum(cp.abs(ctx.w - cur)), "le",
+                ctx.money(self._money_limit(ctx.problem)))
+
+    def violation(self, spend: np.ndarray, problem: Problem) -> float:
+        """Excess turnover, in money."""
+        moved = np.abs(spend - problem.current.to_numpy(float)).sum()
+        return float(max(moved - self._money_limit(problem), 0.0))
+
+    def unit_amount(self, problem: Problem) -> float:
+        """Money in one percent of budget (share) or one money unit."""
+        return problem.budget / 100 if self.unit == "share" else 1.0
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description."""
+        amt = f"{self.limit:.0%} of budget" if self.unit == "share" else f"{self.limit:,.0f}"
+        return f"turnover '{self.name}': at most {amt} moved in total"
+
+
+@dataclass(frozen=True)
+class ResponseFloor(Constraint):
+    """A group's expected outcome must reach ``level`` (convex: the curves are concave).
+
+    Parameters
+    ----------
+    where : Mapping
+        Attribute filters selecting the group, e.g. ``{"market": "RU"}``.
+    level : float
+        Expected outcome, in outcome units ("at least 5,000 conversions").
+    name : str, optional
+    """
+
+    where: Mapping[str, Any]
+    level: float
+    name: str | None = None
+    kind: ClassVar[str] = "response_floor"
+
+    def __post_init__(self) -> None:
+        if self.name is None:
+            object.__setattr__(self, "name", f"response_floor[{_where_text(self.where)}]")
+
+    def validate(self, problem: Problem) -> None:
+        """Check the group and the level."""
+        select_assets(problem, self.where, self.name)
+        check_finite_number(self.level, f"constraint '{self.name}'.level", minimum=0.0)
+
+    def build(self, ctx: BuildContext) -> None:
+        """Add ``sum_{i in group} r_i(x_i) / B >= level / B``."""
+        mask = select_assets(ctx.problem, self.where, self.name)
+        if ctx.outcome is None:  # pragma: no cover - program always provides it
+            raise InputError("response floor needs the outcome expression")
+        lhs = cp.sum(ctx.outcome[np.flatnonzero(mask)])
+        ctx.add(self.name, lhs, "ge", ctx.money(float(self.level)))
+
+    def violation(self, spend: np.ndarray, problem: Problem) -> float:
+        """Shortfall of the group's true expected outcome."""
+        mask = select_assets(problem, self.where, self.name)
+        got = problem.return_term.outcome(spend)[mask].sum()
+        return float(max(self.level - got, 0.0))
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description."""
+        return (f"response floor '{self.name}': expected outcome of {_where_text(self.where)} "
+                f"at least {self.level:,.0f}")
+
+
+@dataclass(frozen=True)
+class CustomConstraint(Constraint):
+    """A quant's own cvxpy constraints on the spend vector.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(x, problem) -> list of cvxpy constraints`` where ``x`` is the spend in money as a
+        cvxpy expression (asset order of ``problem.index``).
+    name : str
+        Appears in errors and results.
+
+    Examples
+    --------
+    >>> CustomConstraint(lambda x, p: [x[0] <= 2 * x[1]], name="search_le_2x_social").name
+    'search_le_2x_social'
+    """
+
+    func: Callable[[cp.Expression, Any], list[cp.Constraint]] = field(repr=False)
+    name: str = "custom"
+    kind: ClassVar[str] = "custom"
+
+    def build(self, ctx: BuildContext) -> None:
+        """Call ``func`` on the money expression ``budget * w`` and add what it returns."""
+        x = ctx.budget * ctx.w
+        out = self.func(x, ctx.problem)
+        if isinstance(out, cp.Constraint):
+            out = [out]
+        if not isinstance(out, (list, tuple)) or not all(isinstance(c, cp.Constraint) for c in out):
+            raise ConstraintError(
+                f"constraint '{self.name}': func must return a list of cvxpy constraints."
+            )
+        for c in out:
+            if not c.is_dcp():
+                raise ConstraintError(
+                    f"constraint '{self.name}' is not convex (DCP) and cannot be solved "
+                    f"exactly: {c}. Rewrite it following cvxpy's DCP rules."
+                )
+            if isinstance(c, cp.constraints.Equality):
+                ctx.add(self.name, c.args[0] - c.args[1], "eq", 0.0)
+            elif isinstance(c, cp.constraints.Inequality):
+                ctx.add(self.name, c.args[0] - c.args[1], "le", 0.0)
+            else:
+                raise ConstraintError(
+                    f"constraint '{self.name}': only ==, <= and >= constraints are supported "
+                    f"in custom constraints; got {type(c).__name__}."
+                )
+
+    def violation(self, spend: np.ndarray, problem: Problem) -> float:
+        """Largest violation of the custom constraints at ``spend`` (their own units)."""
+        x = cp.Constant(np.asarray(spend, dtype=float))
+        worst = 0.0
+        out = self.func(x, problem)
+        for c in [out] if isinstance(out, cp.Constraint) else out:
+            lhs = np.asarray(c.args[0].value - c.args[1].value, dtype=float)
+            if isinstance(c, cp.constraints.Equality):
+                worst = max(worst, float(np.abs(lhs).max(initial=0.0)))
+            else:
+                worst = max(worst, float(lhs.max(initial=0.0)))
+        return worst
+
+    def describe(self, problem: Problem) -> str:
+        """Plain-language description."""
+        return f"custom constraint '{self.name}'"

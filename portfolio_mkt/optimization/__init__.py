@@ -1,0 +1,30 @@
+"""The convex program: compile a Problem once, solve it, check and explain the answer."""
+
+from ._allocation import Allocation
+from ._program import SOLVER_SETTINGS, Program, RawResult, compile_problem
+from ._solve import (
+    DEFAULT_TOLERANCE,
+    allocation_from_raw,
+    check_feasibility,
+    diagnose_infeasibility,
+    solve,
+    verify,
+)
+from ._terms import LinearReturn, risk_root, variance_expression
+
+__all__ = [
+    "Allocation",
+    "Program",
+    "RawResult",
+    "compile_problem",
+    "SOLVER_SETTINGS",
+    "solve",
+    "verify",
+    "check_feasibility",
+    "diagnose_infeasibility",
+    "allocation_from_raw",
+    "DEFAULT_TOLERANCE",
+    "LinearReturn",
+    "variance_expression",
+    "risk_root",
+]

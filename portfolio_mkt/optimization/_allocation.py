@@ -1,0 +1,200 @@
+"""The result of a solve: :class:`Allocation`, pandas out, and an explanation in words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..problem import Problem
+
+__all__ = ["Allocation"]
+
+
+def _money(v: float) -> str:
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:,.2f}M"
+    if a >= 1e4:
+        return f"{v / 1e3:,.1f}K"
+    return f"{v:,.2f}"
+
+
+@dataclass
+class Allocation:
+    """A recommended allocation and everything needed to explain and check it.
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem solved.
+    spend : Series
+        Recommended spend per asset (money).
+    shares : Series
+        Spend as a share of the budget.
+    expected_outcome : float
+        Expected outcome at ``spend``, evaluated on the true response (outcome units).
+    risk : float
+        Standard deviation of the outcome, ``sqrt(x' Sigma x)`` (outcome units).
+    utility : float
+        ``expected_outcome - risk_aversion / (2 * budget) * risk**2`` (outcome units).
+    status : str
+        Solver status (``"optimal"``).
+    solver : str
+        The solver that produced the answer.
+    solve_time : float
+        Seconds spent in solver calls (all attempts).
+    marginal_return : Series
+        d expected outcome / d spend per asset (marginal ROI).
+    marginal_utility : Series
+        ``marginal_return - risk_aversion * (Sigma w)_i``: risk-adjusted marginal value.
+    marginal_risk : Series
+        d risk / d spend per asset (NaN without a covariance).
+    constraints : DataFrame
+        One row per named constraint: kind, description, dual (d objective / d amount, outcome
+        units per unit of money for the utility objective), active, binding, violation,
+        tolerance.
+    asset_duals : DataFrame
+        Per-asset duals of per-asset constraints (locks, bounds, shift limits, long-only).
+    change : Series or None
+        ``spend - current`` when the problem has a current allocation.
+    response : DataFrame or None
+        Per-asset response report (true vs model value, gap, method) when curves are used.
+    attempts : list of dict
+        Every solver attempt: solver, status, time, message.
+    notes : list of str
+        Extra plain-language notes added by other modules (bias audit, approval flags).
+    """
+
+    problem: Problem
+    spend: pd.Series
+    shares: pd.Series
+    expected_outcome: float
+    risk: float
+    utility: float
+    status: str
+    solver: str
+    solve_time: float
+    marginal_return: pd.Series
+    marginal_utility: pd.Series
+    marginal_risk: pd.Series
+    constraints: pd.DataFrame
+    asset_duals: pd.DataFrame
+    change: pd.Series | None = None
+    response: pd.DataFrame | None = None
+    model_outcome: float | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def binding(self) -> list[str]:
+        """Names of the constraints that bind (active with a non-zero dual)."""
+        return list(self.constraints.index[self.constraints["binding"]])
+
+    @property
+    def budget(self) -> float:
+        """The problem's budget."""
+        return self.problem.budget
+
+    @property
+    def gap(self) -> float:
+        """True expected outcome minus the program's model value (0 for exact models)."""
+        if self.model_outcome is None:
+            return 0.0
+        return self.expected_outcome - self.model_outcome
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per asset: attributes, current, spend, share, change, marginal values.
+
+        Returns
+        -------
+        DataFrame
+        """
+        df = self.problem.assets.copy()
+        if "tags" in df.columns:
+            df["tags"] = [";".join(sorted(t)) for t in df["tags"]]
+        if self.problem.current is not None:
+            df["current"] = self.problem.current
+        df["spend"] = self.spend
+        df["share"] = self.shares
+        if self.change is not None:
+            df["change"] = self.change
+            cur = self.problem.current
+            with np.errstate(divide="ignore", invalid="ignore"):
+                df["change_pct"] = np.where(cur > 0, self.change / cur, np.nan)
+        df["expected_outcome"] = self.problem.return_term.outcome(self.spend.to_numpy())
+        df["marginal_return"] = self.marginal_return
+        df["marginal_utility"] = self.marginal_utility
+        df.index.name = "asset"
+        return df
+
+    def summary(self, top: int = 8) -> str:
+        """A plain-language explanation of the recommendation.
+
+        Parameters
+        ----------
+        top : int, default 8
+            How many assets to list.
+
+        Returns
+        -------
+        str
+        """
+        p = self.problem
+        lines = [
+            f"Plan '{p.name}': {_money(self.spend.sum())} of a {_money(p.budget)} budget "
+            f"across {int((self.spend > 1e-6 * p.budget).sum())} of {p.n_assets} assets.",
+            f"Expected outcome {self.expected_outcome:,.1f} (risk: standard deviation "
+            f"{self.risk:,.1f}); solved by {self.solver} ({self.status}) in "
+            f"{self.solve_time * 1e3:.0f} ms; every constraint was checked at the answer.",
+        ]
+        if self.response is not None and abs(self.gap) > 0:
+            lines.append(f"The program's curve model differs from the true curves by "
+                         f"{self.gap:,.2f} in expected outcome at this allocation.")
+        order = self.spend.sort_values(ascending=False).index[:top]
+        lines.append("Largest allocations:")
+        for a in order:
+            s = f"  - {a}: {_money(self.spend[a])} ({self.shares[a]:.1%})"
+            if self.change is not None:
+                cur = p.current[a]
+                ch = self.change[a]
+                if cur > 0:
+                    s += f", {'+' if ch >= 0 else ''}{ch / cur:.0%} vs current {_money(cur)}"
+                elif ch > 0:
+                    s += ", new"
+            s += f"; marginal ROI {self.marginal_return[a]:.3g}"
+            lines.append(s)
+        funded = self.spend > 1e-6 * p.budget
+        if funded.sum() > 1:
+            mr = self.marginal_utility[funded]
+            lines.append(
+                f"Risk-adjusted marginal value of the funded assets ranges {mr.min():.3g} to "
+                f"{mr.max():.3g} per unit of money (equal at an unconstrained optimum; the "
+                "spread is what the constraints hold in place)."
+            )
+        cons = self.constraints
+        strategic = cons[cons["binding"] & cons["strategic"]]
+        if len(strategic):
+            lines.append("Binding strategy constraints:")
+            for name, row in strategic.iterrows():
+                unit = float(row["unit_amount"])
+                cost = abs(float(row["dual"])) * unit
+                unit_txt = "1% of budget" if unit != 1.0 else "1 unit of money"
+                lines.append(f"  - {row['description']} binds: each extra {unit_txt} of it "
+                             f"changes the objective by about {cost:,.4g} (dual "
+                             f"{float(row['dual']):.4g} per unit of money).")
+        else:
+            lines.append("No strategy constraint binds: the recommendation is what the returns "
+                         "and risk alone favour.")
+        if "budget" in cons.index and self.problem.objective == "utility":
+            lines.append(f"One more unit of budget is worth {float(cons.loc['budget', 'dual']):.4g}"
+                         " in risk-adjusted outcome.")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"Allocation(problem={self.problem.name!r}, status={self.status!r}, "
+                f"expected_outcome={self.expected_outcome:.6g}, risk={self.risk:.6g}, "
+                f"solver={self.solver!r})")

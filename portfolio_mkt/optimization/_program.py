@@ -1,0 +1,201 @@
+"""Compile a :class:`~portfolio_mkt.Problem` into one cvxpy program (compile once, re-solve)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from ..constraints import BuildContext
+from ..constraints._base import Row
+from ..problem import Problem
+from ._terms import variance_expression
+
+__all__ = ["Program", "compile_problem", "SOLVER_SETTINGS", "RawResult"]
+
+#: Solver settings tight enough for the library's checks (1e-6 relative agreement).
+SOLVER_SETTINGS: dict[str, dict[str, Any]] = {
+    "OSQP": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 200_000, "polish": True},
+    "CLARABEL": {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10,
+                 "tol_ktratio": 1e-8, "max_iter": 500},
+    "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
+}
+
+
+@dataclass
+class RawResult:
+    """What one solver call returned, before checks."""
+
+    status: str
+    solver: str
+    w: np.ndarray | None
+    objective: float | None
+    solve_time: float
+    duals: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)
+    row_slack: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+class Program:
+    """A compiled allocation program.
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem compiled.
+    w : cvxpy.Variable
+        Shares of the budget.
+    risk_aversion, target_variance, target_outcome : cvxpy.Parameter or None
+        Parameters of the objective and targets (DPP), re-set between solves.
+    problem_cvx : cvxpy.Problem
+        The compiled problem.
+    rows : list of Row
+        The named constraints' cvxpy rows (for duals).
+    is_qp : bool
+        True when OSQP can solve it (linear returns, no risk target).
+    """
+
+    def __init__(self, problem: Problem, relax: bool = False) -> None:
+        self.problem = problem
+        self.relax = relax
+        n = problem.n_assets
+        self.budget = problem.budget
+        self.w = cp.Variable(n, name="w")
+        term = problem.return_term
+        self.term = term
+        outcome, aux = term.build(self.w, self.budget)
+        self.outcome_expr = outcome
+        ctx = BuildContext(problem=problem, w=self.w, budget=self.budget, outcome=outcome,
+                           relax=relax)
+        self.ctx = ctx
+        budget_sense = "eq" if problem.budget_mode == "exact" else "le"
+        ctx.add("budget", cp.sum(self.w), budget_sense, 1.0)
+        long_only = self.w >= 0
+        for c in problem.constraints:
+            c.build(ctx)
+        ret = cp.sum(outcome)
+        self.variance = (None if problem.covariance is None
+                         else variance_expression(problem.covariance, problem.index, self.w))
+        self.risk_aversion = cp.Parameter(nonneg=True, name="risk_aversion")
+        self.risk_aversion.value = problem.risk_aversion
+        self.target_variance: cp.Parameter | None = None
+        self.target_outcome: cp.Parameter | None = None
+        if problem.max_risk is not None and self.variance is not None:
+            self.target_variance = cp.Parameter(nonneg=True, name="target_variance")
+            self.target_variance.value = (problem.max_risk / self.budget) ** 2
+            ctx.add("max_risk", self.variance, "le", self.target_variance)
+        if problem.min_outcome is not None:
+            self.target_outcome = cp.Parameter(name="target_outcome")
+            self.target_outcome.value = problem.min_outcome / self.budget
+            ctx.add("min_outcome", ret, "ge", self.target_outcome)
+        self.ret_scale, self.var_scale = self._scales()
+        if relax:
+            slack_total = cp.sum(cp.hstack([cp.sum(s) for ss in ctx.slacks.values() for s in ss]))
+            objective: cp.Minimize | cp.Maximize = cp.Minimize(slack_total)
+            self.sense = "min"
+        elif problem.objective == "min_risk":
+            objective = cp.Minimize(self.var_scale * self.variance)
+            self.sense = "min"
+        elif problem.objective == "max_return" or self.variance is None:
+            objective = cp.Maximize(self.ret_scale * ret)
+            self.sense = "max"
+        else:
+            objective = cp.Maximize(
+                self.ret_scale * (ret - self.risk_aversion / 2 * self.variance)
+            )
+            self.sense = "max"
+        self.rows: list[Row] = ctx.rows
+        self.long_only = long_only
+        self.problem_cvx = cp.Problem(objective, [r.constraint for r in self.rows] + [long_only]
+                                      + list(aux))
+        self.is_qp = bool(term.linear and self.target_variance is None)
+        self._compiled = False
+
+    def _scales(self) -> tuple[float, float]:
+        """Objective scaling so that solver tolerances mean the same in any outcome unit."""
+        p = self.problem
+        x_ref = np.full(p.n_assets, p.budget / p.n_assets)
+        m = np.abs(self.term.marginal(x_ref)).max()
+        ret_scale = 1.0 / m if m > 0 else 1.0
+        var_scale = 1.0
+        if p.covariance is not None:
+            diag = np.diag(p.covariance_matrix().to_numpy()) if not hasattr(
+                p.covariance, "factor_root") else (
+                (p.covariance.factor_root(p.index) ** 2).sum(1) + p.covariance.specific(p.index))
+            dmax = float(np.max(diag))
+            var_scale = 1.0 / dmax if dmax > 0 else 1.0
+        return ret_scale, var_scale
+
+    # ------------------------------------------------------------------ updates
+    def set_budget(self, budget: float) -> None:
+        """Re-value every money Parameter for a new budget (no recompilation).
+
+        Only valid when the return term is linear and there are no custom constraints (whose
+        money expression was fixed at compile time); otherwise rebuild the problem.
+        """
+        if not self.term.linear or any(c.kind == "custom" for c in self.problem.constraints):
+            raise ValueError("set_budget needs a linear problem without custom constraints; "
+                             "use Problem.replace(budget=...) instead")
+        for p, money in self.ctx.money_params:
+            p.value = money / budget
+        if self.target_variance is not None:
+            self.target_variance.value = (self.problem.max_risk / budget) ** 2
+        if self.target_outcome is not None:
+            self.target_outcome.value = self.problem.min_outcome / budget
+        self.budget = budget
+
+    def is_dpp(self) -> bool:
+        """Whether the compiled problem follows cvxpy's DPP rules (compile once)."""
+        return bool(self.problem_cvx.is_dcp(dpp=True))
+
+    # ------------------------------------------------------------------ solve
+    def solve_with(self, solver: str, warm_start: bool = True,
+                   settings: dict[str, Any] | None = None) -> RawResult:
+        """Solve once with ``solver``; never raises for solver trouble (status says it)."""
+        opts = dict(SOLVER_SETTINGS.get(solver, {}))
+        opts.update(settings or {})
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.problem_cvx.solve(solver=solver, warm_start=warm_start, **opts)
+            status = self.problem_cvx.status
+            message = ""
+        except cp.error.SolverError as exc:
+            status = "solver_error"
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        elapsed = time.perf_counter() - t0
+        w = None if self.w.value is None else np.asarray(self.w.value, dtype=float).copy()
+        raw = RawResult(status=status, solver=solver, w=w,
+                        objective=self.problem_cvx.value if w is not None else None,
+                        solve_time=elapsed, message=message)
+        if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and w is not None:
+            for row in self.rows:
+                dv = row.constraint.dual_value
+                if dv is None:
+                    continue
+                raw.duals.setdefault(row.owner, []).append((row.sense, np.atleast_1d(
+                    np.asarray(dv, dtype=float))))
+        return raw
+
+
+def compile_problem(problem: Problem, relax: bool = False) -> Program:
+    """Compile ``problem`` into a :class:`Program` (one cvxpy problem with Parameters).
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem to compile.
+    relax : bool, default False
+        Put a non-negative slack on every named constraint and minimise the total slack (the
+        infeasibility diagnosis).
+
+    Returns
+    -------
+    Program
+    """
+    return Program(problem, relax=relax)
