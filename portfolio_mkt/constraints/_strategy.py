@@ -1,5 +1,7 @@
-"""The built-in strategy constraints: bounds, locks, roster, group floors and caps, shift limits,
-turnover, response floors and custom cvxpy constraints.
+"""The built-in strategy constraints.
+
+Bounds, locks, roster, group floors and caps, shift limits, turnover, response floors and
+custom cvxpy constraints.
 """
 
 from __future__ import annotations
@@ -407,7 +409,8 @@ class ShiftLimit(Constraint):
     def describe(self, problem: Problem) -> str:
         """Plain-language description."""
         if self.relative and np.isscalar(self.max_change):
-            return f"shift limit '{self.name}': each asset within +/-{self.max_change:.0%} of current"
+            return (f"shift limit '{self.name}': each asset within "
+                    f"+/-{self.max_change:.0%} of current")
         return f"shift limit '{self.name}'"
 
 
@@ -538,7 +541,8 @@ class CustomConstraint(Constraint):
         out = self.func(x, ctx.problem)
         if isinstance(out, cp.Constraint):
             out = [out]
-        if not isinstance(out, (list, tuple)) or not all(isinstance(c, cp.Constraint) for c in out):
+        if not isinstance(out, (list, tuple)) or not all(
+                isinstance(c, cp.Constraint) for c in out):
             raise ConstraintError(
                 f"constraint '{self.name}': func must return a list of cvxpy constraints."
             )

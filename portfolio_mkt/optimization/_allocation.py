@@ -178,7 +178,7 @@ class Allocation:
         strategic = cons[cons["binding"] & cons["strategic"]]
         if len(strategic):
             lines.append("Binding strategy constraints:")
-            for name, row in strategic.iterrows():
+            for _, row in strategic.iterrows():
                 unit = float(row["unit_amount"])
                 cost = abs(float(row["dual"])) * unit
                 unit_txt = "1% of budget" if unit != 1.0 else "1 unit of money"

@@ -141,7 +141,8 @@ def diagnose_infeasibility(problem: Problem) -> InfeasibleError:
     if raw.w is None:
         return InfeasibleError(
             f"plan '{problem.name}' is infeasible and the relaxation could not be solved "
-            f"({raw.status}); check the constraints {format_labels([c.name for c in problem.constraints])}.",
+            f"({raw.status}); check the constraints "
+            f"{format_labels([c.name for c in problem.constraints])}.",
             conflicts=[c.name for c in problem.constraints],
         )
     slack: dict[str, float] = {}
@@ -346,7 +347,7 @@ def _per_asset(c: Any, parts: list[tuple[str, np.ndarray]], problem: Problem,
         lo, hi = c._money(problem)
         sels = [np.flatnonzero(~np.isnan(lo)), np.flatnonzero(~np.isnan(hi))]
         sels = [s for s in sels if len(s)]
-        for (s, d), sel in zip(parts, sels):
+        for (s, d), sel in zip(parts, sels, strict=False):
             out[sel] += sign[s] * d
     return pd.Series(out, index=problem.index)
 
