@@ -27,6 +27,7 @@ from ._curves import (
     Power,
     make_curve,
 )
+from ._fit import ResponseCurveRegressor, ResponseFit, fit_response_curves
 from ._pwl import PiecewiseLinear, approximate, concave_envelope
 from ._term import CurveReturn, make_return_term
 
@@ -49,6 +50,9 @@ __all__ = [
     "PiecewiseLinear",
     "approximate",
     "concave_envelope",
+    "ResponseCurveRegressor",
+    "ResponseFit",
+    "fit_response_curves",
     "CurveReturn",
     "make_return_term",
 ]

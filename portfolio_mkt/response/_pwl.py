@@ -118,7 +118,7 @@ def concave_envelope(curve: Curve, upper: float) -> tuple[Any, float]:
     return _Envelope(curve, upper), float(curve.payback_spend)
 
 
-def chord_errors(func: Any, a: np.ndarray, b: np.ndarray, iterations: int = 60) -> np.ndarray:
+def chord_errors(func: Any, a: np.ndarray, b: np.ndarray, iterations: int = 28) -> np.ndarray:
     """Largest gap between a concave function and its chord on each piece ``[a_j, b_j]``.
 
     The gap peaks where the function's slope equals the chord's slope; that point is found by

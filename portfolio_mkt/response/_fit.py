@@ -1,0 +1,612 @@
+"""Fitting response curves with carryover from history, with standard errors and pooling.
+
+Model for one asset with spend ``x_t`` and outcome ``y_t`` per period (oldest first)::
+
+    y_t = c + r(a_t) + e_t,      a = adstock(x)
+
+where ``r`` is a curve family, ``a`` the adstocked spend and ``c`` an optional intercept. The
+parameters (adstock and curve) are estimated by bounded non-linear least squares
+(``scipy.optimize.least_squares``, trust-region reflective), in the asset's own units, with
+``x_scale`` set from the data so the problem is well conditioned whatever the currency.
+
+Pooling: with ``prior_params`` (for example the group's typical parameters) and
+``pool_strength = lambda > 0``, the fit minimises::
+
+    sum_t ((y_t - yhat_t) / s_y)^2 + lambda * sum_p d_p^2
+
+where ``s_y`` is the mean absolute outcome and ``d_p`` the distance of parameter ``p`` from its
+prior: ``log(theta_p / prior_p)`` for positive parameters, ``theta_p - prior_p`` for adstock
+retention ``alpha``. The penalty weighs as much as ``lambda`` residuals of the size of the
+typical outcome, so it dominates for an asset with a few periods and fades as data accumulates.
+
+Standard errors come from the Jacobian at the optimum: ``cov = s^2 (J'J)^-1`` with ``s^2`` the
+residual variance (Gauss–Newton / delta method); with pooling the penalty rows act as a prior.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ..exceptions import EstimationError, InputError, format_labels
+from ._adstock import Adstock, GeometricAdstock, WeibullAdstock
+from ._curves import CURVE_FAMILIES, Curve
+
+__all__ = ["ResponseCurveRegressor", "ResponseFit", "fit_response_curves"]
+
+# unit-space starting point and bounds per parameter name (spend / mean spend, outcome / mean)
+_UNIT_INIT = {"k": 1.0, "lam": 1.0, "slope": 1.5, "alpha": 0.5}
+_UNIT_BOUNDS = {
+    "beta": (1e-8, 1e6),
+    "k": (1e-4, 1e4),
+    "lam": (1e-4, 1e4),
+    "slope": (0.1, 10.0),
+    "alpha": (0.01, 1.0),
+}
+_ADSTOCK_SPECS = {
+    "geometric": (("alpha",), {"alpha": 0.3}, {"alpha": (0.0, 0.95)}),
+    "weibull_cdf": (("shape", "scale"), {"shape": 1.0, "scale": 2.0}, {"shape": (0.1, 10.0)}),
+    "weibull_pdf": (("shape", "scale"), {"shape": 2.0, "scale": 2.0}, {"shape": (0.1, 10.0)}),
+}
+
+
+def _make_adstock(kind: str, values: Mapping[str, float], l_max: int, normalize: bool) -> Adstock:
+    if kind == "geometric":
+        return GeometricAdstock(min(values["alpha"], 0.999999), l_max, normalize)
+    return WeibullAdstock(
+        values["shape"], values["scale"], l_max, kind.split("_")[1], normalize
+    )
+
+
+class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
+    """Fit a response curve with carryover to one asset's history (scikit-learn estimator).
+
+    Parameters
+    ----------
+    curve : str, default "hill"
+        Curve family: ``"linear"``, ``"log"``, ``"exponential"``, ``"michaelis_menten"``,
+        ``"power"``, ``"hill"`` or ``"logistic"``.
+    adstock : str, Adstock or None, default "geometric"
+        ``"geometric"``, ``"weibull_cdf"`` or ``"weibull_pdf"`` (parameters fitted), an
+        :class:`Adstock` instance (kept fixed), or ``None`` (no carryover).
+    l_max : int, default 8
+        Lags of a fitted adstock.
+    normalize : bool, default True
+        Whether a fitted adstock's weights sum to one.
+    fit_intercept : bool, default False
+        Add a constant baseline ``c`` (outcome units) to the model.
+    bounds : dict, optional
+        Parameter name -> ``(low, high)`` in the asset's units, overriding the defaults
+        (for example ``{"slope": (1.0, 3.0), "alpha": (0.0, 0.5)}``).
+    prior_params : dict, optional
+        Parameter name -> value to pool toward (asset units), e.g. the group's parameters.
+    pool_strength : float, default 0.0
+        Weight ``lambda`` of the pooling penalty (see the module docstring).
+    n_starts : int, default 3
+        Number of starting points (different saturation scales); the best fit is kept.
+
+    Attributes
+    ----------
+    curve_ : Curve
+        Fitted curve of the adstocked spend (asset units).
+    adstock_ : Adstock or None
+        Fitted (or given) adstock.
+    params_ : dict
+        Parameter name -> estimate (adstock, curve, and ``intercept`` if fitted).
+    standard_errors_ : dict
+        Parameter name -> standard error.
+    param_covariance_ : pd.DataFrame
+        Covariance of the estimates.
+    n_periods_ : int
+        Periods used.
+    rmse_ : float
+        Root mean squared residual (outcome units).
+    spend_scale_, outcome_scale_ : float
+        Mean positive spend and mean absolute outcome (the internal units).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from portfolio_mkt.response import Logistic, GeometricAdstock
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.uniform(0, 2, 100)
+    >>> y = Logistic(5.0, 1.2).value(GeometricAdstock(0.4, 6).transform(x))
+    >>> est = ResponseCurveRegressor(curve="logistic", l_max=6).fit(x, y)
+    >>> round(est.params_["lam"], 3), round(est.params_["alpha"], 3)
+    (1.2, 0.4)
+    """
+
+    def __init__(
+        self,
+        curve: str = "hill",
+        adstock: str | Adstock | None = "geometric",
+        l_max: int = 8,
+        normalize: bool = True,
+        fit_intercept: bool = False,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+        prior_params: Mapping[str, float] | None = None,
+        pool_strength: float = 0.0,
+        n_starts: int = 3,
+    ) -> None:
+        self.curve = curve
+        self.adstock = adstock
+        self.l_max = l_max
+        self.normalize = normalize
+        self.fit_intercept = fit_intercept
+        self.bounds = bounds
+        self.prior_params = prior_params
+        self.pool_strength = pool_strength
+        self.n_starts = n_starts
+
+    # -- validation ---------------------------------------------------------------------------
+    @staticmethod
+    def _spend(X: Any) -> np.ndarray:
+        x = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=float)
+        if x.ndim == 2:
+            if x.shape[1] != 1:
+                raise InputError(
+                    f"ResponseCurveRegressor fits one asset: X must have one column (spend), "
+                    f"got {x.shape[1]}; use fit_response_curves for many assets."
+                )
+            x = x[:, 0]
+        if x.ndim != 1:
+            raise InputError(f"X must be 1-D or (n_periods, 1), got shape {x.shape}.")
+        if not np.all(np.isfinite(x)) or np.any(x < 0):
+            bad = np.flatnonzero(~np.isfinite(x) | (x < 0))
+            raise InputError(
+                f"spend must be finite and >= 0; bad values in rows {bad[:8].tolist()}; "
+                "fill missing periods with 0 spend or drop them."
+            )
+        return x
+
+    def _layout(self) -> tuple[type[Curve], list[str], str | None, list[str]]:
+        cls = CURVE_FAMILIES.get(str(self.curve).lower())
+        if cls is None:
+            raise InputError(
+                f"unknown curve {self.curve!r}; use one of {', '.join(sorted(CURVE_FAMILIES))}."
+            )
+        cnames = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        if self.adstock is None or isinstance(self.adstock, Adstock):
+            kind, anames = None, []
+        elif self.adstock in _ADSTOCK_SPECS:
+            kind = str(self.adstock)
+            anames = list(_ADSTOCK_SPECS[kind][0])
+        else:
+            raise InputError(
+                f"unknown adstock {self.adstock!r}; use 'geometric', 'weibull_cdf', "
+                "'weibull_pdf', an Adstock instance or None."
+            )
+        if kind is not None and "alpha" in cnames:
+            raise InputError(
+                "curve 'power' and a fitted 'geometric' adstock both have a parameter 'alpha'; "
+                "pass a fixed GeometricAdstock instance or another curve."
+            )
+        return cls, cnames, kind, anames
+
+    # -- fit ----------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any) -> ResponseCurveRegressor:
+        """Fit the curve and carryover to spend ``X`` and outcome ``y`` (periods in order).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_periods,) or (n_periods, 1)
+            Spend per period, oldest first.
+        y : array-like of shape (n_periods,)
+            Outcome per period.
+
+        Returns
+        -------
+        self
+        """
+        cls, cnames, kind, anames = self._layout()
+        x = self._spend(X)
+        yv = np.asarray(y, dtype=float).reshape(-1)
+        if yv.shape[0] != x.shape[0]:
+            raise InputError(
+                f"X has {x.shape[0]} periods but y has {yv.shape[0]}; pass one outcome per period."
+            )
+        if not np.all(np.isfinite(yv)):
+            raise InputError(
+                f"outcome has missing or infinite values in rows "
+                f"{np.flatnonzero(~np.isfinite(yv))[:8].tolist()}; drop those periods."
+            )
+        if not np.any(x > 0):
+            raise EstimationError(
+                "spend is zero in every period: a response curve cannot be fitted; "
+                "give the asset a prior curve instead."
+            )
+        lam = float(self.pool_strength)
+        if not np.isfinite(lam) or lam < 0:
+            raise InputError(f"pool_strength must be >= 0, got {self.pool_strength!r}.")
+        sx = float(x[x > 0].mean())
+        sy = float(np.abs(yv).mean()) or 1.0
+        names = anames + cnames + (["intercept"] if self.fit_intercept else [])
+        prior = dict(self.prior_params or {})
+        unknown = sorted(set(prior) - set(names)) + sorted(set(self.bounds or {}) - set(names))
+        if unknown:
+            raise InputError(
+                f"unknown parameter names {format_labels(unknown)}; this model has {names}."
+            )
+        lo, hi, starts = self._bounds_and_starts(cls, cnames, kind, anames, x, yv, sx, sy)
+        if len(yv) < 1:
+            raise EstimationError("no periods to fit.")
+        fixed_adstock = self.adstock if isinstance(self.adstock, Adstock) else None
+        l_max, normalize = int(self.l_max), bool(self.normalize)
+        prior_idx = [names.index(p) for p in prior]
+        prior_val = np.array([float(prior[p]) for p in prior])
+        logp = np.array([names[i] not in ("alpha", "intercept") for i in prior_idx], dtype=bool)
+        if np.any(prior_val[logp] <= 0):
+            raise InputError("prior_params for positive parameters must be > 0.")
+
+        def unpack(theta: np.ndarray) -> tuple[Adstock | None, Curve, float]:
+            vals = dict(zip(names, theta, strict=True))
+            if kind is not None:
+                ad = _make_adstock(kind, vals, l_max, normalize)
+            else:
+                ad = fixed_adstock
+            cv = cls(**{n: vals[n] for n in cnames})
+            return ad, cv, float(vals.get("intercept", 0.0))
+
+        def predict(theta: np.ndarray) -> np.ndarray:
+            ad, cv, c = unpack(theta)
+            a = x if ad is None else ad.transform(x)
+            return c + cv.value(a)
+
+        sq = np.sqrt(lam)
+
+        def residuals(theta: np.ndarray) -> np.ndarray:
+            r = (yv - predict(theta)) / sy
+            if prior_idx and lam > 0:
+                t = theta[prior_idx]
+                d = np.where(logp, np.log(np.maximum(t, 1e-300) / np.where(logp, prior_val, 1)),
+                             t - prior_val)
+                r = np.concatenate([r, sq * d])
+            return r
+
+        best = None
+        scale = np.maximum(np.abs(starts[0]), 1e-8)
+        for theta0 in starts:
+            try:
+                res = least_squares(
+                    residuals, np.clip(theta0, lo, hi), bounds=(lo, hi), x_scale=scale,
+                    method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000,
+                )
+            except (ValueError, FloatingPointError):  # pragma: no cover - defensive
+                continue
+            if np.isfinite(res.cost) and (best is None or res.cost < best.cost):
+                best = res
+        if best is None:
+            raise EstimationError(
+                f"the {self.curve!r} curve could not be fitted (every start failed); try "
+                "another family, wider bounds or pooling toward a group prior."
+            )
+        theta = best.x
+        n = len(yv)
+        p = len(theta)
+        data_res = best.fun[:n]
+        dof = max(n - p, 1)
+        s2 = float(data_res @ data_res) / dof
+        jac = np.asarray(best.jac)
+        cov = s2 * np.linalg.pinv(jac.T @ jac)
+        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        ad, cv, _ = unpack(theta)
+        self.adstock_ = ad
+        self.curve_ = cv
+        self.params_ = {k: float(v) for k, v in zip(names, theta, strict=True)}
+        self.standard_errors_ = {k: float(v) for k, v in zip(names, se, strict=True)}
+        self.param_covariance_ = pd.DataFrame(cov, index=names, columns=names)
+        span = hi - lo
+        self.at_bound_ = {
+            k: bool(min(t - a, b - t) <= 1e-6 * (s if np.isfinite(s) else max(abs(t), 1.0)))
+            for k, t, a, b, s in zip(names, theta, lo, hi, span, strict=True)
+        }
+        self.n_periods_ = n
+        self.rmse_ = float(np.sqrt(np.mean((data_res * sy) ** 2)))
+        self.spend_scale_ = sx
+        self.outcome_scale_ = sy
+        self.n_features_in_ = 1
+        self.converged_ = bool(best.success)
+        return self
+
+    def _bounds_and_starts(
+        self,
+        cls: type[Curve],
+        cnames: list[str],
+        kind: str | None,
+        anames: list[str],
+        x: np.ndarray,
+        y: np.ndarray,
+        sx: float,
+        sy: float,
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        user = dict(self.bounds or {})
+        lo: list[float] = []
+        hi: list[float] = []
+        base: list[float] = []
+        if kind is not None:
+            _, init, bnd = _ADSTOCK_SPECS[kind]
+            for a in anames:
+                b = bnd.get(a, (0.1, float(self.l_max)))
+                lo.append(b[0])
+                hi.append(b[1])
+                base.append(init[a])
+        ymax = float(np.max(np.abs(y))) / sy or 1.0
+        # unit-space curve start, mapped to the asset's units through Curve.transform
+        unit = {}
+        for c in cnames:
+            if c == "beta":
+                unit[c] = 2.0 * ymax if cls.family not in ("linear", "log", "power") else ymax
+            else:
+                unit[c] = _UNIT_INIT[c]
+        unit_curve = cls(**unit)
+        start_curve = unit_curve.transform(1.0 / sx, 1.0 / sy)
+        cvals = start_curve.params
+        for c in cnames:
+            b = _UNIT_BOUNDS[c]
+            # transform unit bounds to asset units by the same factor as the start
+            fac = cvals[c] / unit[c]
+            if c in ("slope", "alpha"):
+                lo.append(b[0])
+                hi.append(b[1])
+            else:
+                lo.append(b[0] * fac)
+                hi.append(b[1] * fac)
+            base.append(cvals[c])
+        if self.fit_intercept:
+            lo.append(-np.inf)
+            hi.append(np.inf)
+            base.append(float(np.min(y)))
+        names = anames + cnames + (["intercept"] if self.fit_intercept else [])
+        for k, (a, b) in user.items():
+            i = names.index(k)
+            if not a < b:
+                raise InputError(f"bounds for {k!r} must satisfy low < high, got ({a}, {b}).")
+            lo[i], hi[i] = float(a), float(b)
+        lo_a, hi_a = np.array(lo), np.array(hi)
+        base_a = np.clip(np.array(base), lo_a, hi_a)
+        # starting points: spread the saturation scale (k or lam) over a decade each way
+        starts = [base_a]
+        sat = [i for i, nme in enumerate(names) if nme in ("k", "lam")]
+        for f in (0.3, 3.0, 0.1, 10.0)[: max(int(self.n_starts) - 1, 0)]:
+            t = base_a.copy()
+            for i in sat:
+                t[i] = t[i] * (f if names[i] == "k" else 1.0 / f)
+            starts.append(np.clip(t, lo_a, hi_a))
+        prior = dict(self.prior_params or {})
+        if prior:
+            t = base_a.copy()
+            for k, v in prior.items():
+                t[names.index(k)] = float(v)
+            starts.append(np.clip(t, lo_a, hi_a))
+        return lo_a, hi_a, starts
+
+    # -- use ----------------------------------------------------------------------------------
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted outcome per period for spend ``X`` (history before ``X`` counts as 0)."""
+        check_is_fitted(self, "curve_")
+        x = self._spend(X)
+        a = x if self.adstock_ is None else self.adstock_.transform(x)
+        return self.params_.get("intercept", 0.0) + self.curve_.value(a)
+
+    def summary(self) -> pd.DataFrame:
+        """Table of estimates with standard errors, 95% intervals and bound flags."""
+        check_is_fitted(self, "curve_")
+        est = pd.Series(self.params_)
+        se = pd.Series(self.standard_errors_)
+        return pd.DataFrame(
+            {
+                "estimate": est,
+                "std_error": se,
+                "lower_95": est - 1.96 * se,
+                "upper_95": est + 1.96 * se,
+                "at_bound": pd.Series(self.at_bound_),
+            }
+        )
+
+    def to_curve(self, horizon: int = 1, value: str = "total") -> Curve:
+        """The curve to plan with: outcome of a budget spent evenly over ``horizon`` periods.
+
+        Parameters
+        ----------
+        horizon : int, default 1
+            Periods in the planning window (e.g. 13 weeks for a quarter of weekly data).
+        value : {"total", "in_window"}, default "total"
+            ``"total"`` values spend at its whole effect, including what lands after the window
+            (so delayed channels are not undervalued); ``"in_window"`` keeps only the share
+            ``f(H)`` landing inside the window (``adstock_.in_window_share(horizon)``).
+
+        Returns
+        -------
+        Curve
+            ``c(X) = H * r(S * X / H)`` where ``S`` is the adstock's total effect per unit of
+            spend (1 when normalised) — the steady-state response — times ``f(H)`` for
+            ``"in_window"``. The family is preserved, so exact conic forms stay exact.
+        """
+        check_is_fitted(self, "curve_")
+        h = int(horizon)
+        if h < 1:
+            raise InputError(f"horizon must be a positive number of periods, got {horizon!r}.")
+        total = 1.0 if self.adstock_ is None else self.adstock_.total_effect()
+        c = self.curve_.transform(total, 1.0).transform(1.0 / h, 1.0 / h)
+        if value == "total":
+            return c
+        if value == "in_window":
+            share = 1.0 if self.adstock_ is None else self.adstock_.in_window_share(h)
+            return c.scale_output(share)
+        raise InputError(f"value must be 'total' or 'in_window', got {value!r}.")
+
+
+@dataclass
+class ResponseFit:
+    """Curves fitted to many assets (result of :func:`fit_response_curves`).
+
+    Attributes
+    ----------
+    curves : dict
+        Asset id -> planning curve (``estimator.to_curve(horizon, value)``), ready for
+        ``Problem(response=...)``.
+    estimators : dict
+        Asset id -> fitted :class:`ResponseCurveRegressor` (pooled where pooling applied).
+    params : pd.DataFrame
+        One row per asset and parameter: ``asset, group, param, estimate, std_error,
+        unpooled, n_periods``.
+    group_priors : pd.DataFrame
+        Group-level parameters in unit space (spend / mean spend, outcome / mean outcome).
+    """
+
+    curves: dict[Any, Curve]
+    estimators: dict[Any, ResponseCurveRegressor]
+    params: pd.DataFrame
+    group_priors: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _unit_params(est: ResponseCurveRegressor) -> dict[str, float]:
+    """Parameters with the curve in unit space (comparable across assets of a group)."""
+    out = {k: v for k, v in est.params_.items() if k not in est.curve_.params}
+    unit = est.curve_.transform(est.spend_scale_, est.outcome_scale_).params
+    out.update(unit)
+    out.pop("intercept", None)
+    return out
+
+
+def fit_response_curves(
+    data: pd.DataFrame,
+    curve: str = "hill",
+    adstock: str | Adstock | None = "geometric",
+    group: str | Sequence[str] | None = None,
+    pool_strength: float = 1.0,
+    min_periods: int = 26,
+    horizon: int = 1,
+    value: str = "total",
+    period: str = "period",
+    asset: str = "asset",
+    spend: str = "spend",
+    outcome: str = "outcome",
+    **estimator_params: Any,
+) -> ResponseFit:
+    """Fit a response curve per asset from a long history, pooling toward each asset's group.
+
+    Steps: (1) fit every asset on its own; (2) per group, the group prior is the
+    period-weighted median of the unit-space parameters of its assets with at least
+    ``min_periods`` periods (all assets if none qualify); (3) refit every asset with a penalty
+    of weight ``pool_strength`` toward that prior, converted to the asset's own units (see
+    :class:`ResponseCurveRegressor`). Assets with little data end near the group's shape scaled
+    to their own spend and outcome level; assets with much data barely move.
+
+    Parameters
+    ----------
+    data : pd.DataFrame
+        Long table with one row per period and asset.
+    curve, adstock : see :class:`ResponseCurveRegressor`
+    group : str or list of str, optional
+        Column(s) defining the groups (e.g. ``"channel"`` or ``["market", "channel"]``), constant
+        within an asset. ``None``: one group of all assets.
+    pool_strength : float, default 1.0
+        Penalty weight; 0 disables pooling.
+    min_periods : int, default 26
+        Assets with fewer periods do not shape the group prior.
+    horizon, value : see :meth:`ResponseCurveRegressor.to_curve`
+    period, asset, spend, outcome : str
+        Column names.
+    **estimator_params
+        Passed to :class:`ResponseCurveRegressor` (``l_max``, ``bounds``, ...).
+
+    Returns
+    -------
+    ResponseFit
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise InputError("data must be a pandas DataFrame in long format (period, asset, ...).")
+    groups = [] if group is None else ([group] if isinstance(group, str) else list(group))
+    need = [period, asset, spend, outcome, *groups]
+    missing = [c for c in need if c not in data.columns]
+    if missing:
+        raise EstimationError(
+            f"history is missing columns {format_labels(missing)}; it has "
+            f"{format_labels(list(data.columns))}. Rename them or pass the column names."
+        )
+    df = data[need].sort_values([asset, period])
+    if df.duplicated([asset, period]).any():
+        dup = df.loc[df.duplicated([asset, period]), [asset, period]].iloc[0].tolist()
+        raise EstimationError(
+            f"history has several rows for asset {dup[0]!r} in period {dup[1]!r}; aggregate "
+            "them (sum spend and outcome) first."
+        )
+    keys: dict[Any, tuple] = {}
+    for a, sub in df.groupby(asset, sort=False):
+        if groups:
+            uniq = sub[groups].drop_duplicates()
+            if len(uniq) > 1:
+                raise EstimationError(
+                    f"asset {a!r} changes group ({', '.join(groups)}) over time; group columns "
+                    "must be constant per asset."
+                )
+            keys[a] = tuple(uniq.iloc[0].tolist())
+        else:
+            keys[a] = ("all",)
+    series = {a: (sub[spend].to_numpy(float), sub[outcome].to_numpy(float))
+              for a, sub in df.groupby(asset, sort=False)}
+    base = ResponseCurveRegressor(curve=curve, adstock=adstock, **estimator_params)
+    unpooled: dict[Any, ResponseCurveRegressor] = {}
+    for a, (xs, ys) in series.items():
+        try:
+            unpooled[a] = clone(base).fit(xs, ys)
+        except EstimationError as exc:
+            raise EstimationError(f"asset {a!r}: {exc}") from None
+    # group priors (unit space): period-weighted median
+    prior_rows = {}
+    for g in sorted(set(keys.values()), key=str):
+        members = [a for a in series if keys[a] == g]
+        good = [a for a in members if unpooled[a].n_periods_ >= min_periods] or members
+        table = pd.DataFrame([_unit_params(unpooled[a]) for a in good])
+        weights = np.array([unpooled[a].n_periods_ for a in good], dtype=float)
+        prior_rows[g] = {c: _weighted_median(table[c].to_numpy(), weights) for c in table}
+    estimators: dict[Any, ResponseCurveRegressor] = {}
+    for a, (xs, ys) in series.items():
+        est0 = unpooled[a]
+        if pool_strength > 0:
+            unit = prior_rows[keys[a]]
+            cnames = list(est0.curve_.params)
+            ucurve = type(est0.curve_)(**{c: unit[c] for c in cnames})
+            own = ucurve.transform(1.0 / est0.spend_scale_, 1.0 / est0.outcome_scale_).params
+            prior = {k: v for k, v in unit.items() if k not in cnames}
+            prior.update(own)
+            est = clone(base).set_params(prior_params=prior, pool_strength=pool_strength)
+            est.fit(xs, ys)
+        else:
+            est = est0
+        estimators[a] = est
+    rows = []
+    for a, est in estimators.items():
+        for p, v in est.params_.items():
+            rows.append({
+                "asset": a,
+                "group": "/".join(map(str, keys[a])),
+                "param": p,
+                "estimate": v,
+                "std_error": est.standard_errors_[p],
+                "unpooled": unpooled[a].params_[p],
+                "n_periods": est.n_periods_,
+            })
+    gp = pd.DataFrame(prior_rows).T
+    gp.index = ["/".join(map(str, k)) for k in gp.index]
+    return ResponseFit(
+        curves={a: est.to_curve(horizon, value) for a, est in estimators.items()},
+        estimators=estimators,
+        params=pd.DataFrame(rows),
+        group_priors=gp,
+    )
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w)
+    return float(v[np.searchsorted(cum, 0.5 * cum[-1])])
