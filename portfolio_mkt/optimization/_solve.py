@@ -222,9 +222,14 @@ def verify(problem: Problem, spend: np.ndarray, tolerance: float = DEFAULT_TOLER
 
 # ---------------------------------------------------------------------------- result
 def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[str, Any]],
-                        checks: dict[str, tuple[float, float]]) -> Allocation:
-    """Turn a verified solver result into an :class:`Allocation`."""
-    problem = program.problem
+                        checks: dict[str, tuple[float, float]],
+                        problem: Problem | None = None) -> Allocation:
+    """Turn a verified solver result into an :class:`Allocation`.
+
+    ``problem`` defaults to the program's; pass the scenario problem when the program's
+    Parameters were changed to represent it.
+    """
+    problem = program.problem if problem is None else problem
     budget = program.budget
     idx = problem.index
     x = _clean(raw.w, budget)
@@ -437,7 +442,10 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     tolerance : float, default 1e-6
         Relative tolerance of the check (fraction of the budget for money constraints).
     program : Program, optional
-        A compiled program of this problem to re-use (its Parameters may have been changed).
+        A compiled program to re-use: the caller has set its Parameters (``risk_aversion``,
+        ``set_budget``, ``term.parameter`` for expected returns ...) so that it represents
+        ``problem`` (for example ``base.replace(budget=...)``); the answer is checked and
+        explained against ``problem``.
 
     Returns
     -------
@@ -463,6 +471,11 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     """
     check_feasibility(problem)
     prog = program if program is not None else compile_problem(problem)
+    if abs(prog.budget - problem.budget) > 1e-12 * problem.budget:
+        raise InputError(
+            f"the compiled program is set for a budget of {prog.budget:,.2f} but the problem "
+            f"has {problem.budget:,.2f}; call program.set_budget(problem.budget) first."
+        )
     attempts: list[dict[str, Any]] = []
     best: tuple[RawResult, dict[str, tuple[float, float]]] | None = None
     infeasible = False
@@ -509,4 +522,4 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
             InaccurateSolutionWarning,
             stacklevel=2,
         )
-    return allocation_from_raw(prog, raw, attempts, checks)
+    return allocation_from_raw(prog, raw, attempts, checks, problem)
