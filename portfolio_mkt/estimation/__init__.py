@@ -1,0 +1,49 @@
+"""Estimation from spend history: returns, covariance, pooling, bias audit, views.
+
+Turn a long history (period, asset attributes, spend, outcome) into the inputs of a
+:class:`~portfolio_mkt.Problem`, and say how far they can be trusted. Every estimator follows
+scikit-learn's conventions; any covariance estimator with ``fit(X)`` and ``covariance_``
+plugs in.
+"""
+
+from ._covariance import (
+    EWMACovariance,
+    FactorModel,
+    MissingDataCovariance,
+    SampleCovariance,
+    fit_covariance,
+    pairwise_covariance,
+)
+from ._history import (
+    REQUIRED_COLUMNS,
+    asset_table,
+    pivot_history,
+    returns_matrix,
+    validate_history,
+)
+from ._returns import (
+    EWMAReturn,
+    MeanReturn,
+    ReturnEstimator,
+    ShrinkageReturn,
+    make_return_estimator,
+)
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "validate_history",
+    "asset_table",
+    "pivot_history",
+    "returns_matrix",
+    "ReturnEstimator",
+    "MeanReturn",
+    "EWMAReturn",
+    "ShrinkageReturn",
+    "make_return_estimator",
+    "pairwise_covariance",
+    "SampleCovariance",
+    "EWMACovariance",
+    "FactorModel",
+    "MissingDataCovariance",
+    "fit_covariance",
+]

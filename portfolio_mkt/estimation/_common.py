@@ -1,0 +1,73 @@
+"""Shared helpers of the estimation subpackage (private)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import EstimationError, format_labels
+
+
+def as_returns_frame(X: object, name: str = "returns") -> pd.DataFrame:
+    """A periods x assets float DataFrame from a DataFrame or 2-D array (NaN allowed)."""
+    if isinstance(X, pd.DataFrame):
+        frame = X
+    else:
+        arr = np.asarray(X, dtype=float)
+        if arr.ndim != 2:
+            raise EstimationError(
+                f"{name} must be a 2-D periods x assets matrix; got {arr.ndim} dimension(s). "
+                "Build it with portfolio_mkt.estimation.returns_matrix(history)."
+            )
+        frame = pd.DataFrame(arr)
+    try:
+        frame = frame.astype(float)
+    except (TypeError, ValueError) as exc:
+        raise EstimationError(
+            f"{name} must hold numbers (outcome per unit spend); a column is not numeric: {exc}."
+        ) from None
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise EstimationError(
+            f"{name} is empty ({frame.shape[0]} periods x {frame.shape[1]} "
+            "assets); it needs at least one period and one asset."
+        )
+    if frame.columns.has_duplicates:
+        dup = frame.columns[frame.columns.duplicated()].unique()
+        raise EstimationError(f"{name} has duplicate asset columns: {format_labels(dup)}.")
+    vals = frame.to_numpy()
+    if np.isinf(vals).any():
+        cols = frame.columns[np.isinf(vals).any(axis=0)]
+        raise EstimationError(
+            f"{name} has infinite values for assets {format_labels(cols)}; returns are "
+            "undefined at zero spend - use NaN there (returns_matrix does)."
+        )
+    return frame
+
+
+def effective_n(values: np.ndarray) -> float:
+    """Effective sample size of a (possibly gappy) series, from its lag-1 autocorrelation.
+
+    ``n (1 - rho) / (1 + rho)`` with ``rho`` estimated on consecutive observed pairs and
+    clipped to ``[0, 0.9]``; NaN entries are gaps.
+    """
+    x = np.asarray(values, dtype=float)
+    obs = ~np.isnan(x)
+    n = int(obs.sum())
+    if n < 3:
+        return float(n)
+    xc = x - np.nanmean(x)
+    pair = obs[1:] & obs[:-1]
+    if pair.sum() < 2:
+        return float(n)
+    num = np.sum(xc[1:][pair] * xc[:-1][pair]) / pair.sum()
+    den = np.nanmean(xc**2)
+    rho = float(np.clip(num / den, 0.0, 0.9)) if den > 0 else 0.0
+    return n * (1 - rho) / (1 + rho)
+
+
+def ewma_weights(n_periods: int, halflife: float) -> np.ndarray:
+    """Weights ``0.5 ** (age / halflife)`` of periods 0..n-1 (the last is age 0)."""
+    if not halflife > 0:
+        raise EstimationError(f"halflife must be positive (in periods); got {halflife}.")
+    age = np.arange(n_periods)[::-1]
+    return 0.5 ** (age / float(halflife))

@@ -1,0 +1,492 @@
+"""A seeded simulator of marketing spend histories with known ground truth.
+
+It provides the library's built-in example data and the truth the estimation tests recover.
+
+The generating process, per asset ``i`` and week ``t``:
+
+- spend ``s_it = b_i * exp(z_it)`` around a base level ``b_i``, with ``z`` an AR(1) process
+  (planners move budgets slowly) of stationary standard deviation ``spend_variation``;
+- carryover: geometric adstock ``a_it = sum_l w_l s_i,t-l`` with ``w_l`` proportional to
+  ``alpha_i^l`` for ``l < l_max``, normalised to sum to one (constant spend gives ``a = s``);
+- saturation: expected outcome ``season_mt * beta_i * (1 - exp(-a_it / k_i))`` (exponential
+  saturation; ``beta_i`` is the outcome ceiling per period, ``k_i`` the spend scale, both in
+  money units of the history);
+- seasonality ``season_mt = 1 + A sin(2 pi t / 52 + phase_m)`` per market;
+- correlated shocks: ``outcome_it = max(0, expected_it + s_it * eps_it)`` where
+  ``eps_it = roi_i * (market_m(i),t + channel_c(i),t + idio_it)`` - a factor structure by
+  market and channel on the per-unit return;
+- unequal history: markets listed in ``history_share`` are only recorded for the last share
+  of the weeks (RU short by default); a few *new creators* only for their last weeks; and
+  creator rows go missing at random (``gap_probability``).
+
+The truth is computed by Monte Carlo over a long run of the same stationary process
+(always-on spend): ``truth.expected_return`` is the mean per-unit return
+``outcome / spend`` and ``truth.covariance`` its covariance, at the simulated spend level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+from .exceptions import InputError
+
+__all__ = ["simulate_history", "Simulation", "SimulationTruth", "DEFAULT_CHANNELS"]
+
+#: Return per unit spend at the base spend level, by channel (before the market multiplier).
+DEFAULT_CHANNELS: dict[str, float] = {
+    "search": 3.0,
+    "social": 2.0,
+    "video": 1.6,
+    "influencer": 2.2,
+    "events": 1.3,
+    "email": 4.0,
+}
+
+#: Weekly base spend by channel (US); other markets are scaled by ``spend_scale``.
+_BASE_SPEND = {
+    "search": 40_000.0,
+    "social": 30_000.0,
+    "video": 25_000.0,
+    "events": 15_000.0,
+    "email": 5_000.0,
+    "content": 10_000.0,
+}
+_DEFAULT_ROI_EXTRA = {"content": 1.5}
+_ADSTOCK = {
+    "search": 0.1,
+    "social": 0.3,
+    "video": 0.5,
+    "influencer": 0.3,
+    "events": 0.4,
+    "email": 0.1,
+    "content": 0.6,
+}
+#: Creator tiers: (weekly base spend, ROI multiplier of the influencer channel, idio noise).
+_TIERS = {
+    "mega": (20_000.0, 0.65, 0.2),
+    "macro": (8_000.0, 0.85, 0.3),
+    "micro": (3_000.0, 1.1, 0.4),
+    "nano": (1_000.0, 1.35, 0.5),
+}
+
+
+@dataclass(frozen=True)
+class SimulationTruth:
+    """The ground truth behind a simulated history.
+
+    Attributes
+    ----------
+    expected_return : Series
+        True mean outcome per unit of spend by asset (at the simulated spend level).
+    covariance : DataFrame
+        True covariance of the per-period, per-unit returns (asset x asset).
+    curves : DataFrame
+        Per asset: ``family`` ("exponential"), ``beta`` (outcome ceiling per period),
+        ``k`` (spend scale), ``alpha`` (geometric adstock decay), ``l_max`` (adstock length),
+        ``base_spend`` (weekly spend level), ``roi_at_base`` (``beta (1 - exp(-b/k)) / b``,
+        before seasonality) and ``marginal_at_base`` (``beta/k exp(-b/k)``).
+    loadings : DataFrame
+        The factor structure of the shocks: asset x factor loadings (market and channel
+        dummies scaled by the asset's return level).
+    factor_volatility : Series
+        Standard deviation of each shock factor.
+    n_monte_carlo : int
+        Number of periods of the Monte Carlo run that computed the moments.
+    """
+
+    expected_return: pd.Series
+    covariance: pd.DataFrame
+    curves: pd.DataFrame
+    loadings: pd.DataFrame
+    factor_volatility: pd.Series
+    n_monte_carlo: int
+
+    def response_curves(self) -> dict[str, object]:
+        """The true curves as ``portfolio_mkt.response`` objects, keyed by asset id.
+
+        Returns
+        -------
+        dict
+            Asset id -> ``ExponentialSaturation`` built from ``beta`` and ``k`` (spend on the
+            adstocked scale). Requires :mod:`portfolio_mkt.response`.
+        """
+        from .response import ExponentialSaturation  # noqa: PLC0415
+
+        return {
+            a: ExponentialSaturation(beta=float(r.beta), k=float(r.k))
+            for a, r in self.curves.iterrows()
+        }
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A simulated history with its asset table and ground truth.
+
+    Unpacks as ``history, assets, truth = simulate_history()``.
+
+    Attributes
+    ----------
+    history : DataFrame
+        Long format: ``period``, ``asset``, ``market``, ``channel``, ``tier``, ``creator``,
+        ``tags``, ``spend``, ``outcome``.
+    assets : DataFrame
+        Attributes indexed by asset id.
+    truth : SimulationTruth
+        Known expected returns, covariance and curves.
+    params : dict
+        The arguments of the simulation.
+    """
+
+    history: pd.DataFrame
+    assets: pd.DataFrame
+    truth: SimulationTruth
+    params: dict = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[object]:
+        return iter((self.history, self.assets, self.truth))
+
+
+def _default_creators(markets: Sequence[str]) -> dict[str, dict[str, int]]:
+    out = {}
+    for i, m in enumerate(markets):
+        if i == 0:
+            out[m] = {"mega": 1, "macro": 2, "micro": 3, "nano": 3}
+        else:
+            out[m] = {"macro": 1, "micro": 2, "nano": 3}
+    return out
+
+
+def _asset_frame(
+    markets: Sequence[str],
+    channels: Sequence[str],
+    creators: Mapping[str, Mapping[str, int]],
+    n_new_creators: int,
+) -> pd.DataFrame:
+    rows = []
+    for m in markets:
+        for c in channels:
+            if c == "influencer":
+                for tier in ("mega", "macro", "micro", "nano"):
+                    for j in range(int(creators.get(m, {}).get(tier, 0))):
+                        name = f"{m.lower()}_{tier}_{j + 1}"
+                        rows.append((name, m, c, tier, name, "creator"))
+            else:
+                tags = "brand" if c in ("events", "content", "video") else ""
+                rows.append((f"{m.lower()}_{c}", m, c, None, None, tags))
+    frame = pd.DataFrame(rows, columns=["asset", "market", "channel", "tier", "creator", "tags"])
+    frame = frame.set_index("asset")
+    # new creators: the smallest tiers, spread over markets, last one per market first
+    is_creator = frame["channel"].eq("influencer").to_numpy()
+    cand = list(frame.index[is_creator])[::-1]
+    picked: list[str] = []
+    by_market: dict[str, list[str]] = {}
+    for a in cand:
+        by_market.setdefault(frame.loc[a, "market"], []).append(a)
+    while len(picked) < n_new_creators and any(by_market.values()):
+        for m in markets:
+            if by_market.get(m) and len(picked) < n_new_creators:
+                picked.append(by_market[m].pop(0))
+    frame["tags"] = [
+        (t + ";new" if a in picked else t) for a, t in zip(frame.index, frame["tags"], strict=True)
+    ]
+    return frame
+
+
+def _adstock_weights(alpha: np.ndarray, l_max: int) -> np.ndarray:
+    lags = np.arange(l_max)
+    w = alpha[:, None] ** lags[None, :]
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _run(
+    n: int,
+    rng: np.random.Generator,
+    p: dict[str, np.ndarray],
+    *,
+    spend_variation: float,
+    spend_persistence: float,
+    l_max: int,
+    t0: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate ``n`` periods (after a burn-in); returns spend and outcome (n x assets)."""
+    n_assets = len(p["base"])
+    burn = l_max + 20
+    total = n + burn
+    rho = spend_persistence
+    innov = rng.standard_normal((total, n_assets)) * spend_variation * np.sqrt(1 - rho**2)
+    innov[0] = rng.standard_normal(n_assets) * spend_variation
+    z = lfilter([1.0], [1.0, -rho], innov, axis=0)
+    spend = p["base"] * np.exp(z - spend_variation**2 / 2)
+    w = p["adstock_w"]
+    ad = np.zeros_like(spend)
+    for lag in range(l_max):
+        ad[lag:] += w[:, lag] * spend[: total - lag]
+    t_idx = np.arange(total) - burn + t0
+    season = 1.0 + p["season_amp"][None, :] * np.sin(
+        2 * np.pi * t_idx[:, None] / 52.0 + p["season_phase"][None, :]
+    )
+    expected = season * p["beta"] * (1.0 - np.exp(-ad / p["k"]))
+    n_mf = p["market_vol"].shape[0]
+    n_cf = p["channel_vol"].shape[0]
+    fm = rng.standard_normal((total, n_mf)) * p["market_vol"]
+    fc = rng.standard_normal((total, n_cf)) * p["channel_vol"]
+    idio = rng.standard_normal((total, n_assets)) * p["idio"]
+    eps = p["roi"] * (fm[:, p["market_code"]] + fc[:, p["channel_code"]] + idio)
+    outcome = np.maximum(expected + spend * eps, 0.0)
+    return spend[burn:], outcome[burn:]
+
+
+def simulate_history(
+    n_periods: int = 104,
+    *,
+    markets: Sequence[str] = ("US", "RU"),
+    channels: Mapping[str, float] | Sequence[str] | None = None,
+    creators: Mapping[str, Mapping[str, int]] | None = None,
+    market_multiplier: Mapping[str, float] | None = None,
+    spend_scale: Mapping[str, float] | None = None,
+    history_share: Mapping[str, float] | None = None,
+    n_new_creators: int = 3,
+    new_creator_periods: int = 16,
+    gap_probability: float = 0.05,
+    seasonality: float = 0.15,
+    spend_variation: float = 0.3,
+    spend_persistence: float = 0.6,
+    noise: float = 1.0,
+    l_max: int = 8,
+    start: str = "2023-01-02",
+    freq: str = "W-MON",
+    n_monte_carlo: int = 20_000,
+    random_state: int | None = 0,
+) -> Simulation:
+    """Simulate a weekly spend-and-outcome history with known truth.
+
+    The default (``simulate_history(random_state=0)``) has 2 markets (US, RU), 6 channels,
+    creators in four tiers (25 assets), 104 weeks, RU recorded only for the last 35% of the
+    weeks, 3 new creators with 16 weeks each; it runs in well under a second. Asset-level
+    parameters depend only on ``random_state`` (not on ``n_periods``), so histories of
+    different lengths share one truth.
+
+    Parameters
+    ----------
+    n_periods : int, default 104
+        Number of weeks.
+    markets : sequence of str, default ("US", "RU")
+        Market codes; the first one gets the most creators and the full history.
+    channels : mapping or sequence, optional
+        Channel -> return per unit at base spend (before the market multiplier); a sequence
+        of names uses the defaults (``DEFAULT_CHANNELS``; ``"content"`` is also known).
+        ``"influencer"`` is split into creators.
+    creators : mapping, optional
+        Market -> tier -> number of creators (tiers: mega, macro, micro, nano).
+    market_multiplier : mapping, optional
+        Market -> multiplier of the return level (default: 1.0 for the first market,
+        0.85 for the others).
+    spend_scale : mapping, optional
+        Market -> multiplier of base spend (default 1.0 for the first market, 0.35 else).
+    history_share : mapping, optional
+        Market -> share of the weeks recorded (the last ones); default ``{"RU": 0.35}``
+        when RU is a market, else every market is fully recorded.
+    n_new_creators : int, default 3
+        Creators recorded only for their last ``new_creator_periods`` weeks (tagged "new").
+    new_creator_periods : int, default 16
+        Length of the new creators' histories.
+    gap_probability : float, default 0.05
+        Probability that a creator's row is missing in a week.
+    seasonality : float, default 0.15
+        Amplitude ``A`` of the yearly seasonality of outcomes.
+    spend_variation : float, default 0.3
+        Stationary standard deviation of log spend around its base level.
+    spend_persistence : float, default 0.6
+        AR(1) coefficient of log spend.
+    noise : float, default 1.0
+        Multiplier of every shock volatility.
+    l_max : int, default 8
+        Adstock length in weeks.
+    start : str, default "2023-01-02"
+        First period.
+    freq : str, default "W-MON"
+        Period frequency (pandas offset alias).
+    n_monte_carlo : int, default 20000
+        Length of the Monte Carlo run that computes the true moments.
+    random_state : int or None, default 0
+        Seed.
+
+    Returns
+    -------
+    Simulation
+        ``history``, ``assets`` and ``truth``.
+
+    Raises
+    ------
+    InputError
+        Bad sizes, unknown channels or tiers, shares outside (0, 1].
+
+    Examples
+    --------
+    >>> history, assets, truth = simulate_history(random_state=0)
+    >>> len(assets), history["period"].nunique()
+    (25, 104)
+    """
+    if int(n_periods) < 4:
+        raise InputError(f"simulate_history: n_periods must be at least 4; got {n_periods}.")
+    n_periods = int(n_periods)
+    markets = list(markets)
+    if not markets:
+        raise InputError("simulate_history: give at least one market, e.g. markets=('US',).")
+    if channels is None:
+        roi_channel = dict(DEFAULT_CHANNELS)
+    elif isinstance(channels, Mapping):
+        roi_channel = {str(k): float(v) for k, v in channels.items()}
+    else:
+        known = {**DEFAULT_CHANNELS, **_DEFAULT_ROI_EXTRA}
+        unknown = [c for c in channels if c not in known]
+        if unknown:
+            raise InputError(
+                f"simulate_history: unknown channel(s) {unknown}; known: {sorted(known)}, or "
+                "pass a mapping channel -> return per unit."
+            )
+        roi_channel = {c: known[c] for c in channels}
+    creators = dict(creators) if creators is not None else _default_creators(markets)
+    for m, tiers in creators.items():
+        bad = [t for t in tiers if t not in _TIERS]
+        if bad:
+            raise InputError(
+                f"simulate_history: unknown creator tier(s) {bad} for {m}; use {sorted(_TIERS)}."
+            )
+    mult = {m: (1.0 if i == 0 else 0.85) for i, m in enumerate(markets)}
+    mult.update(market_multiplier or {})
+    scale = {m: (1.0 if i == 0 else 0.35) for i, m in enumerate(markets)}
+    scale.update(spend_scale or {})
+    share = {m: 1.0 for m in markets}
+    if history_share is None:
+        if "RU" in markets and markets[0] != "RU":
+            share["RU"] = 0.35
+    else:
+        share.update(history_share)
+    for m, s in share.items():
+        if not 0 < float(s) <= 1:
+            raise InputError(f"simulate_history: history_share[{m!r}] must be in (0, 1]; got {s}.")
+
+    assets = _asset_frame(markets, list(roi_channel), creators, n_new_creators)
+    n = len(assets)
+    if n == 0:
+        raise InputError("simulate_history: no assets; give channels and creators.")
+    rng_par = np.random.default_rng(None if random_state is None else [random_state, 0])
+    seed_path = rng_par.integers(2**32)
+    seed_mc = rng_par.integers(2**32)
+
+    mkt = assets["market"].to_numpy(object)
+    chn = assets["channel"].to_numpy(object)
+    tier = assets["tier"].to_numpy(object)
+    base = np.empty(n)
+    roi = np.empty(n)
+    idio = np.empty(n)
+    for i in range(n):
+        c = chn[i]
+        if c == "influencer":
+            b, tm, sd = _TIERS[str(tier[i])]
+            roi_i = roi_channel[c] * tm
+        else:
+            b = _BASE_SPEND.get(c, 10_000.0)
+            roi_i = roi_channel[c]
+            sd = 0.2
+        base[i] = b * scale[mkt[i]]
+        roi[i] = roi_i * mult[mkt[i]]
+        idio[i] = sd
+    roi = roi * np.exp(0.15 * rng_par.standard_normal(n))  # asset-level heterogeneity
+    base = base * np.exp(0.2 * rng_par.standard_normal(n))
+    u = rng_par.uniform(0.3, 1.5, n)  # saturation degree b / k at base spend
+    k = base / u
+    beta = roi * base / (1.0 - np.exp(-u))
+    alpha = np.array([_ADSTOCK.get(c, 0.3) for c in chn]) * np.exp(0.1 * rng_par.standard_normal(n))
+    alpha = np.clip(alpha, 0.0, 0.9)
+    market_codes = {m: j for j, m in enumerate(markets)}
+    channel_list = list(roi_channel)
+    channel_codes = {c: j for j, c in enumerate(channel_list)}
+    p = {
+        "base": base,
+        "beta": beta,
+        "k": k,
+        "roi": roi,
+        "idio": idio * noise,
+        "adstock_w": _adstock_weights(alpha, l_max),
+        "season_amp": np.full(n, float(seasonality)),
+        "season_phase": np.array([0.0 if market_codes[m] == 0 else 1.3 for m in mkt]),
+        "market_vol": np.full(len(markets), 0.10 * noise),
+        "channel_vol": np.full(len(channel_list), 0.08 * noise),
+        "market_code": np.array([market_codes[m] for m in mkt]),
+        "channel_code": np.array([channel_codes[c] for c in chn]),
+    }
+    kw = {
+        "spend_variation": spend_variation,
+        "spend_persistence": spend_persistence,
+        "l_max": l_max,
+    }
+
+    rng_path = np.random.default_rng(seed_path)
+    spend, outcome = _run(n_periods, rng_path, p, **kw)
+    periods = pd.date_range(start=start, periods=n_periods, freq=freq)
+    observed = np.ones((n_periods, n), dtype=bool)
+    for j, a in enumerate(assets.index):
+        first = n_periods - max(1, round(share[mkt[j]] * n_periods))
+        if "new" in str(assets.loc[a, "tags"]).split(";"):
+            first = max(first, n_periods - new_creator_periods)
+        observed[:first, j] = False
+        if chn[j] == "influencer":
+            gaps = rng_path.random(n_periods) < gap_probability
+            gaps[-1] = False
+            observed[:, j] &= ~gaps
+    tt, jj = np.nonzero(observed)
+    history = pd.DataFrame(
+        {
+            "period": periods[tt],
+            "asset": assets.index.to_numpy()[jj],
+            "market": mkt[jj],
+            "channel": chn[jj],
+            "tier": tier[jj],
+            "creator": assets["creator"].to_numpy(object)[jj],
+            "tags": assets["tags"].to_numpy(object)[jj],
+            "spend": np.round(spend[tt, jj], 2),
+            "outcome": np.round(outcome[tt, jj], 2),
+        }
+    )
+
+    rng_mc = np.random.default_rng(seed_mc)
+    s_mc, y_mc = _run(int(n_monte_carlo), rng_mc, p, **kw)
+    r_mc = y_mc / s_mc
+    ids = assets.index
+    mu = pd.Series(r_mc.mean(axis=0), index=ids, name="expected_return")
+    cov = pd.DataFrame(np.cov(r_mc, rowvar=False), index=ids, columns=ids)
+    curves = pd.DataFrame(
+        {
+            "family": "exponential",
+            "beta": beta,
+            "k": k,
+            "alpha": alpha,
+            "l_max": l_max,
+            "base_spend": base,
+            "roi_at_base": beta * (1 - np.exp(-u)) / base,
+            "marginal_at_base": beta / k * np.exp(-u),
+        },
+        index=ids,
+    )
+    factors = [f"market:{m}" for m in markets] + [f"channel:{c}" for c in channel_list]
+    load = np.zeros((n, len(factors)))
+    load[np.arange(n), p["market_code"]] = roi
+    load[np.arange(n), len(markets) + p["channel_code"]] = roi
+    loadings = pd.DataFrame(load, index=ids, columns=factors)
+    fvol = pd.Series(np.concatenate([p["market_vol"], p["channel_vol"]]), index=factors)
+    truth = SimulationTruth(mu, cov, curves, loadings, fvol, int(n_monte_carlo))
+    params = {
+        "n_periods": n_periods,
+        "markets": markets,
+        "channels": roi_channel,
+        "history_share": share,
+        "random_state": random_state,
+    }
+    return Simulation(history=history, assets=assets, truth=truth, params=params)
