@@ -131,6 +131,17 @@ class BuildContext:
         self.money_params.append((p, arr))
         return p
 
+    def share(self, value: float | np.ndarray) -> cp.Parameter:
+        """A Parameter for an amount already in shares of the budget (not re-scaled)."""
+        arr = np.asarray(value, dtype=float)
+        p = cp.Parameter(arr.shape)
+        p.value = arr
+        return p
+
+    def amount(self, value: float | np.ndarray, unit: str) -> cp.Parameter:
+        """A Parameter for an amount in ``unit`` ("money" or "share")."""
+        return self.share(value) if unit == "share" else self.money(value)
+
     def _slack(self, owner: str, shape: tuple[int, ...]) -> cp.Variable:
         s = cp.Variable(shape, nonneg=True, name=f"slack[{owner}]")
         self.slacks.setdefault(owner, []).append(s)

@@ -101,10 +101,11 @@ class Bounds(Constraint):
     def build(self, ctx: BuildContext) -> None:
         """Add ``w_i >= lower_i / B`` and ``w_i <= upper_i / B`` where bounds are given."""
         lo, hi = self._money(ctx.problem)
+        scale = ctx.problem.budget if self.unit == "share" else 1.0
         for arr, sense in ((lo, "ge"), (hi, "le")):
             sel = np.flatnonzero(~np.isnan(arr))
             if len(sel):
-                ctx.add(self.name, ctx.w[sel], sense, ctx.money(arr[sel]))
+                ctx.add(self.name, ctx.w[sel], sense, ctx.amount(arr[sel] / scale, self.unit))
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Largest bound violation in money."""
@@ -283,7 +284,8 @@ class _Group(Constraint):
         """Add ``sum_{i in group} w_i (>=|<=) amount / B``."""
         mask = select_assets(ctx.problem, self.where, self.name)
         lhs = cp.sum(ctx.w[np.flatnonzero(mask)])
-        ctx.add(self.name, lhs, self.sense, ctx.money(self._money_amount(ctx.problem)))
+        self._money_amount(ctx.problem)  # validates
+        ctx.add(self.name, lhs, self.sense, ctx.amount(float(self.amount), self.unit))
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Shortfall (floor) or excess (cap) in money."""
@@ -448,8 +450,9 @@ class Turnover(Constraint):
     def build(self, ctx: BuildContext) -> None:
         """Add ``sum |w - w0| <= limit / B``."""
         cur = ctx.money(ctx.problem.current.to_numpy(float))
+        self._money_limit(ctx.problem)  # validates
         ctx.add(self.name, cp.sum(cp.abs(ctx.w - cur)), "le",
-                ctx.money(self._money_limit(ctx.problem)))
+                ctx.amount(float(self.limit), self.unit))
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Excess turnover, in money."""
