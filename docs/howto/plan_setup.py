@@ -14,10 +14,10 @@ assets = pd.DataFrame(
     },
     index=ids,
 )
-mu = pd.Series([3.0, 2.6, 2.8, 2.2, 2.0, 2.4], index=ids)   # revenue per unit of spend
-vol = np.array([0.6, 0.9, 1.4, 0.8, 1.0, 1.6])              # std of the return per unit
+mu = pd.Series([3.0, 2.7, 3.2, 2.4, 2.2, 2.8], index=ids)  # revenue per unit of spend
+vol = np.array([0.9, 1.0, 1.6, 0.9, 1.1, 1.8])  # std of the return per unit of spend
 same_market = assets["market"].to_numpy()[:, None] == assets["market"].to_numpy()[None, :]
-corr = np.where(same_market, 0.5, 0.1)
+corr = np.where(same_market, 0.5, 0.1)  # same market: correlated
 np.fill_diagonal(corr, 1.0)
 cov = pd.DataFrame(np.outer(vol, vol) * corr, index=ids, columns=ids)
 current = pd.Series(  # last quarter's spend
