@@ -1465,17 +1465,11 @@ def _optional(module: str) -> Any:
         return None
 
 
-#: plan-file family names -> class names in portfolio_mkt.response
-_FAMILIES = {
-    "exponential": "ExponentialSaturation",
-    "exponential_saturation": "ExponentialSaturation",
-    "logarithmic": "Logarithmic",
-    "log": "Logarithmic",
-    "michaelis_menten": "MichaelisMenten",
-    "hill": "Hill",
-    "logistic": "Logistic",
-    "linear": "Linear",
-    "power": "Power",
+#: plan-file family aliases -> family names of portfolio_mkt.response.make_curve
+_FAMILY_ALIASES = {
+    "exponential_saturation": "exponential",
+    "logarithmic": "log",
+    "michaelis-menten": "michaelis_menten",
 }
 
 
@@ -1484,7 +1478,7 @@ def _calibrate(
 ) -> dict[str, float]:
     """Curve parameters whose average return at ``x0`` equals ``mu0``; ``k = saturation*x0``."""
     k = saturation * x0
-    fam = family.lower()
+    fam = _FAMILY_ALIASES.get(family.lower(), family.lower())
     if fam in ("exponential", "exponential_saturation"):
         # r(x) = beta * (1 - exp(-x / k))
         return {"beta": mu0 * x0 / (1.0 - math.exp(-x0 / k)), "k": k}
@@ -1503,15 +1497,14 @@ def _calibrate(
 
 def _make_curve(module: Any, family: str, params: Mapping[str, float], src: _Source,
                 loc: Loc) -> Any:
-    cls_name = _FAMILIES.get(family.lower(), family)
-    cls = getattr(module, cls_name, None)
-    if cls is None:
+    fam = _FAMILY_ALIASES.get(family.lower(), family.lower())
+    families = getattr(module, "CURVE_FAMILIES", {})
+    if fam not in families:
         raise src.error(
             loc,
-            f"unknown response family '{family}'; use one of: "
-            f"{', '.join(sorted(set(_FAMILIES) - {'log', 'exponential_saturation'}))}",
+            f"unknown response family '{family}'; use one of: {', '.join(sorted(families))}",
         )
     try:
-        return cls(**params)
+        return module.make_curve(fam, **params)
     except Exception as exc:  # noqa: BLE001 - reported with field and line
         raise src.error(loc, f"invalid parameters for a {family} curve: {exc}") from None

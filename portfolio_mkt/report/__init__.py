@@ -1,0 +1,103 @@
+"""The planner-facing report: analysis of a solved plan, figures, one self-contained HTML page.
+
+>>> from portfolio_mkt.plan import load_plan
+>>> from portfolio_mkt.report import run_plan, write_report
+>>> run = run_plan(load_plan("monthly_100k"), frontier=False)  # doctest: +SKIP
+>>> write_report(run, "out/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ._analysis import PlanRun, recommendation_table, run_plan
+from ._figures import make_figures
+from ._html import SECTIONS, render_html
+from ._io import figure_png, write_bytes_atomic, write_table, write_text_atomic
+
+__all__ = [
+    "PlanRun",
+    "run_plan",
+    "recommendation_table",
+    "make_figures",
+    "render_html",
+    "write_report",
+    "write_outputs",
+    "SECTIONS",
+    "write_bytes_atomic",
+    "write_text_atomic",
+    "write_table",
+    "figure_png",
+]
+
+
+def write_report(run: PlanRun, path: str | Path, figures: dict[str, bytes] | None = None) -> Path:
+    """Write the HTML report of a solved plan, atomically.
+
+    Parameters
+    ----------
+    run : PlanRun
+        The solved plan.
+    path : str or Path
+        An ``.html`` file, or a directory (the file is then ``report.html``).
+    figures : dict, optional
+        Pre-rendered figures (default: rendered here).
+
+    Returns
+    -------
+    Path
+        The report file.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        path = path / "report.html"
+    figures = make_figures(run) if figures is None else figures
+    return write_text_atomic(path, render_html(run, figures))
+
+
+def write_outputs(run: PlanRun, directory: str | Path, report: bool = True) -> list[Path]:
+    """Write every table (CSV and Parquet), every figure (PNG) and the report.
+
+    Parameters
+    ----------
+    run : PlanRun
+        The solved plan.
+    directory : str or Path
+        Output directory (created if needed).
+    report : bool, default True
+        Also write ``report.html``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    d = Path(directory)
+    out: list[Path] = []
+    out += write_table(run.table, d, "recommendation")
+    out += write_table(_constraints_table(run.allocation), d, "constraints")
+    tables: dict[str, Any] = {
+        "constraint_prices": run.prices,
+        "frontier": run.frontier,
+        "scenarios": run.scenarios,
+        "scenario_spend": run.scenario_spend,
+        "confidence": run.confidence,
+        "bias_audit": run.audit,
+        "approvals": run.approvals,
+    }
+    for stem, frame in tables.items():
+        if frame is not None:
+            out += write_table(frame, d, stem)
+    figures = make_figures(run)
+    for name, png in figures.items():
+        out.append(write_bytes_atomic(d / f"{name}.png", png))
+    if report:
+        out.append(write_report(run, d / "report.html", figures))
+    return out
+
+
+def _constraints_table(allocation: Any) -> Any:
+    cons = allocation.constraints.copy()
+    cons.index.name = "constraint"
+    return cons

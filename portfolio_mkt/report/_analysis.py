@@ -1,0 +1,476 @@
+"""Everything a plan's report shows, computed once: the CLI prints it, the HTML renders it."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import PortfolioMktError
+
+__all__ = ["PlanRun", "run_plan", "recommendation_table", "optional_module"]
+
+
+def optional_module(name: str, attr: str | None = None) -> Any:
+    """Import ``name`` (and return its ``attr``) or ``None`` when it does not exist yet.
+
+    Parameters
+    ----------
+    name : str
+        Module path, such as ``"portfolio_mkt.scenarios"``.
+    attr : str, optional
+        Attribute of the module to return.
+
+    Returns
+    -------
+    object or None
+        The module or attribute, or ``None``.
+    """
+    try:
+        mod = importlib.import_module(name)
+    except ImportError:
+        return None
+    if attr is None:
+        return mod
+    return getattr(mod, attr, None)
+
+
+@dataclass
+class PlanRun:
+    """A solved plan and everything around it.
+
+    Attributes
+    ----------
+    name, title, outcome, currency : str
+        Labels.
+    problem : Problem
+        The problem solved.
+    allocation : Allocation
+        The recommendation.
+    table : DataFrame
+        Per asset: current, recommended, change, share, expected outcome, marginal ROI.
+    prices : DataFrame or None
+        Price of each strategic constraint (re-solve without it).
+    frontier : DataFrame or None
+        Expected outcome and risk along the efficient frontier.
+    scenarios : DataFrame or None
+        One row per scenario.
+    scenario_spend : DataFrame or None
+        Spend per asset (rows) and scenario (columns).
+    confidence : DataFrame or None
+        Per asset intervals and direction confidence.
+    audit : DataFrame or None
+        Bias audit of the history.
+    approvals : DataFrame
+        Changes that need a human.
+    unavailable : dict
+        Section -> plain reason it could not be computed.
+    notes : list of str
+        Assumptions and caveats.
+    """
+
+    name: str
+    title: str
+    outcome: str
+    currency: str
+    problem: Any
+    allocation: Any
+    table: pd.DataFrame
+    plan: Any = None
+    prices: pd.DataFrame | None = None
+    frontier: pd.DataFrame | None = None
+    chosen_point: tuple[float, float] | None = None
+    current_point: tuple[float, float] | None = None
+    scenarios: pd.DataFrame | None = None
+    scenario_spend: pd.DataFrame | None = None
+    confidence: pd.DataFrame | None = None
+    outcome_interval: tuple[float, float] | None = None
+    audit: pd.DataFrame | None = None
+    audit_flags: list[str] = field(default_factory=list)
+    approvals: pd.DataFrame | None = None
+    curves: dict[str, Any] | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def recommendation_table(allocation: Any) -> pd.DataFrame:
+    """Per-asset recommendation: current, recommended, change, share, outcome, marginal ROI.
+
+    Parameters
+    ----------
+    allocation : Allocation
+        A solved allocation.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by asset id.
+    """
+    frame = allocation.to_frame()
+    out = pd.DataFrame(index=frame.index)
+    for col in ("market", "channel", "tier", "tags"):
+        if col in frame.columns and frame[col].notna().any():
+            out[col] = frame[col].astype(object).where(frame[col].notna(), "")
+    if "current" in frame.columns:
+        out["current"] = frame["current"].astype(float)
+    out["recommended"] = frame["spend"].astype(float)
+    if "change" in frame.columns:
+        out["change"] = frame["change"].astype(float)
+        out["change_pct"] = frame["change_pct"].astype(float)
+    out["share"] = frame["share"].astype(float)
+    out["expected_outcome"] = frame["expected_outcome"].astype(float)
+    out["marginal_roi"] = frame["marginal_return"].astype(float)
+    out.index.name = "asset"
+    return out
+
+
+def _progress(total: int, desc: str, enabled: bool | None) -> Any:
+    import sys
+
+    from tqdm.auto import tqdm
+
+    disable = not sys.stderr.isatty() if enabled is None else not enabled
+    return tqdm(total=total, desc=desc, disable=disable, leave=False, file=sys.stderr)
+
+
+def run_plan(
+    source: Any,
+    *,
+    solve: Callable[..., Any] | None = None,
+    frontier: bool = True,
+    n_points: int = 20,
+    scenarios: bool = True,
+    prices: bool = True,
+    confidence: bool = True,
+    n_resamples: int = 40,
+    progress: bool | None = None,
+) -> PlanRun:
+    """Solve a plan (or a bare problem) and compute the report's sections.
+
+    Parameters
+    ----------
+    source : Plan or Problem
+        A loaded plan file, or a :class:`~portfolio_mkt.Problem`.
+    solve : callable, optional
+        The solver function (default :func:`portfolio_mkt.solve`).
+    frontier, scenarios, prices, confidence : bool
+        Which optional sections to compute.
+    n_points : int, default 20
+        Frontier points.
+    n_resamples : int, default 40
+        Bootstrap resamples for confidence ranges (plans with a history only).
+    progress : bool, optional
+        Progress bars (default: only on a terminal).
+
+    Returns
+    -------
+    PlanRun
+
+    Raises
+    ------
+    InfeasibleError, SolverError
+        When the plan itself cannot be solved.
+    """
+    import portfolio_mkt as pm
+
+    from ..plan import Plan
+
+    solve = solve or pm.solve
+    plan = source if isinstance(source, Plan) else None
+    problem = plan.to_problem() if plan is not None else source
+    alloc = solve(problem)
+    run = PlanRun(
+        name=plan.name if plan else str(problem.name),
+        title=(plan.spec.description or plan.name) if plan else str(problem.name),
+        outcome=plan.spec.outcome if plan else "outcome",
+        currency=plan.spec.currency if plan else "",
+        problem=problem,
+        allocation=alloc,
+        table=recommendation_table(alloc),
+        plan=plan,
+    )
+    run.curves = getattr(problem, "response", None) or None
+    if plan is not None:
+        run.notes.extend(plan.notes)
+    run.notes.extend(getattr(alloc, "notes", []) or [])
+    run.chosen_point = (float(alloc.risk), float(alloc.expected_outcome))
+    cur = getattr(problem, "current", None)
+    if cur is not None and float(cur.sum()) > 0:
+        run.current_point = _evaluate(problem, cur.to_numpy(dtype=float))
+
+    if prices:
+        _prices(run, plan, solve, progress)
+    else:
+        run.unavailable["prices"] = "not computed in this run"
+    if frontier:
+        _frontier(run, n_points, progress)
+    else:
+        run.unavailable["frontier"] = "not computed in this run (use --frontier)"
+    if scenarios:
+        _scenarios(run, plan, solve, progress)
+    else:
+        run.unavailable["scenarios"] = "not computed in this run"
+    if confidence:
+        _confidence(run, plan, n_resamples, progress)
+    else:
+        run.unavailable["confidence"] = "not computed in this run"
+    _audit(run, plan)
+    _approvals(run, plan)
+    return run
+
+
+def _evaluate(problem: Any, spend: np.ndarray) -> tuple[float, float] | None:
+    try:
+        outcome = float(np.sum(problem.return_term.outcome(spend)))
+        risk = float(math.sqrt(max(problem.variance(spend), 0.0)))
+    except Exception:  # noqa: BLE001 - optional decoration of the frontier plot
+        return None
+    return risk, outcome
+
+
+def _strategic_names(run: PlanRun, plan: Any) -> list[str]:
+    problem = run.problem
+    names = [c.name for c in problem.constraints if getattr(c, "strategic", True)]
+    if plan is not None:
+        wanted = set(plan.strategic_constraints())
+        names = [n for n in names if n in wanted] or names
+    return names
+
+
+def _prices(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: bool | None) -> None:
+    names = _strategic_names(run, plan)
+    if not names:
+        run.unavailable["prices"] = "this plan has no strategic constraints to price"
+        return
+    fn = optional_module("portfolio_mkt.scenarios", "constraint_prices")
+    if fn is not None:
+        try:
+            table = fn(run.problem, names, allocation=run.allocation, progress=progress)
+            run.prices = _price_columns(table)
+            return
+        except PortfolioMktError as exc:
+            run.notes.append(f"constraint prices from portfolio_mkt.scenarios failed: {exc}")
+    rows = []
+    base = run.allocation
+    bar = _progress(len(names), "pricing constraints", progress)
+    for name in names:
+        row: dict[str, Any] = {"constraint": name}
+        cons = base.constraints
+        if name in cons.index:
+            row["kind"] = cons.loc[name, "kind"]
+            row["binding"] = bool(cons.loc[name, "binding"])
+            row["dual"] = float(cons.loc[name, "dual"])
+        try:
+            other = solve(run.problem.without(name))
+            row["outcome_without"] = float(other.expected_outcome)
+            row["risk_without"] = float(other.risk)
+            row["outcome_price"] = float(other.expected_outcome - base.expected_outcome)
+            row["outcome_price_pct"] = row["outcome_price"] / float(other.expected_outcome)
+            row["risk_change"] = float(other.risk - base.risk)
+            row["status_without"] = other.status
+        except PortfolioMktError as exc:
+            row["status_without"] = "failed"
+            row["message"] = str(exc)
+        rows.append(row)
+        bar.update()
+    bar.close()
+    run.prices = pd.DataFrame(rows).set_index("constraint")
+
+
+def _price_columns(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    table.index.name = "constraint"
+    return table
+
+
+def _frontier(run: PlanRun, n_points: int, progress: bool | None) -> None:
+    import portfolio_mkt as pm
+
+    fn = getattr(pm, "frontier", None) or optional_module("portfolio_mkt.frontier", "frontier")
+    if fn is None:
+        run.unavailable["frontier"] = (
+            "the efficient-frontier module (portfolio_mkt.frontier) is not available in this "
+            "installation"
+        )
+        return
+    try:
+        try:
+            front = fn(run.problem, n_points=n_points, progress=progress)
+        except TypeError:
+            front = fn(run.problem, n_points=n_points)
+        frame = front.to_frame()
+    except PortfolioMktError as exc:
+        run.unavailable["frontier"] = f"the frontier could not be computed: {exc}"
+        return
+    run.frontier = frame
+
+
+def _scenario_objects(plan: Any) -> list[Any]:
+    Scenario = optional_module("portfolio_mkt.scenarios", "Scenario")
+    out = []
+    for sc in plan.spec.scenarios:
+        kwargs: dict[str, Any] = {"name": sc.name}
+        if sc.budget_change is not None:
+            kwargs["budget_change"] = sc.budget_change
+        if sc.risk_aversion is not None:
+            kwargs["risk_aversion"] = sc.risk_aversion
+        if sc.cost_shocks:
+            kwargs["cost_shock"] = [(dict(s.where), s.change) for s in sc.cost_shocks]
+        if sc.remove:
+            kwargs["remove"] = dict(sc.remove)
+        if sc.drop_constraints:
+            kwargs["changes"] = {
+                "constraints": [
+                    c for c in plan.to_problem().constraints if c.name not in sc.drop_constraints
+                ]
+            }
+        out.append(Scenario(**kwargs))
+    return out
+
+
+def _scenarios(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: bool | None) -> None:
+    if plan is None or not plan.spec.scenarios:
+        run.unavailable["scenarios"] = "the plan defines no scenarios (add a 'scenarios' list)"
+        return
+    fn = optional_module("portfolio_mkt.scenarios", "scenarios")
+    if fn is not None:
+        try:
+            res = fn(run.problem, _scenario_objects(plan), backend="sequential",
+                     progress=progress)
+            summary = res.summary.copy()
+            run.scenarios = summary
+            run.scenario_spend = res.spend.copy()
+            return
+        except PortfolioMktError as exc:
+            run.notes.append(f"portfolio_mkt.scenarios failed ({exc}); re-solved one by one")
+    rows = []
+    spend = {"base": run.allocation.spend}
+    base = run.allocation
+    rows.append({"scenario": "base", "status": base.status, "budget": base.budget,
+                 "expected_outcome": base.expected_outcome, "risk": base.risk})
+    bar = _progress(len(plan.spec.scenarios), "scenarios", progress)
+    for sc in plan.spec.scenarios:
+        row: dict[str, Any] = {"scenario": sc.name}
+        try:
+            alloc = solve(plan.to_problem(scenario=sc))
+            row.update(status=alloc.status, budget=alloc.budget,
+                       expected_outcome=alloc.expected_outcome, risk=alloc.risk)
+            spend[sc.name] = alloc.spend
+        except PortfolioMktError as exc:
+            row.update(status="failed", message=str(exc))
+        rows.append(row)
+        bar.update()
+    bar.close()
+    table = pd.DataFrame(rows).set_index("scenario")
+    table["outcome_change"] = table["expected_outcome"] - base.expected_outcome
+    table["outcome_change_pct"] = table["outcome_change"] / base.expected_outcome
+    table["risk_change"] = table["risk"] - base.risk
+    run.scenarios = table
+    run.scenario_spend = pd.DataFrame(spend)
+
+
+def _confidence(run: PlanRun, plan: Any, n_resamples: int, progress: bool | None) -> None:
+    history = getattr(plan, "history", None) if plan is not None else None
+    if history is None:
+        run.unavailable["confidence"] = (
+            "confidence ranges need a spend history to resample; this plan gives expected "
+            "returns directly (add 'history:' to the plan file)"
+        )
+        return
+    fn = optional_module("portfolio_mkt.confidence", "bootstrap")
+    if fn is None:
+        run.unavailable["confidence"] = "the bootstrap (portfolio_mkt.confidence) is not available"
+        return
+    try:
+        conf = fn(
+            history,
+            plan.problem_builder(),
+            n_resamples=n_resamples,
+            current=run.problem.current,
+            random_state=0,
+            backend="sequential",
+            progress=progress,
+        )
+    except (PortfolioMktError, TypeError, AttributeError) as exc:
+        run.unavailable["confidence"] = f"the bootstrap failed: {exc}"
+        return
+    run.confidence = conf.table.copy()
+    run.outcome_interval = (float(conf.outcome["lower"]), float(conf.outcome["upper"]))
+    run.notes.extend(getattr(conf, "notes", []) or [])
+    if "confidence" in run.confidence.columns:
+        run.table["confidence"] = run.confidence["confidence"].reindex(run.table.index)
+
+
+def _audit(run: PlanRun, plan: Any) -> None:
+    history = getattr(plan, "history", None) if plan is not None else None
+    if history is None:
+        run.unavailable["audit"] = (
+            "a bias audit needs the spend history the returns were estimated from; this plan "
+            "gives expected returns directly, so check where they came from (add 'history:')"
+        )
+        return
+    fn = optional_module("portfolio_mkt.estimation", "bias_audit")
+    if fn is None:
+        run.unavailable["audit"] = "the bias audit (portfolio_mkt.estimation) is not available"
+        return
+    try:
+        result = fn(history)
+    except PortfolioMktError as exc:
+        run.unavailable["audit"] = f"the bias audit failed: {exc}"
+        return
+    table = getattr(result, "table", result)
+    run.audit = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+    flags = getattr(result, "flags", None)
+    if isinstance(flags, pd.DataFrame):
+        run.audit_flags = [str(m) for m in flags.get("message", flags.iloc[:, -1])]
+    elif isinstance(flags, (list, tuple)):
+        run.audit_flags = [str(f) for f in flags]
+
+
+def _approvals(run: PlanRun, plan: Any) -> None:
+    spec = plan.spec.approval if plan is not None else None
+    conf = run.table["confidence"] if "confidence" in run.table.columns else None
+    mod = optional_module("portfolio_mkt.confidence")
+    if mod is not None and hasattr(mod, "approval_flags"):
+        kwargs: dict[str, Any] = {}
+        if spec is not None:
+            kwargs = dict(
+                max_change=spec.max_shift,
+                protected_tags=tuple(spec.protect_tags),
+                min_confidence=spec.min_confidence,
+            )
+        rules = mod.ApprovalRules(**kwargs)
+        try:
+            run.approvals = mod.approval_flags(run.allocation, rules,
+                                               conf.dropna() if conf is not None else None)
+            return
+        except PortfolioMktError as exc:  # pragma: no cover - defensive
+            run.notes.append(f"approval rules could not be checked: {exc}")
+    run.approvals = _own_flags(run, spec)
+
+
+def _own_flags(run: PlanRun, spec: Any) -> pd.DataFrame:
+    rows = []
+    t = run.table
+    max_shift = spec.max_shift if spec is not None else 0.10
+    protect = set(spec.protect_tags if spec is not None else ["brand"])
+    if "change" not in t.columns:
+        return pd.DataFrame(columns=["rule", "asset", "message"])
+    for a, r in t.iterrows():
+        cur, ch = float(r["current"]), float(r["change"])
+        if max_shift is not None and abs(ch) > 1e-6 * max(cur, 1.0):
+            if cur <= 0 or abs(ch) / cur > max_shift:
+                rows.append({"rule": "max_change", "asset": a,
+                             "message": f"{a}: spend moves from {cur:,.0f} to "
+                                        f"{r['recommended']:,.0f}, more than {max_shift:.0%}."})
+        tags = set(str(r.get("tags", "")).split(";"))
+        if ch < -1e-6 * max(cur, 1.0) and tags & protect:
+            rows.append({"rule": "protected_tags", "asset": a,
+                         "message": f"{a}: a cut to a {', '.join(sorted(tags & protect))} "
+                                    "asset needs approval."})
+    return pd.DataFrame(rows, columns=["rule", "asset", "message"])

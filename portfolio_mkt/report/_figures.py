@@ -1,0 +1,210 @@
+"""The report's figures (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+__all__ = ["allocation_figure", "frontier_figure", "curves_figure", "marginal_roi_figure",
+           "make_figures"]
+
+_BLUE, _ORANGE, _GREY, _GREEN = "#1f5f99", "#e07b00", "#9aa5b1", "#2a9d55"
+
+
+def allocation_figure(table: pd.DataFrame) -> Any:
+    """Current against recommended spend per asset (horizontal bars).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The recommendation table (``recommended`` and optionally ``current``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(7.5, 0.38 * n + 1.2))
+    y = np.arange(n)
+    h = 0.38
+    if "current" in table.columns:
+        ax.barh(y + h / 2, table["current"], height=h, color=_GREY, label="current")
+    ax.barh(y - h / 2, table["recommended"], height=h, color=_BLUE, label="recommended")
+    ax.set_yticks(y, labels=[str(a) for a in table.index])
+    ax.invert_yaxis()
+    ax.set_xlabel("spend")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.legend(loc="lower right", frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def frontier_figure(
+    frontier: pd.DataFrame,
+    chosen: tuple[float, float] | None,
+    current: tuple[float, float] | None = None,
+    outcome: str = "outcome",
+) -> Any:
+    """The efficient frontier with the chosen point (and the current allocation).
+
+    Parameters
+    ----------
+    frontier : DataFrame
+        Columns ``risk`` and ``expected_outcome``.
+    chosen : tuple, optional
+        ``(risk, expected_outcome)`` of the recommendation.
+    current : tuple, optional
+        ``(risk, expected_outcome)`` of the current allocation.
+    outcome : str
+        Outcome label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    f = frontier
+    if "status" in f.columns:
+        f = f[f["status"].astype(str).str.startswith("optimal")]
+    ax.plot(f["risk"], f["expected_outcome"], "-o", ms=3, color=_BLUE, label="efficient frontier")
+    if chosen is not None:
+        ax.plot(*chosen, "*", ms=16, color=_ORANGE, label="recommended", zorder=5)
+    if current is not None:
+        ax.plot(*current, "s", ms=8, color=_GREY, label="current spend", zorder=4)
+    ax.set_xlabel(f"risk (standard deviation of {outcome})")
+    ax.set_ylabel(f"expected {outcome}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.legend(frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(
+    curves: dict[str, Any] | None,
+    table: pd.DataFrame,
+    expected_return: pd.Series | None = None,
+    outcome: str = "outcome",
+) -> Any:
+    """Response curve per asset with current and recommended spend marked.
+
+    Assets without a curve are drawn as their straight line ``expected_return * x``.
+
+    Parameters
+    ----------
+    curves : dict or None
+        Asset id -> curve (with ``value(x)``).
+    table : DataFrame
+        The recommendation table.
+    expected_return : Series, optional
+        Linear returns for assets without a curve.
+    outcome : str
+        Outcome label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    assets = list(table.index)
+    n = len(assets)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.4 * rows), squeeze=False)
+    for k, a in enumerate(assets):
+        ax = axes[k // cols][k % cols]
+        rec = float(table.loc[a, "recommended"])
+        cur = float(table.loc[a, "current"]) if "current" in table.columns else 0.0
+        top = max(rec, cur, 1.0) * 1.8
+        x = np.linspace(0, top, 120)
+        curve = (curves or {}).get(a)
+        if curve is not None:
+            y = np.asarray(curve.value(x), dtype=float)
+            f = lambda v, c=curve: float(np.asarray(c.value(np.array([v])))[0])  # noqa: E731
+        elif expected_return is not None and a in expected_return.index:
+            y = float(expected_return[a]) * x
+            f = lambda v, m=float(expected_return[a]): m * v  # noqa: E731
+        else:
+            ax.set_visible(False)
+            continue
+        ax.plot(x, y, color=_BLUE, lw=1.6)
+        if cur > 0:
+            ax.plot(cur, f(cur), "s", color=_GREY, ms=6, label="current")
+        ax.plot(rec, f(rec), "*", color=_ORANGE, ms=12, label="recommended")
+        ax.set_title(str(a) + ("" if curve is not None else " (linear)"), fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.spines[["top", "right"]].set_visible(False)
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right", frameon=False, fontsize=8)
+    fig.supxlabel("spend", fontsize=9)
+    fig.supylabel(f"expected {outcome}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def marginal_roi_figure(table: pd.DataFrame, outcome: str = "outcome") -> Any:
+    """Marginal ROI (next unit of money) per asset at the recommendation.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The recommendation table (``marginal_roi``).
+    outcome : str
+        Outcome label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    t = table.sort_values("marginal_roi")
+    fig, ax = plt.subplots(figsize=(7.0, 0.32 * len(t) + 1.2))
+    funded = t["recommended"] > 1e-6 * max(float(t["recommended"].sum()), 1.0)
+    colors = [_GREEN if f else _GREY for f in funded]
+    ax.barh([str(a) for a in t.index], t["marginal_roi"], color=colors)
+    ax.set_xlabel(f"{outcome} from the next unit of money (grey: not funded)")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def make_figures(run: Any) -> dict[str, bytes]:
+    """PNG bytes of every figure the run supports.
+
+    Parameters
+    ----------
+    run : PlanRun
+        The solved plan.
+
+    Returns
+    -------
+    dict
+        Figure name (``allocation``, ``frontier``, ``response_curves``, ``marginal_roi``)
+        -> PNG bytes.
+    """
+    from ._io import figure_png
+
+    figs = {"allocation": figure_png(allocation_figure(run.table))}
+    if run.frontier is not None and len(run.frontier):
+        figs["frontier"] = figure_png(
+            frontier_figure(run.frontier, run.chosen_point, run.current_point, run.outcome)
+        )
+    mu = getattr(run.problem, "expected_return", None)
+    figs["response_curves"] = figure_png(
+        curves_figure(run.curves, run.table, mu if isinstance(mu, pd.Series) else None,
+                      run.outcome)
+    )
+    figs["marginal_roi"] = figure_png(marginal_roi_figure(run.table, run.outcome))
+    return figs
