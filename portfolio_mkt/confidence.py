@@ -594,7 +594,8 @@ class ApprovalRules:
     min_confidence : float or None, default 0.85
         Recommendations with a confidence below this need approval (when confidence is given).
     min_amount : float, default 0.0
-        Changes smaller than this (money) never need approval.
+        Changes smaller than this (money) never need approval. Changes below a millionth of
+        the total spend are solver noise and never count.
 
     Examples
     --------
@@ -769,7 +770,8 @@ without approval.']
 
     if current is not None:
         change = spend - current
-        big = change.abs() > rules.min_amount
+        noise = 1e-6 * max(float(spend.abs().sum()), float(current.abs().sum()))
+        big = change.abs() > max(rules.min_amount, noise)
         with np.errstate(divide="ignore", invalid="ignore"):
             pct = change / current.where(current > 0)
         if rules.max_change is not None:
@@ -808,7 +810,7 @@ without approval.']
                     sel = (groups == g).to_numpy()
                     c0, x = float(current[sel].sum()), float(spend[sel].sum())
                     d = x - c0
-                    if abs(d) <= rules.min_amount:
+                    if abs(d) <= max(rules.min_amount, noise):
                         continue
                     if c0 <= 0:
                         if x <= 0:
