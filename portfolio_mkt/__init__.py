@@ -1,8 +1,20 @@
 """portfolio_mkt: plan marketing budgets the way a quant manages a portfolio.
 
 The names a notebook user types are here: build a :class:`Problem`, call :func:`solve`, read
-the :class:`Allocation`.
+the :class:`Allocation`; sweep a :func:`frontier`, run :func:`scenarios`, price the strategy
+with :func:`constraint_prices`, measure confidence with :func:`bootstrap`; turn history into a
+problem with :func:`problem_from_history`.
+
+Sub-packages: :mod:`portfolio_mkt.response` (curves and carryover),
+:mod:`portfolio_mkt.estimation` (returns, covariance, audit, views),
+:mod:`portfolio_mkt.simulate` (a simulator with known truth), :mod:`portfolio_mkt.plan` and
+:mod:`portfolio_mkt.cli` (plan files and the command line), :mod:`portfolio_mkt.report`.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from . import exceptions
 from .constraints import (
@@ -21,6 +33,48 @@ from .problem import Problem
 from .risk import FactorCovariance, nearest_psd
 
 __version__ = "0.1.0"
+
+# Names imported on first use, so that ``import portfolio_mkt`` stays light and fast.
+_LAZY = {
+    "frontier": "portfolio_mkt.frontier",
+    "Frontier": "portfolio_mkt.frontier",
+    "compare_frontiers": "portfolio_mkt.frontier",
+    "FrontierComparison": "portfolio_mkt.frontier",
+    "Scenario": "portfolio_mkt.scenarios",
+    "scenarios": "portfolio_mkt.scenarios",
+    "ScenarioResults": "portfolio_mkt.scenarios",
+    "constraint_prices": "portfolio_mkt.scenarios",
+    "bootstrap": "portfolio_mkt.confidence",
+    "Confidence": "portfolio_mkt.confidence",
+    "ApprovalRules": "portfolio_mkt.confidence",
+    "approval_flags": "portfolio_mkt.confidence",
+    "approval_messages": "portfolio_mkt.confidence",
+    "map_solves": "portfolio_mkt.parallel",
+    "problem_from_history": "portfolio_mkt.estimation",
+    "Estimates": "portfolio_mkt.estimation",
+    "bias_audit": "portfolio_mkt.estimation",
+    "View": "portfolio_mkt.estimation",
+    "simulate_history": "portfolio_mkt.simulate",
+    "load_plan": "portfolio_mkt.plan",
+}
+_SUBMODULES = {"response", "estimation", "simulate", "frontier", "scenarios", "confidence",
+               "parallel", "plan", "cli", "report", "examples", "risk", "constraints",
+               "optimization"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"portfolio_mkt.{name}")
+    raise AttributeError(f"module 'portfolio_mkt' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
+
 
 __all__ = [
     "Problem",
@@ -41,4 +95,5 @@ __all__ = [
     "nearest_psd",
     "exceptions",
     "__version__",
+    *_LAZY,
 ]
