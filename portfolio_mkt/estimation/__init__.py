@@ -6,6 +6,7 @@ scikit-learn's conventions; any covariance estimator with ``fit(X)`` and ``covar
 plugs in.
 """
 
+from ._audit import BiasAudit, audit_flags_for, bias_audit
 from ._covariance import (
     EWMACovariance,
     FactorModel,
@@ -14,6 +15,7 @@ from ._covariance import (
     fit_covariance,
     pairwise_covariance,
 )
+from ._curve_return import CurveImpliedReturn
 from ._history import (
     REQUIRED_COLUMNS,
     asset_table,
@@ -21,6 +23,7 @@ from ._history import (
     returns_matrix,
     validate_history,
 )
+from ._pipeline import Estimates, current_from_history, problem_from_history
 from ._returns import (
     EWMAReturn,
     MeanReturn,
@@ -28,6 +31,8 @@ from ._returns import (
     ShrinkageReturn,
     make_return_estimator,
 )
+from ._validation import CrossValidation, cross_validate_returns
+from ._views import BlackLitterman, View, black_litterman
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -46,4 +51,16 @@ __all__ = [
     "FactorModel",
     "MissingDataCovariance",
     "fit_covariance",
+    "BiasAudit",
+    "bias_audit",
+    "audit_flags_for",
+    "CurveImpliedReturn",
+    "View",
+    "BlackLitterman",
+    "black_litterman",
+    "CrossValidation",
+    "cross_validate_returns",
+    "Estimates",
+    "problem_from_history",
+    "current_from_history",
 ]

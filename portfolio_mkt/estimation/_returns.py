@@ -290,7 +290,8 @@ class ShrinkageReturn(ReturnEstimator):
             beta, *_ = np.linalg.lstsq(D * sw[:, None], y * sw, rcond=None)
             resid = y - D @ beta
             dof = max(n_eff - p_eff, 1)
-            num = np.sum(wgt * (resid**2 * (n_eff / dof) - v), where=observed)
+            term = np.where(observed, resid**2 * (n_eff / dof) - np.where(observed, v, 0.0), 0.0)
+            num = np.sum(wgt * term)
             new = max(0.0, float(num / np.sum(wgt, where=observed)))
             if abs(new - tau2) <= 1e-10 * max(tau2, 1e-12):
                 tau2 = new

@@ -1,0 +1,339 @@
+"""One call from a spend history to a ready :class:`~portfolio_mkt.Problem`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import EstimationError, format_labels
+from ..risk import FactorCovariance
+from ._audit import BiasAudit, audit_flags_for, bias_audit
+from ._covariance import fit_covariance
+from ._curve_return import CurveImpliedReturn
+from ._history import asset_table, pivot_history, returns_matrix, validate_history
+from ._returns import make_return_estimator
+from ._validation import CrossValidation, cross_validate_returns
+from ._views import View, black_litterman
+
+__all__ = ["Estimates", "problem_from_history", "current_from_history"]
+
+
+@dataclass
+class Estimates:
+    """A problem built from history, with everything that says how far to trust it.
+
+    Attributes
+    ----------
+    problem : Problem
+        Ready for :func:`portfolio_mkt.solve`.
+    expected_return : Series
+        Expected return per unit used by the problem (after views).
+    prior_return : Series
+        The estimator's expected return (before views).
+    covariance : DataFrame, FactorCovariance or None
+        Covariance of per-period, per-unit returns.
+    assets : DataFrame
+        Asset attributes.
+    returns : DataFrame
+        Periods x assets returns the estimates came from.
+    audit : BiasAudit
+        Per market / channel representation in the history.
+    flags : list of str
+        The audit's plain-language flags.
+    views : DataFrame or None
+        The views table (see :class:`BlackLitterman`), None without views.
+    cv : CrossValidation or None
+        Out-of-sample error of the return estimator, when asked for.
+    curves : dict or None
+        Fitted planning curves by asset when ``curves=True``.
+    estimator : object
+        The fitted expected-return estimator.
+    """
+
+    problem: Any
+    expected_return: pd.Series
+    prior_return: pd.Series
+    covariance: pd.DataFrame | FactorCovariance | None
+    assets: pd.DataFrame
+    returns: pd.DataFrame
+    audit: BiasAudit
+    flags: list[str] = field(default_factory=list)
+    views: pd.DataFrame | None = None
+    cv: CrossValidation | None = None
+    curves: dict | None = None
+    estimator: Any = None
+
+    def flags_for(self, allocation: Any) -> list[str]:
+        """Audit flags concerning an allocation (an ``Allocation`` or a spend Series)."""
+        spend = allocation if isinstance(allocation, pd.Series) else allocation.spend
+        return audit_flags_for(spend, self.audit, self.assets)
+
+    def solve(self, **kwargs: Any) -> Any:
+        """Solve the problem; the allocation's notes repeat the audit flags it depends on.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :func:`portfolio_mkt.solve`.
+
+        Returns
+        -------
+        Allocation
+        """
+        from ..optimization import solve  # noqa: PLC0415
+
+        alloc = solve(self.problem, **kwargs)
+        notes = getattr(alloc, "notes", None)
+        if isinstance(notes, list):
+            notes.extend(self.flags_for(alloc))
+            if self.views is not None and len(self.views):
+                for _, v in self.views.iterrows():
+                    notes.append(
+                        f"View '{v['view']}': {v['description']} moved its return from "
+                        f"{v['prior']:.3g} to {v['posterior']:.3g} (target {v['target']:.3g})."
+                    )
+        return alloc
+
+    def summary(self) -> str:
+        """Plain-language account of the estimates: data, flags, views, validation."""
+        lines = [
+            f"Estimated from {self.returns.shape[0]} periods of history for "
+            f"{self.returns.shape[1]} assets ({type(self.estimator).__name__}).",
+        ]
+        lines += [f"- {f}" for f in self.flags] or ["- No market or channel is flagged."]
+        if self.views is not None:
+            for _, v in self.views.iterrows():
+                lines.append(
+                    f"View '{v['view']}': {v['description']}: {v['prior']:.3g} -> "
+                    f"{v['posterior']:.3g}."
+                )
+        if self.cv is not None:
+            lines.append(str(self.cv))
+        return "\n".join(lines)
+
+
+def current_from_history(
+    history: pd.DataFrame, budget: float, how: str = "last", window: int = 13
+) -> pd.Series:
+    """The current allocation implied by the history, scaled to the budget.
+
+    Parameters
+    ----------
+    history : DataFrame
+        Long history.
+    budget : float
+        Money of the plan.
+    how : {"last", "recent"}, default "last"
+        ``"last"``: the spend mix of the history's last period (assets without a row there
+        get 0); ``"recent"``: the mean spend mix over the last ``window`` periods.
+    window : int, default 13
+        Periods for ``"recent"``.
+
+    Returns
+    -------
+    Series
+        Spend by asset summing to ``budget``.
+    """
+    spend = pivot_history(history, "spend").fillna(0.0)
+    if how == "last":
+        mix = spend.iloc[-1]
+    elif how == "recent":
+        mix = spend.tail(int(window)).mean()
+    else:
+        raise EstimationError(
+            f"current must be 'last', 'recent', a Series of spend, or None; got {how!r}."
+        )
+    total = float(mix.sum())
+    if total <= 0:
+        raise EstimationError(
+            f"current='{how}': the history has no spend in its last period(s); pass "
+            "current=None or a Series."
+        )
+    return (mix / total * float(budget)).rename("current")
+
+
+def problem_from_history(
+    history: pd.DataFrame,
+    budget: float,
+    *,
+    expected_return: Any = "shrinkage",
+    covariance: Any = "sample",
+    constraints: Sequence[Any] = (),
+    current: str | pd.Series | None = "last",
+    risk_aversion: float = 1.0,
+    curves: bool = False,
+    horizon: int = 1,
+    views: Sequence[View] | None = None,
+    tau: float | None = None,
+    audit_by: Sequence[str] = ("market", "channel"),
+    audit_options: Mapping[str, Any] | None = None,
+    cv: bool | int = False,
+    missing: str = "rescale",
+    min_periods: int = 3,
+    name: str = "plan",
+    **problem_options: Any,
+) -> Estimates:
+    """Estimate returns, risk, curves and a bias audit from history; build the Problem.
+
+    Parameters
+    ----------
+    history : DataFrame
+        Long history: ``period``, ``asset``, ``market``, ``channel`` (optionally ``tier``,
+        ``creator``, ``tags``), ``spend``, ``outcome``.
+    budget : float
+        Money to allocate over the plan (``horizon`` periods of the history).
+    expected_return : str or estimator, default "shrinkage"
+        ``"shrinkage"`` (:class:`ShrinkageReturn`), ``"mean"``, ``"ewma"``, ``"curve"``
+        (:class:`CurveImpliedReturn`: marginal return at current spend) or a fitted-on-returns
+        estimator with ``expected_return_``.
+    covariance : str, estimator or None, default "sample"
+        ``"sample"``, ``"ewma"``, ``"factor"``, ``"pca"``, any scikit-learn covariance
+        estimator (``LedoitWolf()`` ...), or None for no risk term (see
+        :func:`fit_covariance`).
+    constraints : sequence
+        Strategy constraints passed to the Problem.
+    current : {"last", "recent"}, Series or None, default "last"
+        Current allocation (see :func:`current_from_history`), a spend Series, or None.
+    risk_aversion : float, default 1.0
+        ``delta`` of the utility.
+    curves : bool, default False
+        Fit response curves with carryover (exponential saturation, geometric adstock,
+        pooled by channel) and plan with them; ``expected_return`` then also defaults to the
+        curves' marginal return when it is ``"curve"``.
+    horizon : int, default 1
+        Periods of the history in the plan (13 for a quarter of weekly data); used to turn
+        per-period curves into plan curves.
+    views : sequence of View, optional
+        Strategists' views with confidences (Black-Litterman); recorded in ``views``.
+    tau : float, optional
+        Black-Litterman ``tau`` (default ``1 / n_periods``).
+    audit_by : sequence of str, default ("market", "channel")
+        Attributes of the bias audit.
+    audit_options : mapping, optional
+        Thresholds passed to :func:`bias_audit`.
+    cv : bool or int, default False
+        Run time-series cross-validation of the return estimator (an int gives the folds).
+    missing : str, default "rescale"
+        Missing-data strategy for third-party covariance estimators.
+    min_periods : int, default 3
+        Fewest observed periods per asset for the covariance.
+    name : str, default "plan"
+        The problem's name.
+    **problem_options
+        Passed to :class:`~portfolio_mkt.Problem` (``objective``, ``max_risk``,
+        ``budget_mode`` ...).
+
+    Returns
+    -------
+    Estimates
+        ``.problem`` plus the audit, flags, views table, cross-validation and curves.
+
+    Examples
+    --------
+    >>> from portfolio_mkt.simulate import simulate_history
+    >>> est = problem_from_history(simulate_history(random_state=0).history, 1_000_000)
+    >>> est.problem.n_assets
+    25
+    """
+    from ..problem import Problem  # noqa: PLC0415
+
+    frame = validate_history(history)
+    assets = asset_table(frame)
+    returns = returns_matrix(frame)
+    n_periods = len(returns)
+
+    fitted_curves = None
+    if expected_return == "curve" or curves:
+        curve_est = CurveImpliedReturn(horizon=int(horizon)) if curves else CurveImpliedReturn()
+        curve_est.fit(frame)
+        fitted_curves = curve_est.curves_ if curves else None
+    if expected_return == "curve":
+        estimator = curve_est
+        prior = curve_est.expected_return_.copy()
+    else:
+        estimator = make_return_estimator(expected_return)
+        if getattr(estimator, "needs_assets", False):
+            estimator.fit(returns, assets=assets)
+        else:
+            estimator.fit(returns)
+        if not hasattr(estimator, "expected_return_"):
+            raise EstimationError(
+                f"expected_return estimator {type(estimator).__name__} has no "
+                "expected_return_ after fit."
+            )
+        prior = pd.Series(estimator.expected_return_, index=returns.columns, dtype=float)
+    bad = prior.index[~np.isfinite(prior.to_numpy(float))]
+    if len(bad):
+        raise EstimationError(
+            f"no expected return could be estimated for {format_labels(bad)}; use "
+            "expected_return='shrinkage' (it pools assets with little data)."
+        )
+
+    cov = None
+    if covariance is not None:
+        cov = fit_covariance(
+            returns, covariance, assets=assets, missing=missing, min_periods=min_periods
+        )
+
+    mu = prior
+    views_table = None
+    if views:
+        if cov is None:
+            raise EstimationError(
+                "views need a covariance (Black-Litterman spreads a view through it); pass "
+                "covariance='sample' or another estimator."
+            )
+        bl = black_litterman(
+            prior, cov, list(views), assets=assets, tau=tau if tau else 1.0 / n_periods
+        )
+        mu = bl.posterior
+        views_table = bl.views
+        if fitted_curves is not None:
+            ratio = (mu / prior).where(prior != 0, 1.0)
+            fitted_curves = {
+                a: (c.scale_output(float(ratio[a])) if ratio[a] > 0 else c)
+                for a, c in fitted_curves.items()
+            }
+
+    audit = bias_audit(frame, by=audit_by, **dict(audit_options or {}))
+
+    if isinstance(current, str):
+        cur = current_from_history(frame, budget, current)
+    else:
+        cur = current
+
+    cv_result = None
+    if cv and expected_return != "curve":
+        folds = 5 if cv is True else int(cv)
+        cv_result = cross_validate_returns(frame, estimator, n_splits=folds)
+
+    problem = Problem(
+        expected_return=mu,
+        covariance=cov,
+        budget=budget,
+        assets=assets,
+        constraints=constraints,
+        current=cur,
+        risk_aversion=risk_aversion,
+        response=fitted_curves,
+        name=name,
+        **problem_options,
+    )
+    return Estimates(
+        problem=problem,
+        expected_return=mu,
+        prior_return=prior,
+        covariance=cov,
+        assets=assets,
+        returns=returns,
+        audit=audit,
+        flags=list(audit.flags),
+        views=views_table,
+        cv=cv_result,
+        curves=fitted_curves,
+        estimator=estimator,
+    )
