@@ -72,6 +72,13 @@ class Problem:
         Relative error allowed for piecewise-linear approximations of curves.
     psd_tolerance : float, default 0.05
         Largest relative distance of covariance PSD repair before raising.
+    audit : BiasAudit, optional
+        The data-bias audit of the estimates (:func:`portfolio_mkt.estimation.bias_audit`);
+        the allocation's summary repeats its flags next to recommendations that depend on
+        under-represented groups.
+    approval_rules : ApprovalRules, optional
+        Rules for what needs a human's approval (:class:`portfolio_mkt.ApprovalRules`);
+        defaults to the planning guides' rules.
     name : str, default "plan"
 
     Raises
@@ -105,6 +112,8 @@ class Problem:
         halo: pd.DataFrame | None = None,
         response_tolerance: float = 1e-3,
         psd_tolerance: float = DEFAULT_PSD_TOLERANCE,
+        audit: Any = None,
+        approval_rules: Any = None,
         name: str = "plan",
     ) -> None:
         self._args = dict(
@@ -112,8 +121,11 @@ class Problem:
             assets=assets, constraints=constraints, current=current,
             risk_aversion=risk_aversion, objective=objective, max_risk=max_risk,
             min_outcome=min_outcome, budget_mode=budget_mode, response=response, halo=halo,
-            response_tolerance=response_tolerance, psd_tolerance=psd_tolerance, name=name,
+            response_tolerance=response_tolerance, psd_tolerance=psd_tolerance, audit=audit,
+            approval_rules=approval_rules, name=name,
         )
+        self.audit = audit
+        self.approval_rules = approval_rules
         if isinstance(expected_return, Mapping) and not isinstance(expected_return, pd.Series):
             expected_return = pd.Series(dict(expected_return), dtype=float)
         if not isinstance(expected_return, pd.Series):

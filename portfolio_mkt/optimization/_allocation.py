@@ -19,6 +19,8 @@ def _money(v: float) -> str:
         return f"{v / 1e6:,.2f}M"
     if a >= 1e4:
         return f"{v / 1e3:,.1f}K"
+    if a >= 100:
+        return f"{v:,.0f}"
     return f"{v:,.2f}"
 
 
@@ -130,13 +132,20 @@ class Allocation:
         df.index.name = "asset"
         return df
 
-    def summary(self, top: int = 8) -> str:
+    def summary(self, top: int = 8, confidence: Any = None) -> str:
         """A plain-language explanation of the recommendation.
+
+        Lists the largest allocations with their change and marginal ROI, the binding strategy
+        constraints with what each costs, the data caveats of the bias audit (when the problem
+        carries one) and what needs a human's approval.
 
         Parameters
         ----------
         top : int, default 8
             How many assets to list.
+        confidence : Confidence or Series, optional
+            Per-asset confidence of the recommended direction (from :func:`bootstrap`), for
+            the approval rule on low confidence.
 
         Returns
         -------
@@ -178,21 +187,48 @@ class Allocation:
         strategic = cons[cons["binding"] & cons["strategic"]]
         if len(strategic):
             lines.append("Binding strategy constraints:")
+            step = p.budget / 100
+            what = "risk-adjusted outcome" if p.objective == "utility" else "objective"
             for _, row in strategic.iterrows():
-                unit = float(row["unit_amount"])
-                cost = abs(float(row["dual"])) * unit
-                unit_txt = "1% of budget" if unit != 1.0 else "1 unit of money"
-                lines.append(f"  - {row['description']} binds: each extra {unit_txt} of it "
-                             f"changes the objective by about {cost:,.4g} (dual "
-                             f"{float(row['dual']):.4g} per unit of money).")
+                dual = float(row["dual"])
+                value = abs(dual) * step
+                if dual < 0:
+                    effect = (f"each extra {_money(step)} (1% of budget) it forces costs about "
+                              f"{_money(value)} of {what}")
+                else:
+                    effect = (f"loosening it by {_money(step)} (1% of budget) would add about "
+                              f"{_money(value)} of {what}")
+                lines.append(f"  - {row['description']} binds: {effect} "
+                             f"(shadow price {dual:.4g} per unit of money).")
         else:
             lines.append("No strategy constraint binds: the recommendation is what the returns "
                          "and risk alone favour.")
         if "budget" in cons.index and self.problem.objective == "utility":
             lines.append(f"One more unit of budget is worth {float(cons.loc['budget', 'dual']):.4g}"
                          " in risk-adjusted outcome.")
+        lines.extend(self._caveats(confidence))
         lines.extend(self.notes)
         return "\n".join(lines)
+
+    def _caveats(self, confidence: Any) -> list[str]:
+        """Bias-audit flags and approval flags, in plain language."""
+        out: list[str] = []
+        p = self.problem
+        if getattr(p, "audit", None) is not None:
+            from ..estimation import audit_flags_for
+
+            flags = audit_flags_for(self.spend, p.audit, p.assets)
+            if flags:
+                out.append("Data caveats (recommendations that rest on thin history):")
+                out.extend(f"  - {f}" for f in flags)
+        if p.current is not None:
+            from ..confidence import approval_messages
+
+            msgs = approval_messages(self, getattr(p, "approval_rules", None), confidence)
+            if msgs:
+                out.append("Needs a human's approval:")
+                out.extend(f"  - {m}" for m in msgs)
+        return out
 
     def __repr__(self) -> str:
         return (f"Allocation(problem={self.problem.name!r}, status={self.status!r}, "
