@@ -19,6 +19,15 @@ __all__ = ["allocation_figure", "frontier_figure", "curves_figure", "marginal_ro
 _BLUE, _ORANGE, _GREY, _GREEN = "#1f5f99", "#e07b00", "#9aa5b1", "#2a9d55"
 
 
+def _short(v: float, _: object = None) -> str:
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if a >= 1e3:
+        return f"{v / 1e3:.3g}K"
+    return f"{v:.3g}"
+
+
 def allocation_figure(table: pd.DataFrame) -> Any:
     """Current against recommended spend per asset (horizontal bars).
 
@@ -142,16 +151,19 @@ def curves_figure(
         ax.plot(rec, f(rec), "*", color=_ORANGE, ms=12, label="recommended")
         ax.set_title(str(a) + ("" if curve is not None else " (linear)"), fontsize=9)
         ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.spines[["top", "right"]].set_visible(False)
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="upper right", frameon=False, fontsize=8)
+        fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=8,
+                   bbox_to_anchor=(0.5, -0.04))
     fig.supxlabel("spend", fontsize=9)
     fig.supylabel(f"expected {outcome}", fontsize=9)
-    fig.tight_layout()
+    fig.subplots_adjust(hspace=0.55, wspace=0.35)
     return fig
 
 

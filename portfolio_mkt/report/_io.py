@@ -105,14 +105,14 @@ def write_table(frame: pd.DataFrame, directory: str | Path, stem: str,
     return out
 
 
-def figure_png(fig: Any, dpi: int = 110) -> bytes:
+def figure_png(fig: Any, dpi: int = 90) -> bytes:
     """PNG bytes of a matplotlib figure (closed afterwards).
 
     Parameters
     ----------
     fig : matplotlib.figure.Figure
         The figure.
-    dpi : int, default 110
+    dpi : int, default 90
         Resolution.
 
     Returns
