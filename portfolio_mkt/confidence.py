@@ -300,9 +300,43 @@ class Confidence:
         return "\n".join(lines)
 
 
-def _default_builder(budget: float | None, kwargs: Mapping[str, Any]) -> Callable[..., Any]:
-    try:
+def _as_problem(obj: Any) -> Any:
+    """A Problem from what a builder returned.
+
+    A Problem, or an object with ``.problem`` such as ``portfolio_mkt.estimation.Estimates``.
+    """
+    from .problem import Problem
+
+    if isinstance(obj, Problem):
+        return obj
+    inner = getattr(obj, "problem", None)
+    if isinstance(inner, Problem):
+        return inner
+    raise InputError(
+        f"build(history) must return a Problem (or an object with .problem, like Estimates); "
+        f"got {type(obj).__name__}."
+    )
+
+
+class _HistoryProblem:
+    """Default builder: ``problem_from_history(history, budget, **kwargs).problem``.
+
+    Picklable (module-level class), so it runs on process and Dask backends.
+    """
+
+    def __init__(self, budget: float, kwargs: Mapping[str, Any]) -> None:
+        self.budget = budget
+        self.kwargs = dict(kwargs)
+
+    def __call__(self, history: pd.DataFrame) -> Any:
         from .estimation import problem_from_history
+
+        return problem_from_history(history, self.budget, **self.kwargs).problem
+
+
+def _default_builder(budget: float | None, kwargs: Mapping[str, Any]) -> _HistoryProblem:
+    try:
+        from .estimation import problem_from_history  # noqa: F401
     except ImportError as exc:
         raise InputError(
             "bootstrap needs build=callable(history) -> Problem, because "
@@ -313,9 +347,7 @@ def _default_builder(budget: float | None, kwargs: Mapping[str, Any]) -> Callabl
             "bootstrap with the default estimator needs budget=...; or pass "
             "build=lambda history: Problem(...)."
         )
-    import functools
-
-    return functools.partial(problem_from_history, budget=budget, **dict(kwargs))
+    return _HistoryProblem(float(budget), kwargs)
 
 
 class _ResampleTask:
@@ -349,7 +381,7 @@ class _ResampleTask:
             }
             try:
                 sample = resample_history(self.history, positions, self.period_col)
-                problem = self.build(sample)
+                problem = _as_problem(self.build(sample))
                 alloc = solve(problem, **self.solve_kwargs)
             except PortfolioMktError as exc:
                 rec["status"] = type(exc).__name__
@@ -472,8 +504,13 @@ def bootstrap(
     )
     solve_kwargs = {} if solver is None else {"solver": solver}
 
-    problem = build(history)
+    problem = _as_problem(build(history))
     point = solve(problem, **solve_kwargs)
+    if isinstance(build, _HistoryProblem) and isinstance(
+        build.kwargs.get("current", "last"), str
+    ) and problem.current is not None:
+        # every resample plans against today's spend, not the resample's last period
+        build = _HistoryProblem(build.budget, {**build.kwargs, "current": problem.current})
     index = point.spend.index
     if current is None:
         current = getattr(problem, "current", None)
