@@ -191,15 +191,21 @@ def test_wide_history_and_bad_arguments():
         bootstrap(HISTORY, build, period_col="week")
 
 
-def test_default_estimator_needs_budget_or_estimation_module():
-    try:
-        from portfolio_mkt.estimation import problem_from_history  # noqa: F401
-    except ImportError:
-        with pytest.raises(InputError, match="build="):
-            bootstrap(HISTORY, n_resamples=2, budget=BUDGET)
-    else:
-        with pytest.raises(InputError, match="budget"):
-            bootstrap(HISTORY, n_resamples=2)
+def test_default_estimator_is_problem_from_history():
+    estimation = pytest.importorskip("portfolio_mkt.estimation")
+    simulate = pytest.importorskip("portfolio_mkt.simulate")
+    with pytest.raises(InputError, match="budget"):
+        bootstrap(HISTORY, n_resamples=2)
+    hist = simulate.simulate_history(n_periods=60, random_state=1).history
+    res = bootstrap(hist, budget=500_000.0, n_resamples=3, random_state=0,
+                    backend="sequential", covariance="sample")
+    direct = pm.solve(estimation.problem_from_history(hist, 500_000.0,
+                                                      covariance="sample").problem)
+    pd.testing.assert_series_equal(res.point.spend, direct.spend)
+    # every resample plans against today's spend (the full history's), not its own last week
+    pd.testing.assert_series_equal(res.current, direct.problem.current, check_names=False)
+    assert res.n_failed == 0
+    np.testing.assert_allclose(res.spend_samples.sum(axis=1), 500_000.0, rtol=1e-6)
 
 
 @pytest.fixture(scope="module")
