@@ -198,7 +198,10 @@ def asset_table(history: pd.DataFrame) -> pd.DataFrame:
         Index ``asset``; columns ``market``, ``channel`` and every other attribute column
         (``tier``, ``creator``, ``tags`` ...).
     """
-    frame = validate_history(history)
+    return _asset_table(validate_history(history))
+
+
+def _asset_table(frame: pd.DataFrame) -> pd.DataFrame:
     attrs = [c for c in frame.columns if c not in _NON_ATTRIBUTES]
     order = pd.unique(frame.sort_values("period", kind="stable")["asset"])
     table = frame.drop_duplicates("asset").set_index("asset")[attrs]
@@ -223,8 +226,11 @@ def pivot_history(history: pd.DataFrame, value: str = "spend") -> pd.DataFrame:
         Index: every period of the history (sorted); columns: asset ids in the order of
         :func:`asset_table`.
     """
-    frame = validate_history(history)
-    assets = asset_table(frame).index
+    return _pivot(validate_history(history), value)
+
+
+def _pivot(frame: pd.DataFrame, value: str) -> pd.DataFrame:
+    assets = _asset_table(frame).index
     wide = frame.pivot(index="period", columns="asset", values=value)
     wide = wide.reindex(columns=assets).sort_index()
     wide.columns.name = "asset"
@@ -257,8 +263,8 @@ def returns_matrix(history: pd.DataFrame) -> pd.DataFrame:
     [[3.0, 1.0], [2.5, nan]]
     """
     frame = validate_history(history)
-    spend = pivot_history(frame, "spend")
-    outcome = pivot_history(frame, "outcome")
+    spend = _pivot(frame, "spend")
+    outcome = _pivot(frame, "outcome")
     with np.errstate(divide="ignore", invalid="ignore"):
         ret = outcome / spend.where(spend > 0)
     return ret
