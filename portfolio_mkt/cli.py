@@ -117,6 +117,10 @@ _FORMATS = {
     "outcome_price_pct": _fmt_pct,
     "share": _fmt_share,
     "confidence": _fmt_share,
+    "share_of_rows": _fmt_share,
+    "share_of_spend": _fmt_share,
+    "share_of_outcome": _fmt_share,
+    "relative_se": _fmt_share,
 }
 
 
@@ -269,7 +273,8 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
         frontier=bool(args.out) and not args.no_frontier,
         n_points=args.points,
         scenarios=bool(args.out),
-        confidence=bool(args.out),
+        confidence=bool(args.out) and args.resamples > 0,
+        n_resamples=args.resamples,
         progress=args.progress,
     )
     if overrides:
@@ -381,41 +386,62 @@ def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
     if budget is None:
         budget = float(history["spend"].sum()) / max(history["period"].nunique(), 1) \
             if {"spend", "period"} <= set(history.columns) else 1.0
-    problem = fn(history, budget)
-    mu = pd.Series(problem.expected_return, name="expected_return")
+    result = fn(history, budget)
+    problem = getattr(result, "problem", result)
+    mu = pd.Series(getattr(result, "expected_return", None)
+                   if getattr(result, "expected_return", None) is not None
+                   else problem.expected_return, name="expected_return")
     table = mu.to_frame()
-    cov = getattr(problem, "covariance_matrix", None)
-    cov = cov if isinstance(cov, pd.DataFrame) else getattr(problem, "covariance", None)
+    prior = getattr(result, "prior_return", None)
+    if isinstance(prior, pd.Series) and not prior.equals(mu):
+        table["historical_mean"] = prior.reindex(mu.index)
+    cov = getattr(result, "covariance", None)
+    if cov is not None and not isinstance(cov, pd.DataFrame) and hasattr(cov, "to_dense"):
+        cov = cov.to_dense()
     if isinstance(cov, pd.DataFrame):
         import numpy as np
 
         table["volatility"] = np.sqrt(np.diag(cov.loc[mu.index, mu.index].to_numpy()))
-    if getattr(problem, "assets", None) is not None:
-        attrs = problem.assets.drop(columns=["tags"], errors="ignore")
-        table = attrs.join(table)
+    cur = getattr(problem, "current", None)
+    if isinstance(cur, pd.Series):
+        table["current"] = cur.reindex(mu.index)
+    assets = getattr(result, "assets", None)
+    if assets is None:
+        assets = getattr(problem, "assets", None)
+    if assets is not None:
+        attrs = assets.drop(columns=["tags"], errors="ignore")
+        table = attrs.join(table, how="right")
+    table = table.dropna(axis=1, how="all")
     table.index.name = "asset"
-    print(f"Estimates from {path} ({len(history)} rows, {len(mu)} assets):", file=out)
+    print(f"Estimates from {path} ({len(history)} rows, {len(mu)} assets; budget "
+          f"{_fmt_money(budget)}):", file=out)
     print(format_table(table), file=out)
-    audit_fn = getattr(est, "bias_audit", None)
+    audit_res = getattr(result, "audit", None)
+    if audit_res is None and getattr(est, "bias_audit", None) is not None:
+        audit_res = est.bias_audit(history)
     audit = None
-    if audit_fn is None:
+    if audit_res is None:
         print("\n(bias audit: not available in this installation)", file=out)
     else:
-        result = audit_fn(history)
-        audit = getattr(result, "table", result)
-        flags = getattr(result, "flags", None)
-        print("\nBias audit:", file=out)
-        print(format_table(audit if isinstance(audit, pd.DataFrame) else pd.DataFrame(audit)),
-              file=out)
-        if isinstance(flags, pd.DataFrame) and len(flags):
-            msgs = flags["message"] if "message" in flags.columns else flags.iloc[:, -1]
-            print("\nFlags:", file=out)
-            for m in msgs:
-                print(f"  - {m}", file=out)
-        elif isinstance(flags, (list, tuple)) and flags:
+        audit = getattr(audit_res, "table", audit_res)
+        flags = getattr(result, "flags", None) or getattr(audit_res, "flags", None) or []
+        print("\nBias audit (share of the history per market and channel):", file=out)
+        shown = audit.set_index(["attribute", "group"]) if {"attribute", "group"} <= set(
+            audit.columns) else audit
+        cols = [c for c in ("periods_observed", "share_of_rows", "share_of_spend",
+                            "share_of_outcome", "return", "effective_n", "relative_se",
+                            "flagged") if c in shown.columns]
+        shown = shown[cols] if cols else shown
+        shown.index = [" / ".join(map(str, i)) if isinstance(i, tuple) else str(i)
+                       for i in shown.index]
+        shown.index.name = "group"
+        print(format_table(shown), file=out)
+        if flags:
             print("\nFlags:", file=out)
             for m in flags:
                 print(f"  - {m}", file=out)
+        else:
+            print("\nNo group is under-represented.", file=out)
     if args.out:
         write_table(table, args.out, "estimates")
         if isinstance(cov, pd.DataFrame):
@@ -470,6 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(pl)
     pl.add_argument("--points", type=int, default=20, help="frontier points in the report")
     pl.add_argument("--no-frontier", action="store_true", help="skip the frontier in the report")
+    pl.add_argument("--resamples", type=int, default=40,
+                    help="bootstrap resamples for confidence ranges (plans with a history)")
     pl.add_argument("--no-report", action="store_true", help="with --out: tables and plots only")
     pl.set_defaults(func=cmd_plan)
 

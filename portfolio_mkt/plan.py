@@ -782,6 +782,7 @@ class Plan:
     saturation: pd.Series | None = None
     history: pd.DataFrame | None = None
     estimate: Any = None
+    estimated_covariance: Any = None
     notes: list[str] = field(default_factory=list)
 
     # ---- public --------------------------------------------------------------------------
@@ -858,8 +859,8 @@ class Plan:
         excluded = set(exclude) | set(sc.drop_constraints if sc else ())
         mu = self.posterior_return().copy()
         cov: Any = self.covariance
-        if cov is None and self.estimate is not None:
-            cov = getattr(self.estimate, "covariance", None)
+        if cov is None:
+            cov = self.estimated_covariance
         B = float(budget if budget is not None else self.budget)
         delta = self.spec.risk.risk_aversion
         if risk_aversion is not None:
@@ -881,6 +882,8 @@ class Plan:
         mu = mu.loc[keep]
         if isinstance(cov, pd.DataFrame):
             cov = cov.loc[keep, keep]
+        elif cov is not None and hasattr(cov, "reindex") and len(keep) < len(mu.index):
+            cov = cov.reindex(keep)
         if assets is not None:
             assets = assets.loc[keep]
         if current is not None:
@@ -902,7 +905,33 @@ class Plan:
         )
         if response:
             kwargs["response"] = response
-        return pm.Problem(mu, **kwargs)
+        audit = getattr(self.estimate, "audit", None)
+        if audit is not None:
+            kwargs["audit"] = audit
+        rules = self.approval_rules()
+        if rules is not None:
+            kwargs["approval_rules"] = rules
+        try:
+            return pm.Problem(mu, **kwargs)
+        except TypeError:  # an older core without audit/approval_rules
+            kwargs.pop("audit", None)
+            kwargs.pop("approval_rules", None)
+            return pm.Problem(mu, **kwargs)
+
+    def approval_rules(self) -> Any:
+        """The plan's approval rules as :class:`portfolio_mkt.confidence.ApprovalRules`.
+
+        Returns
+        -------
+        ApprovalRules or None
+            None when :mod:`portfolio_mkt.confidence` is not available.
+        """
+        cls = getattr(_optional("portfolio_mkt.confidence"), "ApprovalRules", None)
+        if cls is None:
+            return None
+        a = self.spec.approval
+        return cls(max_change=a.max_shift, protected_tags=tuple(a.protect_tags),
+                   min_confidence=a.min_confidence)
 
     def posterior_return(self) -> pd.Series:
         """Expected returns after the plan's views.
@@ -1120,10 +1149,10 @@ class Plan:
         except Exception as exc:  # noqa: BLE001 - reported with file and field
             raise self.source.error(loc, f"cannot read {rel}: {exc}") from None
 
-    def _load_data(self) -> None:
+    def _load_data(self, history: pd.DataFrame | None = None) -> None:
         s = self.spec
         if s.history is not None:
-            self._load_history()
+            self._load_history(history)
         if s.assets is not None:
             self._load_assets()
         if self.expected_return is None:
@@ -1136,12 +1165,12 @@ class Plan:
         self._load_covariance()
         self._check_constraints()
 
-    def _load_history(self) -> None:
+    def _load_history(self, history: pd.DataFrame | None = None) -> None:
         s = self.spec
         h = s.history
         ref = h if isinstance(h, HistorySpec) else HistorySpec(file=str(h))
         loc: Loc = ("history", "file") if isinstance(h, HistorySpec) else ("history",)
-        self.history = self._read_csv(ref.file, loc)
+        self.history = self._read_csv(ref.file, loc) if history is None else history
         est = _optional("portfolio_mkt.estimation")
         fn = getattr(est, "problem_from_history", None) if est is not None else None
         if fn is None:
@@ -1152,19 +1181,63 @@ class Plan:
                 "expected_return instead",
             )
         try:
-            problem = fn(self.history, s.budget_amount, **ref.options)
+            result = fn(self.history, s.budget_amount, **ref.options)
+        except TypeError as exc:
+            raise self.source.error(
+                ("history", "options") if isinstance(h, HistorySpec) else loc,
+                f"invalid estimation option: {exc}",
+            ) from None
         except Exception as exc:  # noqa: BLE001 - reported with file and field
             raise self.source.error(loc, f"cannot estimate from {ref.file}: {exc}") from None
-        self.estimate = problem
-        self.expected_return = pd.Series(problem.expected_return, dtype=float)
-        self.expected_return.index = self.expected_return.index.astype(object).map(str)
-        cov = getattr(problem, "covariance", None)
-        if isinstance(cov, pd.DataFrame):
-            self.covariance = cov
-        if getattr(problem, "assets", None) is not None:
-            self.assets = problem.assets
-        if getattr(problem, "current", None) is not None:
-            self.current = problem.current
+        self.estimate = result
+        problem = getattr(result, "problem", result)
+        mu = getattr(result, "expected_return", None)
+        if mu is None:
+            mu = problem.expected_return
+        self.expected_return = pd.Series(mu, dtype=float)
+        self.expected_return.index = pd.Index([str(a) for a in self.expected_return.index])
+        cov = getattr(result, "covariance", None)
+        if cov is not None:
+            self.estimated_covariance = cov
+        assets = getattr(result, "assets", None)
+        if assets is None:
+            assets = getattr(problem, "assets", None)
+        if assets is not None:
+            self.assets = assets.copy()
+            if "tags" in self.assets.columns:
+                self.assets["tags"] = self.assets["tags"].map(lambda t: ";".join(_tags(t)))
+        cur = getattr(problem, "current", None)
+        if cur is not None:
+            self.current = pd.Series(cur, dtype=float)
+
+    def with_history(self, history: pd.DataFrame) -> Plan:
+        """The same plan re-estimated on another history (for the bootstrap).
+
+        Parameters
+        ----------
+        history : DataFrame
+            A (resampled) history in the plan's history format.
+
+        Returns
+        -------
+        Plan
+            A new plan; the file is not read again.
+        """
+        if self.spec.history is None:
+            raise self.source.error(("history",), "this plan has no history to replace")
+        new = Plan(spec=self.spec, path=self.path, base_dir=self.base_dir, source=self.source)
+        new._load_data(history=history)
+        return new
+
+    def problem_builder(self) -> _HistoryBuilder:
+        """A picklable ``build(history) -> Problem`` for :func:`portfolio_mkt.bootstrap`.
+
+        Returns
+        -------
+        callable
+            Re-estimates the plan on a history and builds its problem.
+        """
+        return _HistoryBuilder(self)
 
     def _load_assets(self) -> None:
         s = self.spec
@@ -1222,6 +1295,17 @@ class Plan:
                 f"asset '{missing[0]}' has no expected_return; give expected_return, or "
                 "last_outcome together with a positive current spend",
             )
+        if self.expected_return is not None:  # with history: the table overrides estimates
+            est_mu = self.expected_return.copy()
+            unknown = [a for a in mu.index if a not in est_mu.index]
+            if unknown:
+                raise self.source.error(
+                    base_loc,
+                    f"asset '{unknown[0]}' of the asset table is not in the history; the "
+                    f"history has: {', '.join(est_mu.index)}",
+                )
+            est_mu.loc[mu.index] = mu
+            mu = est_mu
         self.expected_return = mu.astype(float)
         if "volatility" in table.columns and table["volatility"].notna().any():
             self.volatility = table["volatility"]
@@ -1241,8 +1325,13 @@ class Plan:
             attrs["tags"] = attrs["tags"].map(lambda t: ";".join(_tags(t)))
         attrs = attrs.dropna(axis=1, how="all")
         if self.assets is not None and self.history is not None:
-            extra = self.assets.drop(columns=attrs.columns, errors="ignore")
-            attrs = attrs.join(extra, how="left")
+            merged = self.assets.copy().astype(object)
+            for col in attrs.columns:
+                if col not in merged.columns:
+                    merged[col] = None
+                vals = attrs[col].dropna()
+                merged.loc[vals.index, col] = vals
+            attrs = merged
         self.assets = attrs
 
     def _load_current(self) -> None:
@@ -1434,6 +1523,16 @@ class Plan:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+class _HistoryBuilder:
+    """``build(history) -> Problem`` for a plan estimated from history (picklable)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def __call__(self, history: pd.DataFrame) -> Any:
+        return self.plan.with_history(history).to_problem()
 
 
 def _tags(value: Any) -> list[str]:

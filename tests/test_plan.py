@@ -1,0 +1,286 @@
+"""Plan files: schema, line-numbered errors, built-in plans, and the Problem they build."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import portfolio_mkt as pm
+from portfolio_mkt.exceptions import PlanFileError
+from portfolio_mkt.plan import builtin_plans, load_plan
+
+GOOD = """\
+name: small
+outcome: revenue
+assets:
+  - {id: a, market: US, channel: search, expected_return: 3.0, volatility: 0.2, current: 50}
+  - {id: b, market: RU, channel: social, expected_return: 2.0, volatility: 0.3, current: 50}
+budget: 100
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "plan.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def error_of(path: Path) -> PlanFileError:
+    with pytest.raises(PlanFileError) as info:
+        load_plan(path)
+    return info.value
+
+
+# ---------------------------------------------------------------------------- built-in plans
+
+
+def test_builtin_plans_listed():
+    assert {"quarterly_2m", "us_ru_creators", "monthly_100k"} <= set(builtin_plans())
+
+
+def test_quarterly_returns_are_mqls_per_dollar():
+    plan = load_plan("quarterly_2m")
+    mqls = {"paid_search": (400e3, 2400), "paid_social": (500e3, 1800), "content": (300e3, 1200),
+            "events": (400e3, 600), "email": (200e3, 1500), "traditional": (200e3, 300)}
+    for asset, (spend, mql) in mqls.items():
+        assert plan.expected_return[asset] == pytest.approx(mql / spend, rel=1e-12)
+        assert plan.current[asset] == spend
+    assert plan.budget == 2_000_000
+    assert plan.current.sum() == 2_000_000
+    # stated volatilities are relative: std = 0.15 * 0.006 for search; pair correlation 0.4
+    cov = plan.covariance
+    assert cov.loc["paid_search", "paid_search"] == pytest.approx((0.15 * 0.006) ** 2)
+    corr = cov.loc["paid_search", "paid_social"] / math.sqrt(
+        cov.loc["paid_search", "paid_search"] * cov.loc["paid_social", "paid_social"])
+    assert corr == pytest.approx(0.4)
+
+
+def test_quarterly_curves_calibrated_at_current_spend():
+    plan = load_plan("quarterly_2m")
+    curves = plan.response_curves()
+    mu = plan.posterior_return()
+    for asset, curve in curves.items():
+        x0 = plan.current[asset]
+        avg = float(np.asarray(curve.value(np.array([x0])))[0]) / x0
+        assert avg == pytest.approx(mu[asset], rel=1e-10)
+    # search saturates at k = 0.8 x current spend (from its 'saturation' column)
+    assert curves["paid_search"].k == pytest.approx(0.8 * 400_000)
+    # the content view: +15% with 60% confidence moves the return by 9%
+    assert mu["content"] == pytest.approx(0.004 * 1.09)
+
+
+def test_quarterly_problem_solves_with_brand_floor():
+    plan = load_plan("quarterly_2m")
+    problem = plan.to_problem()
+    names = [c.name for c in problem.constraints]
+    assert {"brand_floor", "email_list_capacity", "shift_limit"} <= set(names)
+    alloc = pm.solve(problem)
+    brand = alloc.spend[["events", "traditional"]].sum()
+    assert brand >= 150_000 - 1e-3
+    assert alloc.spend.sum() == pytest.approx(2_000_000, rel=1e-6)
+    # shift limit 60%: every channel within +-60% of last quarter
+    ratio = alloc.spend / plan.current
+    assert ((ratio > 0.4 - 1e-6) & (ratio < 1.6 + 1e-6)).all()
+
+
+def test_us_ru_model_alone_favours_us_about_70_30():
+    plan = load_plan("us_ru_creators")
+    strategic = ["committed_anya", "committed_dmitri", "ru_penetration", "creator_exploration"]
+    model_only = pm.solve(plan.to_problem(exclude=strategic))
+    market = plan.assets["market"]
+    us_share = model_only.spend.groupby(market).sum()["US"] / model_only.spend.sum()
+    assert 0.65 <= us_share <= 0.75
+    with_strategy = pm.solve(plan.to_problem())
+    ru_share = with_strategy.spend.groupby(market).sum()["RU"] / with_strategy.spend.sum()
+    assert ru_share >= 0.40 - 1e-6
+    assert with_strategy.spend["ru_creator_anya"] == pytest.approx(60_000, abs=1e-2)
+    # the strategy costs expected revenue and buys lower risk
+    assert with_strategy.expected_outcome < model_only.expected_outcome
+    assert with_strategy.risk < model_only.risk
+
+
+def test_monthly_toml_plan():
+    plan = load_plan("monthly_100k")
+    assert plan.path.suffix == ".toml"
+    assert plan.budget == 100_000
+    assert list(plan.expected_return.index) == ["search", "paid_social", "video", "influencers"]
+    alloc = pm.solve(plan.to_problem())
+    assert alloc.spend["video"] >= 10_000 - 1e-3  # video_presence floor: 10% of budget
+
+
+def test_scenario_budget_and_cost_shock():
+    plan = load_plan("monthly_100k")
+    up = plan.to_problem(scenario="budget +20%")
+    assert up.budget == pytest.approx(120_000)
+    shocked = plan.to_problem(scenario="social CPMs +20%")
+    assert shocked.expected_return["paid_social"] == pytest.approx(3.2 / 1.2)
+    assert shocked.expected_return["search"] == pytest.approx(4.5)
+
+
+def test_inline_plan_and_csv_assets(tmp_path):
+    (tmp_path / "assets.csv").write_text(
+        "id,market,expected_return,volatility,current\na,US,3.0,0.2,60\nb,RU,2.0,0.3,40\n")
+    p = write(tmp_path, """\
+        name: csv
+        assets: assets.csv
+        covariance: {volatility: absolute, correlation: 0.5}
+        budget: {amount: 100, mode: cap}
+        risk: {objective: max_return}
+        caps: [{where: {market: US}, amount: 0.7, unit: share}]
+    """)
+    plan = load_plan(p)
+    assert plan.covariance.loc["a", "b"] == pytest.approx(0.5 * 0.2 * 0.3)
+    alloc = pm.solve(plan.to_problem())
+    # max return with a 70% US cap: 70 in US (return 3), 30 in RU (return 2)
+    assert alloc.spend["a"] == pytest.approx(70, rel=1e-5)
+    assert alloc.expected_outcome == pytest.approx(70 * 3 + 30 * 2, rel=1e-5)
+
+
+def test_covariance_csv(tmp_path):
+    (tmp_path / "cov.csv").write_text(",a,b\na,0.04,0.01\nb,0.01,0.09\n")
+    p = write(tmp_path, GOOD + "covariance: cov.csv\n")
+    plan = load_plan(p)
+    assert plan.covariance.loc["b", "b"] == 0.09
+
+
+# ------------------------------------------------------------------------------------- errors
+
+
+def test_wrong_type_names_file_field_line(tmp_path):
+    p = write(tmp_path, GOOD.replace("budget: 100", "budget: lots"))
+    err = error_of(p)
+    assert err.file == str(p) and err.field == "budget" and err.line == 6
+    assert f"{p}, line 6" in str(err) and "expected a valid number" in str(err)
+
+
+def test_unknown_field_with_suggestion(tmp_path):
+    p = write(tmp_path, GOOD + "risk:\n  risk_aversoin: 2\n")
+    err = error_of(p)
+    assert err.field == "risk.risk_aversoin" and err.line == 8
+    assert "unknown field 'risk_aversoin'" in str(err) and "risk_aversion" in str(err)
+
+
+def test_unknown_asset_field_in_list(tmp_path):
+    text = GOOD.replace("current: 50}\n  - {id: b", "current: 50, colour: red}\n  - {id: b")
+    err = error_of(write(tmp_path, text))
+    assert err.field == "assets[0].colour" and err.line == 4
+
+
+def test_negative_budget(tmp_path):
+    err = error_of(write(tmp_path, GOOD.replace("budget: 100", "budget: -100")))
+    assert err.field == "budget" and err.line == 6 and "positive" in str(err)
+
+
+def test_negative_budget_amount_in_mapping(tmp_path):
+    err = error_of(write(tmp_path, GOOD.replace("budget: 100", "budget:\n  amount: -5")))
+    assert err.field == "budget.amount" and err.line == 7
+
+
+def test_locks_over_budget(tmp_path):
+    p = write(tmp_path, GOOD + "locks:\n  - {asset: a, amount: 60}\n  - {asset: b, amount: 70}\n")
+    err = error_of(p)
+    assert err.field == "locks[1].amount" and err.line == 9
+    assert "130" in str(err) and "budget of 100" in str(err)
+
+
+def test_unknown_asset_in_lock_suggests(tmp_path):
+    text = GOOD.replace("id: a,", "id: us_search,") + "locks:\n  - {asset: us_serch, amount: 10}\n"
+    err = error_of(write(tmp_path, text))
+    assert err.field == "locks[0].asset" and err.line == 8 and "us_search" in str(err)
+
+
+def test_unknown_attribute_in_where(tmp_path):
+    err = error_of(write(tmp_path, GOOD + "floors:\n  - {where: {region: EU}, amount: 10}\n"))
+    assert err.field == "floors[0].where.region" and err.line == 8
+    assert "market" in str(err)
+
+
+def test_share_above_one(tmp_path):
+    text = GOOD + "floors:\n  - {where: {market: RU}, amount: 30, unit: share}\n"
+    err = error_of(write(tmp_path, text))
+    assert err.field == "floors[0]" and err.line == 8 and "0.3 for 30%" in str(err)
+
+
+def test_missing_csv(tmp_path):
+    err = error_of(write(tmp_path, "name: x\nassets: nowhere.csv\nbudget: 10\n"))
+    assert err.field == "assets" and err.line == 2 and "file not found" in str(err)
+
+
+def test_missing_required_field(tmp_path):
+    err = error_of(write(tmp_path, GOOD.replace("budget: 100\n", "")))
+    assert err.field == "budget" and "required" in str(err)
+
+
+def test_yaml_syntax_error_line(tmp_path):
+    err = error_of(write(tmp_path, "name: x\nbudget: [1, 2\nassets: []\n"))
+    assert err.line is not None and "not valid YAML" in str(err)
+
+
+def test_several_errors_reported_together(tmp_path):
+    text = GOOD.replace("budget: 100", "budget: -1").replace("name: small\n", "name: small\nfoo: 1\n")
+    err = error_of(write(tmp_path, text))
+    fields = [e[0] for e in err.errors]
+    assert "budget" in fields and "foo" in fields
+    assert "2 problems" in str(err)
+
+
+def test_toml_errors_name_lines(tmp_path):
+    p = write(tmp_path, """\
+        name = "x"
+        budget = "lots"
+
+        [[assets]]
+        id = "a"
+        expected_return = 0.1
+
+        [[assets]]
+        id = "b"
+        expected_return = 0.1
+        colour = "red"
+    """, "plan.toml")
+    err = error_of(p)
+    by_field = {f: line for f, line, _ in err.errors}
+    assert by_field["budget"] == 2
+    assert by_field["assets[1].colour"] == 11
+
+
+def test_toml_syntax_error(tmp_path):
+    err = error_of(write(tmp_path, 'name = "x"\nbudget = \n', "plan.toml"))
+    assert err.line == 2 and "not valid TOML" in str(err)
+
+
+def test_unknown_builtin_name_suggests():
+    with pytest.raises(PlanFileError, match="quarterly_2m"):
+        load_plan("quarterly_2n")
+
+
+def test_nothing_runs_on_invalid_plan(tmp_path, monkeypatch):
+    called = []
+    monkeypatch.setattr(pm, "solve", lambda *a, **k: called.append(1))
+    with pytest.raises(PlanFileError):
+        load_plan(write(tmp_path, GOOD.replace("budget: 100", "budget: -1")))
+    assert not called
+
+
+def test_scenario_drop_unknown_constraint(tmp_path):
+    text = GOOD + "scenarios:\n  - {name: s, drop_constraints: [nope]}\n"
+    err = error_of(write(tmp_path, text))
+    assert err.field == "scenarios[0].drop_constraints[0]" and err.line == 8
+
+
+def test_expected_return_from_last_outcome(tmp_path):
+    text = """\
+        name: x
+        assets:
+          - {id: a, current: 200, last_outcome: 50}
+          - {id: b, current: 100, last_outcome: 40}
+        budget: 300
+    """
+    plan = load_plan(write(tmp_path, text))
+    pd.testing.assert_series_equal(
+        plan.expected_return, pd.Series({"a": 0.25, "b": 0.4}), check_names=False)
