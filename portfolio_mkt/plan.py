@@ -783,6 +783,7 @@ class Plan:
     history: pd.DataFrame | None = None
     estimate: Any = None
     estimated_covariance: Any = None
+    views_table: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
     # ---- public --------------------------------------------------------------------------
@@ -936,8 +937,9 @@ class Plan:
     def posterior_return(self) -> pd.Series:
         """Expected returns after the plan's views.
 
-        Uses Black-Litterman from :mod:`portfolio_mkt.estimation` when it is available;
-        otherwise each view moves its assets' return by ``confidence x change``.
+        Uses Black-Litterman with Idzorek's confidence from :mod:`portfolio_mkt.estimation`
+        (a view at 0% confidence leaves the model's returns, at 100% imposes the view);
+        without a covariance each view moves its assets' return by ``confidence x change``.
 
         Returns
         -------
@@ -948,6 +950,23 @@ class Plan:
         if mu is None:  # pragma: no cover - guarded by _load_data
             raise self.source.error(("assets",), "no expected returns could be found")
         mu = mu.astype(float).copy()
+        if not self.spec.views:
+            return mu
+        est = _optional("portfolio_mkt.estimation")
+        cov = self.covariance if self.covariance is not None else self.estimated_covariance
+        if est is not None and hasattr(est, "black_litterman") and cov is not None:
+            views = []
+            for i, view in enumerate(self.spec.views):
+                target: Any = view.asset if view.asset is not None else _where(view.where or {})
+                views.append(est.View(target, change=view.change,
+                                      confidence=100.0 * view.confidence,
+                                      name=view.name or f"view_{i + 1}"))
+            try:
+                bl = est.black_litterman(mu, cov, views, assets=self.assets)
+            except Exception as exc:  # noqa: BLE001 - reported with field and line
+                raise self.source.error(("views",), f"the views cannot be applied: {exc}") from None
+            self.views_table = bl.views
+            return pd.Series(bl.posterior, dtype=float).reindex(mu.index)
         for i, view in enumerate(self.spec.views):
             members = (
                 [view.asset]

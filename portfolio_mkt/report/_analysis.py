@@ -197,6 +197,13 @@ def run_plan(
     run.curves = getattr(problem, "response", None) or None
     if plan is not None:
         run.notes.extend(plan.notes)
+        vt = getattr(plan, "views_table", None)
+        if isinstance(vt, pd.DataFrame):
+            for _, v in vt.iterrows():
+                run.notes.append(
+                    f"View '{v['view']}': {v['description']}; the blended return moved from "
+                    f"{float(v['prior']):.4g} to {float(v['posterior']):.4g} (Black-Litterman)."
+                )
     run.notes.extend(getattr(alloc, "notes", []) or [])
     run.chosen_point = (float(alloc.risk), float(alloc.expected_outcome))
     cur = getattr(problem, "current", None)
@@ -396,7 +403,7 @@ def _confidence(run: PlanRun, plan: Any, n_resamples: int, progress: bool | None
             backend="sequential",
             progress=progress,
         )
-    except (PortfolioMktError, TypeError, AttributeError) as exc:
+    except (PortfolioMktError, TypeError, AttributeError, ValueError) as exc:
         run.unavailable["confidence"] = f"the bootstrap failed: {exc}"
         return
     run.confidence = conf.table.copy()
