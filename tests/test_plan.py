@@ -222,7 +222,8 @@ def test_yaml_syntax_error_line(tmp_path):
 
 
 def test_several_errors_reported_together(tmp_path):
-    text = GOOD.replace("budget: 100", "budget: -1").replace("name: small\n", "name: small\nfoo: 1\n")
+    text = GOOD.replace("budget: 100", "budget: -1")
+    text = text.replace("name: small\n", "name: small\nfoo: 1\n")
     err = error_of(write(tmp_path, text))
     fields = [e[0] for e in err.errors]
     assert "budget" in fields and "foo" in fields
