@@ -279,9 +279,9 @@ def audit_flags_for(
             continue
         out.append(
             f"{attr.capitalize()} {g} gets {share:.0%} of the recommended spend, but the "
-            f"history behind it is thin ({row['reason']}); its return "
+            f"history behind it is thin: {row['reason']}. Its return is "
             f"{row['return']:.3g} per unit"
             + (f" +/- {row['std_error']:.2g}" if np.isfinite(row["std_error"]) else "")
-            + " is less certain - review this recommendation or state a view."
+            + ", less certain than the rest: review this recommendation or state a view."
         )
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +74,11 @@ class Estimates:
         return audit_flags_for(spend, self.audit, self.assets)
 
     def solve(self, **kwargs: Any) -> Any:
-        """Solve the problem; the allocation's notes repeat the audit flags it depends on.
+        """Solve the problem; the allocation's summary repeats the audit flags it depends on.
+
+        The problem carries the audit (``Problem(audit=...)``), so ``Allocation.summary()``
+        lists the flags of the groups the allocation funds; the views applied are added to
+        the allocation's notes.
 
         Parameters
         ----------
@@ -89,7 +94,8 @@ class Estimates:
         alloc = solve(self.problem, **kwargs)
         notes = getattr(alloc, "notes", None)
         if isinstance(notes, list):
-            notes.extend(self.flags_for(alloc))
+            if getattr(self.problem, "audit", None) is None:
+                notes.extend(self.flags_for(alloc))
             if self.views is not None and len(self.views):
                 for _, v in self.views.iterrows():
                     notes.append(
@@ -311,6 +317,9 @@ def problem_from_history(
         folds = 5 if cv is True else int(cv)
         cv_result = cross_validate_returns(frame, estimator, n_splits=folds)
 
+    extra = dict(problem_options)
+    if "audit" in inspect.signature(Problem).parameters:
+        extra.setdefault("audit", audit)
     problem = Problem(
         expected_return=mu,
         covariance=cov,
@@ -321,7 +330,7 @@ def problem_from_history(
         risk_aversion=risk_aversion,
         response=fitted_curves,
         name=name,
-        **problem_options,
+        **extra,
     )
     return Estimates(
         problem=problem,
