@@ -397,7 +397,9 @@ class _ResampleTask:
                 extra = spend.index.difference(self.index)
                 if len(extra):
                     rec["message"] = f"assets not in the point estimate ignored: {list(extra)}"
-                rec["spend"] = spend.reindex(self.index, fill_value=0.0).to_numpy(float)
+                x = np.array(spend.reindex(self.index, fill_value=0.0), dtype=float)
+                x[np.abs(x) < 1e-12 * max(float(np.abs(x).sum()), 1.0)] = 0.0  # solver dust
+                rec["spend"] = x
             out.append(rec)
         return out
 
