@@ -146,8 +146,9 @@ def test_curve_implied_return_recovers_truth_and_tightens():
             float(((marg - truth["marginal_at_base"]) / truth["marginal_at_base"]).abs().median()),
         )
     assert errs[208][0] < errs[52][0] and errs[208][1] < errs[52][1]
-    assert errs[208][0] < 0.06
-    assert errs[208][1] < 0.3
+    # measured: average 0.031 -> 0.014, marginal 0.163 -> 0.089 (median relative error)
+    assert errs[208][0] < 0.03
+    assert errs[208][1] < 0.15
     est, _ = curve_fit(208)
     # saturating curves: the next unit earns less than the average unit
     assert (est.expected_return_ < est.average_return_).all()
