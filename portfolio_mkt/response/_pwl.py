@@ -60,10 +60,13 @@ class PiecewiseLinear:
         return self.values[:-1] - self.slopes * self.breakpoints[:-1]
 
     def value(self, x: Any) -> np.ndarray:
-        """Model value: the minimum of the pieces' lines (extends the last piece beyond ``U``)."""
+        """Model value: linear interpolation (the end pieces extend beyond the breakpoints)."""
         x = np.asarray(x, dtype=float)
-        lines = self.slopes[:, None] * np.ravel(x)[None, :] + self.intercepts[:, None]
-        return lines.min(axis=0).reshape(x.shape)
+        bp, v = self.breakpoints, self.values
+        s = self.slopes
+        out = np.interp(x, bp, v)
+        out = np.where(x > bp[-1], v[-1] + s[-1] * (x - bp[-1]), out)
+        return np.where(x < bp[0], v[0] + s[0] * (x - bp[0]), out)
 
 
 class _Envelope:

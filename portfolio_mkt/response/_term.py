@@ -280,8 +280,8 @@ class CurveReturn:
     def report(self, x: Any) -> pd.DataFrame:
         """Per-asset notes at spend ``x``.
 
-        Columns: ``family``, ``method`` (linear / exact / pwl / envelope), ``segments``,
-        ``spend``, ``outcome`` (true), ``model_outcome``, ``gap`` (model - true),
+        Columns: ``curve`` (family), ``method`` (linear / exact / pwl / envelope),
+        ``segments``, ``spend``, ``true_outcome``, ``model_outcome``, ``gap`` (model - true),
         ``marginal_roi``, ``average_roi``, ``pays_from`` (spend where an S-curve starts to pay)
         and ``below_payback`` (spend is positive but under ``pays_from``: the envelope overstates
         the return there).
@@ -298,11 +298,11 @@ class CurveReturn:
         pays = self.pays_from.to_numpy()
         return pd.DataFrame(
             {
-                "family": [("mu" if c is None else c.family) for c in self.curves],
+                "curve": [("linear" if c is None else c.family) for c in self.curves],
                 "method": self.methods.to_numpy(),
                 "segments": segs,
                 "spend": x,
-                "outcome": true,
+                "true_outcome": true,
                 "model_outcome": model,
                 "gap": model - true,
                 "marginal_roi": self.marginal(x),
