@@ -1129,11 +1129,11 @@ class Plan:
         for attr, value in where.items():
             values = value if isinstance(value, list) else [value]
             values = [str(v) for v in values]
-            if attr == "id":
+            if attr in ("id", "asset"):
                 mask &= self.assets.index.isin(values)
                 continue
             if attr not in self.assets.columns:
-                cols = [c for c in self.assets.columns if c != "tags"] + ["tags", "id"]
+                cols = [c for c in self.assets.columns if c != "tags"] + ["tags", "asset"]
                 raise self.source.error(
                     (*loc, attr),
                     f"unknown asset attribute '{attr}'; the asset table has: {', '.join(cols)}",
@@ -1563,7 +1563,10 @@ def _tags(value: Any) -> list[str]:
 
 
 def _where(where: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in where.items()}
+    return {
+        ("asset" if k == "id" else k): ([str(x) for x in v] if isinstance(v, list) else str(v))
+        for k, v in where.items()
+    }
 
 
 def _core() -> Any:

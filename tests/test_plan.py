@@ -285,3 +285,20 @@ def test_expected_return_from_last_outcome(tmp_path):
     plan = load_plan(write(tmp_path, text))
     pd.testing.assert_series_equal(
         plan.expected_return, pd.Series({"a": 0.25, "b": 0.4}), check_names=False)
+
+
+def test_docs_examples_are_valid_plans(tmp_path):
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "plan_files.md").read_text()
+    blocks = re.findall(r"```(yaml|toml)\n(.*?)```", text, re.S)
+    full = [(kind, body) for kind, body in blocks if body.lstrip().startswith("name")]
+    assert {kind for kind, _ in full} == {"yaml", "toml"}
+    for i, (kind, body) in enumerate(full):
+        plan = load_plan(write(tmp_path, body, f"doc{i}.{kind}"))
+        assert pm.solve(plan.to_problem()).status.startswith("optimal")
+    # the annotated YAML example is the built-in quarterly plan
+    yaml_plan = load_plan(write(tmp_path, full[0][1], "doc_q.yaml"))
+    builtin = load_plan("quarterly_2m")
+    pd.testing.assert_series_equal(yaml_plan.expected_return, builtin.expected_return)
+    pd.testing.assert_frame_equal(yaml_plan.covariance, builtin.covariance)
