@@ -16,30 +16,65 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["compare_frontiers", "FrontierComparison"]
 
 
-def _curve(front: Frontier) -> tuple[np.ndarray, np.ndarray]:
-    """Solved points sorted by risk, keeping the efficient (increasing) part."""
+def _curve(front: Frontier) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Solved efficient points sorted by outcome: outcome, variance, d variance / d outcome."""
     ok = front.ok
-    risk = front.risk[ok]
     out = front.expected_outcome[ok]
+    var = front.risk[ok] ** 2
+    delta = np.array([p.risk_aversion for p in front.points])[ok]
+    kinds = np.array([p.kind for p in front.points])[ok]
+    # d(risk^2)/d(outcome) = budget * 2 / delta (delta on budget shares); 0 at minimum risk
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(kinds == "min_risk", 0.0, 2.0 * front.problem.budget / delta)
     order = np.argsort(out, kind="stable")
-    risk, out = risk[order], out[order]
-    keep = np.r_[True, np.diff(out) > 0]
-    risk, out = risk[keep], out[keep]
-    # efficient part: risk non-decreasing in outcome (the minimum-risk point starts it)
-    start = int(np.argmin(risk))
-    return np.maximum.accumulate(risk[start:]), out[start:]
+    out, var, slope = out[order], var[order], slope[order]
+    keep = np.r_[True, np.diff(out) > 1e-12 * np.abs(out[1:])]
+    out, var, slope = out[keep], var[keep], slope[keep]
+    start = int(np.argmin(var))  # the efficient part starts at the minimum-risk point
+    return out[start:], var[start:], slope[start:]
 
 
-def _interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """Linear interpolation that returns NaN outside ``[xp.min(), xp.max()]``."""
-    if xp.size == 0:
-        return np.full(np.shape(x), np.nan)
-    if xp.size == 1:
-        return np.where(np.isclose(x, xp[0]), fp[0], np.nan)
-    uniq, idx = np.unique(xp, return_index=True)
-    val = np.interp(x, uniq, fp[idx])
-    return np.where((x < uniq[0] - 1e-12 * abs(uniq[0])) | (x > uniq[-1] * (1 + 1e-12)),
-                    np.nan, val)
+class _Frontier1D:
+    """Variance as a function of outcome (exact where the piece is quadratic) and inverse.
+
+    Between two points of a mean-variance frontier the variance is a quadratic of the target
+    outcome while the active set does not change; a cubic Hermite spline through the points
+    with their slopes (read from the return-constraint multipliers) reproduces it. Without
+    slopes a monotone PCHIP is used.
+    """
+
+    def __init__(self, out: np.ndarray, var: np.ndarray, slope: np.ndarray) -> None:
+        from scipy.interpolate import CubicHermiteSpline, PchipInterpolator
+
+        self.out, self.var = out, var
+        if out.size < 2:
+            self.f = None
+        elif np.all(np.isfinite(slope)) and np.all(slope >= 0):
+            self.f = CubicHermiteSpline(out, var, slope)
+        else:
+            self.f = PchipInterpolator(out, var)
+        grid = np.linspace(out[0], out[-1], 4001) if out.size >= 2 else out
+        self.grid = grid
+        self.grid_var = np.maximum.accumulate(self.variance(grid))
+
+    def variance(self, outcome: np.ndarray) -> np.ndarray:
+        outcome = np.asarray(outcome, dtype=float)
+        if self.f is None:
+            return np.where(np.isclose(outcome, self.out[0]), self.var[0], np.nan)
+        inside = (outcome >= self.out[0] - 1e-9 * abs(self.out[0])) & (
+            outcome <= self.out[-1] + 1e-9 * abs(self.out[-1]))
+        return np.where(inside, self.f(np.clip(outcome, self.out[0], self.out[-1])), np.nan)
+
+    def outcome(self, variance: np.ndarray) -> np.ndarray:
+        """Largest outcome with frontier variance <= ``variance`` (NaN outside the range)."""
+        variance = np.asarray(variance, dtype=float)
+        if self.f is None:
+            return np.full(variance.shape, np.nan)
+        gv, go = self.grid_var, self.grid
+        uniq, idx = np.unique(gv, return_index=True)
+        res = np.interp(variance, uniq, go[idx])
+        tol = 1e-9 * max(abs(gv[-1]), 1e-300)
+        return np.where((variance < gv[0] - tol) | (variance > gv[-1] + tol), np.nan, res)
 
 
 @dataclass
@@ -93,8 +128,11 @@ def compare_frontiers(with_constraint: Frontier, without: Frontier,
                       n_levels: int = 25) -> FrontierComparison:
     """What a strategic constraint costs: two frontiers compared at equal risk and outcome.
 
-    Both frontiers are interpolated linearly between their solved points (the outcome as a
-    function of risk, and the risk as a function of outcome, on the efficient part).
+    Both frontiers are interpolated between their solved points on the efficient part: the
+    variance as a function of the expected outcome by a cubic Hermite spline through the points
+    and their slopes (the return-constraint multipliers, i.e. ``2 budget / risk_aversion``), which
+    is exact while the set of binding constraints does not change between two points; the
+    outcome at a given risk by inverting it.
 
     Parameters
     ----------
@@ -120,22 +158,22 @@ def compare_frontiers(with_constraint: Frontier, without: Frontier,
     """
     if n_levels < 2:
         raise InputError(f"compare_frontiers: n_levels must be at least 2; got {n_levels}.")
-    r1, o1 = _curve(with_constraint)
-    r2, o2 = _curve(without)
-    if r1.size == 0 or r2.size == 0:
+    c1 = _curve(with_constraint)
+    c2 = _curve(without)
+    if c1[0].size == 0 or c2[0].size == 0:
         raise InputError("compare_frontiers: a frontier has no solved point.")
-    lo, hi = max(r1.min(), r2.min()), min(r1.max(), r2.max())
-    risks = np.linspace(lo, hi, n_levels) if hi >= lo else np.array([])
-    ow = _interp(risks, r1, o1)
-    owo = _interp(risks, r2, o2)
-    er = pd.DataFrame({"risk": risks, "outcome_with": ow, "outcome_without": owo})
+    f1, f2 = _Frontier1D(*c1), _Frontier1D(*c2)
+    lo = max(c1[1].min(), c2[1].min())
+    hi = min(c1[1].max(), c2[1].max())
+    variances = np.linspace(lo, hi, n_levels) if hi >= lo else np.array([])
+    er = pd.DataFrame({"risk": np.sqrt(variances), "outcome_with": f1.outcome(variances),
+                       "outcome_without": f2.outcome(variances)})
     er["outcome_cost"] = er["outcome_without"] - er["outcome_with"]
     er["outcome_cost_pct"] = 100.0 * er["outcome_cost"] / er["outcome_without"].abs()
-    lo, hi = max(o1.min(), o2.min()), min(o1.max(), o2.max())
+    lo, hi = max(c1[0].min(), c2[0].min()), min(c1[0].max(), c2[0].max())
     outs = np.linspace(lo, hi, n_levels) if hi >= lo else np.array([])
-    rw = _interp(outs, o1, r1)
-    rwo = _interp(outs, o2, r2)
-    eo = pd.DataFrame({"expected_outcome": outs, "risk_with": rw, "risk_without": rwo})
+    eo = pd.DataFrame({"expected_outcome": outs, "risk_with": np.sqrt(f1.variance(outs)),
+                       "risk_without": np.sqrt(f2.variance(outs))})
     eo["risk_cost"] = eo["risk_with"] - eo["risk_without"]
     with np.errstate(divide="ignore", invalid="ignore"):
         eo["risk_cost_pct"] = 100.0 * eo["risk_cost"] / eo["risk_without"].abs()

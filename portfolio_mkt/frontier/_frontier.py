@@ -88,6 +88,12 @@ class Frontier:
         ``(expected_outcome, risk)`` of the problem's current spend, when it has one.
     chosen : int or None
         Index of the point marked by :meth:`plot` (set with :meth:`choose`).
+    program : Program or None
+        The compiled cvxpy program behind the frontier: the DPP sweep program (``target_outcome``
+        a Parameter) on the cvxpy path, the program the normalised QP was read from on the
+        fast path.
+    notes : list of str
+        Why a path was taken, fallbacks.
     """
 
     problem: Problem
@@ -96,6 +102,7 @@ class Frontier:
     solve_time: float
     current: tuple[float, float] | None = None
     chosen: int | None = None
+    program: Any = None
     notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -321,7 +328,8 @@ def _fast(problem: Problem, qp, n_points: int, settings: dict | None) -> list[Fr
     return points
 
 
-def _generic(problem: Problem, n_points: int, solver: str | None) -> list[FrontierPoint]:
+def _generic(problem: Problem, n_points: int, solver: str | None,
+             holder: dict) -> list[FrontierPoint]:
     """One compiled DPP program: min variance s.t. outcome >= target (a Parameter)."""
     names = solver or "CLARABEL"
     base = problem.replace(objective="min_risk", max_risk=None, min_outcome=None)
@@ -353,6 +361,7 @@ def _generic(problem: Problem, n_points: int, solver: str | None) -> list[Fronti
     sweep = compile_problem(problem.replace(objective="min_risk", max_risk=None,
                                             min_outcome=r_min * problem.budget))
     targets = _targets(r_min, r_max, n_points)
+    holder["program"] = sweep
     row = next(r for r in sweep.rows if r.owner == "min_outcome")
     for j, t in enumerate(targets[1:], start=1):
         kind = "max_return" if j == n_points - 1 else "target"
@@ -437,9 +446,11 @@ def frontier(
     t0 = time.perf_counter()
     notes: list[str] = []
     qp = None
+    holder: dict[str, Any] = {}
     if method in ("auto", "fast"):
         prog = compile_problem(problem.replace(objective="min_risk", max_risk=None,
                                                min_outcome=None))
+        holder["program"] = prog
         qp, reason = linear_qp(prog)
         if qp is None:
             if method == "fast":
@@ -450,7 +461,7 @@ def frontier(
         points = _fast(problem, qp, n_points, settings)
         used = "fast"
     else:
-        points = _generic(problem, n_points, solver)
+        points = _generic(problem, n_points, solver, holder)
         used = "cvxpy"
     if not any(p.ok for p in points):
         raise SolverError(
@@ -463,4 +474,5 @@ def frontier(
         current = (float(problem.return_term.outcome(x0).sum()),
                    float(np.sqrt(max(problem.variance(x0), 0.0))))
     return Frontier(problem=problem, points=points, method=used,
-                    solve_time=time.perf_counter() - t0, current=current, notes=notes)
+                    solve_time=time.perf_counter() - t0, current=current,
+                    program=holder.get("program"), notes=notes)
