@@ -19,6 +19,8 @@ with :meth:`Problem.replace`.
 from __future__ import annotations
 
 import math
+import sys
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -852,3 +854,21 @@ class _Each:
 
     def __call__(self, chunk: list[Any]) -> list[Any]:
         return [self.fn(item) for item in chunk]
+
+
+class _CallableModule(types.ModuleType):
+    """The module made callable: ``portfolio_mkt.scenarios(...)`` calls :func:`scenarios`.
+
+    The package exposes the function ``pm.scenarios``, but once the submodule
+    ``portfolio_mkt.scenarios`` has been imported, Python binds that attribute of the package to
+    the module. Making the module callable keeps ``pm.scenarios(problem, [...])`` working
+    whatever was imported first.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ScenarioResults:
+        return scenarios(*args, **kwargs)
+
+
+# still reported as a plain module by tools that look at type(obj).__name__ (docs, inspect)
+_CallableModule.__name__ = _CallableModule.__qualname__ = "module"
+sys.modules[__name__].__class__ = _CallableModule

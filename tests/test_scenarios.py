@@ -318,3 +318,13 @@ def test_prices_of_risk_target_and_selection_and_errors():
     assert list(only.index) == ["cap50"]
     with pytest.raises(ConstraintError, match="nope"):
         constraint_prices(p, names=["nope"])
+
+
+def test_pm_scenarios_is_callable_whatever_was_imported_first():
+    import importlib
+
+    module = importlib.import_module("portfolio_mkt.scenarios")
+    p = _problem()
+    for fn in (pm.scenarios, module):
+        res = fn(p, [Scenario(budget_change=0.1)], backend="sequential")
+        assert list(res.summary.index) == ["base", "budget +10%"]
