@@ -80,7 +80,8 @@ class Scenario:
         Assets that may no longer receive spend: ids, or a where-filter such as
         ``{"channel": "video"}`` to remove a channel.
     risk_aversion : float, optional
-        Another risk tolerance (``delta`` of the utility objective).
+        Another risk tolerance (``delta`` of the utility objective; a base plan with another
+        objective is switched to ``"utility"`` unless ``changes`` says otherwise).
     max_risk, min_outcome : float, optional
         Another risk cap or outcome target.
     changes : Mapping, optional
@@ -192,6 +193,9 @@ class Scenario:
             args["budget"] = float(self.budget)
         if self.risk_aversion is not None:
             args["risk_aversion"] = float(self.risk_aversion)
+            if problem.objective != "utility" and "objective" not in self.changes:
+                # a risk aversion only means something for the utility objective
+                args["objective"] = "utility"
         if self.max_risk is not None:
             args["max_risk"] = float(self.max_risk)
         if self.min_outcome is not None:

@@ -160,6 +160,11 @@ def test_other_risk_tolerance_matches_closed_form():
     for name, delta in (("risk aversion 8", 8.0), ("d6", 6.0)):
         w = _closed_form_shares(MU.to_numpy(), COV.to_numpy(), delta)
         np.testing.assert_allclose(res.spend[name].to_numpy(), 1e6 * w, rtol=1e-5)
+    # a min-risk base plan switches to the utility objective for a risk-aversion scenario
+    res2 = scenarios(p.replace(objective="min_risk"), [Scenario(risk_aversion=8.0)],
+                     backend="sequential")
+    np.testing.assert_allclose(res2.spend["risk aversion 8"], res.spend["risk aversion 8"],
+                               rtol=1e-6)
     # more risk averse: lower risk and lower expected outcome
     s = res.summary
     assert s.loc["risk aversion 8", "risk_change"] < 0
