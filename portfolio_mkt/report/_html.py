@@ -138,6 +138,30 @@ def _signed_pct(v: Any) -> tuple[str, str]:
     return _pct(x), "up" if x > 0.0005 else "down" if x < -0.0005 else ""
 
 
+def _plain_pct(v: Any) -> tuple[str, str]:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "–", ""
+    if math.isnan(x):
+        return "–", ""
+    if abs(x) < 1e-6:
+        return "0.0%", ""
+    if abs(x) < 0.001:
+        return ("<0.1%" if x > 0 else ">−0.1%"), ""
+    return _pct(x), "up" if x > 0.0005 else "down" if x < -0.0005 else ""
+
+
+def _small(v: Any, scale: float) -> tuple[str, str]:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "–", ""
+    if math.isnan(x):
+        return "–", ""
+    return (_num(0.0) if abs(x) < scale else _num(x)), ""
+
+
 def _summary(run: Any) -> str:
     a = run.allocation
     cur = run.currency
@@ -217,6 +241,14 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
         "confidence": lambda v: (_pct(v, signed=False), ""),
     }
     t = t.rename_axis("asset")
+    if "marginal_roi" in t.columns and float(t["marginal_roi"].abs().max()) < 0.05:
+        t["marginal_roi"] = t["marginal_roi"] * 1000.0
+        t = t.rename(columns={"marginal_roi": f"{run.outcome} per extra {cur}1,000"})
+        fm[f"{run.outcome} per extra {cur}1,000"] = lambda v: (_num(v, 3), "")
+    t = t.rename(columns={"expected_outcome": f"expected {run.outcome}",
+                          "change_pct": "change %"})
+    fm[f"expected {run.outcome}"] = fm["expected_outcome"]
+    fm["change %"] = fm["change_pct"]
     body["recommendation"] = (
         "<p>Spend per asset: today, recommended, and the change. Expected "
         f"{_e(run.outcome)} is read on each asset's response curve at the recommended spend.</p>"
@@ -253,6 +285,8 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
         p = run.prices
         cols = [c for c in ("kind", "binding", "outcome_price", "outcome_price_pct",
                             "risk_change", "dual") if c in p.columns]
+        tol_out = 1e-6 * max(abs(float(a.expected_outcome)), 1.0)
+        tol_risk = 1e-6 * max(abs(float(a.risk)), 1.0)
         lines = []
         for name, r in p.iterrows():
             price = r.get("outcome_price")
@@ -269,14 +303,17 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
             else:
                 lines.append(
                     f"{name} costs {_num(price)} expected {run.outcome} "
-                    f"({_pct(r.get('outcome_price_pct'), signed=False)}); {risk_txt}."
+                    f"({_plain_pct(r.get('outcome_price_pct'))[0].lstrip('+')}); {risk_txt}."
                 )
         body["constraint-prices"] = (
             "<p>Each strategic constraint was removed and the plan re-solved: the difference is "
             "what the strategy costs in expected outcome and what it buys in risk.</p><ul>"
             + "".join(f"<li>{_e(x)}</li>" for x in lines) + "</ul>"
-            + _table(p[cols], {"outcome_price_pct": lambda v: (_pct(v, signed=False), ""),
-                               "binding": lambda v: (_e(v), "txt")})
+            + _table(p[cols].rename(columns={"dual": "marginal price (dual)"}), {
+                "outcome_price_pct": _plain_pct,
+                "outcome_price": lambda v: _small(v, tol_out),
+                "risk_change": lambda v: _small(v, tol_risk),
+                "binding": lambda v: (_e(v), "txt")})
         )
     else:
         body["constraint-prices"] = _na(run.unavailable.get(
@@ -290,7 +327,8 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
             "<p>The same plan re-solved under other assumptions; changes are against the "
             "base.</p>" + _table(s[cols], {
                 "budget": lambda v: (_money(float(v), cur), ""),
-                "outcome_change_pct": _signed_pct,
+                "outcome_change_pct": _plain_pct,
+                "risk_change": lambda v: _small(v, 1e-6 * max(abs(float(a.risk)), 1.0)),
                 "status": lambda v: (_e(v), "txt"),
                 "message": lambda v: (_e("" if v is None or v != v else v), "txt")})
         )
