@@ -231,3 +231,42 @@ def test_problem_from_history_errors():
         problem_from_history(s.history, 1e6, expected_return="median")
     with pytest.raises(EstimationError, match="missing the column"):
         problem_from_history(s.history.drop(columns="outcome"), 1e6)
+
+
+def test_problem_from_history_with_curves_and_views():
+    s = simulate_history(104, creators={}, random_state=0)
+    est = problem_from_history(
+        s.history,
+        13 * 150_000,
+        curves=True,
+        horizon=13,
+        risk_aversion=5.0,
+        views=[View({"market": "RU"}, change=0.2, confidence=100)],
+    )
+    assert set(est.curves) == set(s.assets.index)
+    assert est.problem.response is not None
+    # a 100% view scales RU's curves by its posterior / prior ratio
+    ratio = est.expected_return / est.prior_return
+    plain = problem_from_history(s.history, 13 * 150_000, curves=True, horizon=13)
+    x = 13 * 10_000.0
+    for a in ("ru_search", "us_search"):
+        assert float(est.curves[a].value(x)) == pytest.approx(
+            ratio[a] * float(plain.curves[a].value(x)), rel=1e-9
+        )
+    alloc = est.solve()
+    assert alloc.status == "optimal"
+    assert alloc.spend.sum() == pytest.approx(13 * 150_000, rel=1e-6)
+
+
+def test_expected_return_curve_is_marginal_at_current_spend():
+    s = simulate_history(104, markets=("US",), creators={}, random_state=0)
+    est = problem_from_history(s.history, 150_000, expected_return="curve")
+    assert isinstance(est.estimator, CurveImpliedReturn)
+    mu = est.expected_return
+    fitted = est.estimator
+    for a in mu.index:
+        x = fitted.current_spend_[a]
+        assert mu[a] == pytest.approx(float(fitted.curves_[a].derivative(x)))
+    # saturation: marginal below average return, and below the historical mean return
+    assert (mu < fitted.average_return_).all()
+    assert est.problem.response is None
