@@ -10,6 +10,7 @@ numpydoc docstrings with ``sphinx.ext.autodoc`` + ``numpydoc``.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -75,10 +76,36 @@ html_theme_options = {
 
 
 # -- API reference helpers -----------------------------------------------------------------
+def _is_module(obj: object) -> bool:
+    return type(obj).__name__ == "module"
+
+
+def _submodule_names() -> set[str]:
+    """Subpackages/modules of portfolio_mkt (``frontier``, ``scenarios`` ...)."""
+    import pkgutil
+
+    return {m.name for m in pkgutil.iter_modules(portfolio_mkt.__path__)}
+
+
 def _top_level_exports() -> dict[str, object]:
-    """Names the package exports at the top level (``portfolio_mkt.__all__``)."""
-    names = getattr(portfolio_mkt, "__all__", [])
-    return {n: getattr(portfolio_mkt, n) for n in names if hasattr(portfolio_mkt, n)}
+    """Objects the package exports at the top level (``portfolio_mkt.__all__``).
+
+    Names that are also submodule names (the function ``frontier`` in the subpackage
+    ``portfolio_mkt.frontier``) are left out: which of the two ``portfolio_mkt.frontier``
+    resolves to depends on import order, so they are documented inside their module.
+    """
+    modules = _submodule_names()
+    out = {}
+    for name in getattr(portfolio_mkt, "__all__", []):
+        if name.startswith("_") or name in modules:
+            continue
+        obj = getattr(portfolio_mkt, name, None)
+        if obj is not None and not _is_module(obj):
+            out[name] = obj
+    return out
+
+
+_SKLEARN_BOILERPLATE = re.compile(r"set_\w+_request")
 
 
 def _skip_reexported(app, what, name, obj, skip, options):  # noqa: ANN001, ANN202
@@ -87,17 +114,17 @@ def _skip_reexported(app, what, name, obj, skip, options):  # noqa: ANN001, ANN2
     ``automodule:: portfolio_mkt.<subpackage>`` would otherwise describe the same class a
     second time under its subpackage path, and Sphinx warns about ambiguous references.
     """
-    if what != "module" or skip:
+    if skip:
         return None
-    top = _top_level_exports()
+    if what == "class" and _SKLEARN_BOILERPLATE.fullmatch(name.rsplit(".", 1)[-1]):
+        return True  # scikit-learn's generated metadata-routing setters (set_fit_request ...)
+    if what != "module":
+        return None
     short = name.rsplit(".", 1)[-1]
-    if short in top and top[short] is obj and not _is_module(obj):
+    top = _top_level_exports()
+    if short in top and top[short] is obj:
         return True
     return None
-
-
-def _is_module(obj: object) -> bool:
-    return type(obj).__name__ == "module"
 
 
 class RemainingApi(Directive):
@@ -110,8 +137,6 @@ class RemainingApi(Directive):
         source = Path(self.state.document.current_source or "").read_text(encoding="utf-8")
         lines: list[str] = []
         for name, obj in _top_level_exports().items():
-            if name.startswith("_") or _is_module(obj):
-                continue
             if f"portfolio_mkt.{name}\n" in source or f"portfolio_mkt.{name} " in source:
                 continue
             if isinstance(obj, type):
