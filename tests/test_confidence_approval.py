@@ -174,3 +174,33 @@ def test_resample_history_long_and_wide():
     np.testing.assert_array_equal(out["a"].to_numpy(), [2, 2, 1])
     with pytest.raises(EstimationError, match="no column 'week'"):
         resample_history(long, np.array([0, 1, 2, 3]), "week")
+
+
+def _bootstrap_se_of_mean(x: np.ndarray, block: int, n: int = 2000, seed: int = 0) -> float:
+    pos = block_bootstrap_indices(len(x), n, block, random_state=seed)
+    return float(x[pos].mean(axis=1).std(ddof=1))
+
+
+def test_iid_bootstrap_se_matches_the_textbook_standard_error():
+    rng = np.random.default_rng(42)
+    x = rng.normal(0.0, 2.0, size=150)
+    se = _bootstrap_se_of_mean(x, block=1)
+    textbook = x.std(ddof=0) / np.sqrt(len(x))
+    assert se == pytest.approx(textbook, rel=0.05)
+
+
+def test_blocks_keep_autocorrelation_in_the_standard_error():
+    # AR(1) with rho = 0.8: the long-run standard error of the mean is sigma_e / (1 - rho)
+    # / sqrt(T), three times the naive one for the marginal sd; blocks recover most of it
+    rng = np.random.default_rng(5)
+    rho, n_t = 0.8, 400
+    e = rng.normal(0.0, 1.0, n_t + 200)
+    x = np.zeros_like(e)
+    for t in range(1, len(e)):
+        x[t] = rho * x[t - 1] + e[t]
+    x = x[200:]
+    long_run = 1.0 / (1 - rho) / np.sqrt(n_t)
+    iid = _bootstrap_se_of_mean(x, block=1)
+    blocks = _bootstrap_se_of_mean(x, block=20)
+    assert iid < 0.5 * long_run
+    assert blocks == pytest.approx(long_run, rel=0.3)

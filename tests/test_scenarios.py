@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import portfolio_mkt as pm
 from portfolio_mkt.exceptions import AlignmentError, ConstraintError, InputError
@@ -333,3 +335,34 @@ def test_pm_scenarios_is_callable_whatever_was_imported_first():
     for fn in (pm.scenarios, module):
         res = fn(p, [Scenario(budget_change=0.1)], backend="sequential")
         assert list(res.summary.index) == ["base", "budget +10%"]
+
+
+def test_cost_shock_on_factor_covariance_equals_dense():
+    rng = np.random.default_rng(3)
+    loadings = pd.DataFrame(rng.normal(0, 0.1, size=(5, 2)), index=IDS, columns=["f1", "f2"])
+    fcov = pd.DataFrame([[1.0, 0.3], [0.3, 0.5]], index=["f1", "f2"], columns=["f1", "f2"])
+    spec = pd.Series([0.02, 0.03, 0.04, 0.03, 0.05], index=IDS)
+    factor = pm.FactorCovariance(loadings, fcov, spec)
+    shock = [Scenario("social dearer", cost_shock=[({"channel": "social"}, 0.3)])]
+    on_factor = scenarios(_problem(covariance=factor), shock, backend="sequential")
+    on_dense = scenarios(_problem(covariance=factor.to_dense()), shock, backend="sequential")
+    np.testing.assert_allclose(on_factor.spend, on_dense.spend, rtol=1e-6, atol=1e-3)
+    assert on_factor.summary.loc["social dearer", "risk"] == pytest.approx(
+        on_dense.summary.loc["social dearer", "risk"], rel=1e-6)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000), change=st.floats(-0.5, 1.0))
+def test_property_budget_scales_unconstrained_utility_plan(seed, change):
+    """Utility on shares: without money constraints the plan scales with the budget."""
+    rng = np.random.default_rng(seed)
+    n = 4
+    mu = pd.Series(rng.uniform(0.02, 0.08, n), index=[f"a{i}" for i in range(n)])
+    a = rng.normal(size=(6, n)) * 0.1
+    cov = pd.DataFrame(a.T @ a / 6 + 0.01 * np.eye(n), index=mu.index, columns=mu.index)
+    p = pm.Problem(mu, cov, budget=250_000.0, risk_aversion=float(rng.uniform(1, 10)))
+    res = scenarios(p, [Scenario("s", budget_change=change)], backend="sequential")
+    np.testing.assert_allclose(res.spend["s"], (1 + change) * res.spend["base"], rtol=1e-5,
+                               atol=1e-6 * 250_000.0)
+    assert res.summary.loc["s", "expected_outcome"] == pytest.approx(
+        (1 + change) * res.summary.loc["base", "expected_outcome"], rel=1e-5)
