@@ -106,3 +106,11 @@ def test_many_bad_rows_are_elided():
     h["spend"] = -1.0
     with pytest.raises(EstimationError, match="and 15 more"):
         validate_history(h)
+
+
+def test_list_valued_tags_become_strings():
+    h = small_history()
+    h["tags"] = [["brand", "new"], [], ["brand", "new"], ["brand", "new"], []]
+    at = asset_table(h)
+    assert at.loc["us_search", "tags"] == "brand;new"
+    assert at.loc["ru_nano_1", "tags"] == ""

@@ -93,8 +93,8 @@ def validate_history(
     -------
     DataFrame
         A copy with ``period`` parsed (datetime64 or int64), ``spend`` and ``outcome`` as
-        float, sorted by period (stable: the input order within a period), with a fresh
-        RangeIndex.
+        float, list-valued attributes (tags) as ``';'``-separated strings, sorted by period
+        (stable: the input order within a period), with a fresh RangeIndex.
 
     Raises
     ------
@@ -172,6 +172,11 @@ def validate_history(
             )
         attrs = [c for c in frame.columns if c not in _NON_ATTRIBUTES]
         for col in attrs:
+            if frame[col].map(lambda v: isinstance(v, (list, tuple, set))).any():
+                # list-valued attributes (tags): store as ';'-separated strings
+                frame[col] = frame[col].map(
+                    lambda v: ";".join(map(str, v)) if isinstance(v, (list, tuple, set)) else v
+                )
             nun = frame.groupby("asset", sort=False)[col].nunique(dropna=False)
             bad_assets = nun.index[nun > 1]
             if len(bad_assets):
