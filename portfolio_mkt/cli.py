@@ -80,7 +80,9 @@ def _fmt_pct(v: Any) -> str:
         x = float(v)
     except (TypeError, ValueError):
         return str(v)
-    return "new" if x != x else f"{x:+.1%}"
+    if x != x:
+        return "new"
+    return "0.0%" if abs(x) < 1e-6 else f"{x:+.1%}"
 
 
 def _fmt_share(v: Any) -> str:

@@ -58,6 +58,14 @@ def test_plan_prices_match_resolve_without_constraint(us_ru_out):
     # the RU floor costs revenue and buys lower risk
     assert prices.loc["ru_penetration", "outcome_price"] > 0
     assert prices.loc["ru_penetration", "risk_change"] > 0
+    # the whole strategy at once: the model-only plan
+    strategic = ["committed_anya", "committed_dmitri", "ru_penetration", "creator_exploration",
+                 "us_creator_concentration"]
+    model_only = pm.solve(problem.without(*strategic))
+    together = prices.loc["all strategic constraints together"]
+    assert together["outcome_price"] == pytest.approx(
+        model_only.expected_outcome - base.expected_outcome, rel=1e-4)
+    assert together["risk_change"] == pytest.approx(model_only.risk - base.risk, rel=1e-3)
 
 
 def test_plan_scenarios_table(us_ru_out):

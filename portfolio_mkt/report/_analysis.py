@@ -94,6 +94,7 @@ class PlanRun:
     audit_flags: list[str] = field(default_factory=list)
     approvals: pd.DataFrame | None = None
     curves: dict[str, Any] | None = None
+    model_only: Any = None
     unavailable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -212,6 +213,7 @@ def run_plan(
 
     if prices:
         _prices(run, plan, solve, progress)
+        _all_strategy(run, plan, solve)
     else:
         run.unavailable["prices"] = "not computed in this run"
     if frontier:
@@ -287,6 +289,34 @@ def _prices(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: bool |
         bar.update()
     bar.close()
     run.prices = pd.DataFrame(rows).set_index("constraint")
+
+
+def _all_strategy(run: PlanRun, plan: Any, solve: Callable[..., Any]) -> None:
+    """Re-solve without every strategic constraint at once: the model-only plan."""
+    names = _strategic_names(run, plan)
+    if run.prices is None or len(names) < 2:
+        return
+    try:
+        free = solve(run.problem.without(*names))
+    except PortfolioMktError as exc:
+        run.notes.append(f"the plan without its strategy could not be solved: {exc}")
+        return
+    run.model_only = free
+    base = run.allocation
+    row = {
+        "kind": "all strategy",
+        "binding": bool(any(run.prices.get("binding", pd.Series(dtype=bool)).fillna(False))),
+        "outcome_without": float(free.expected_outcome),
+        "outcome_price": float(free.expected_outcome - base.expected_outcome),
+        "outcome_price_pct": float((free.expected_outcome - base.expected_outcome)
+                                   / free.expected_outcome) if free.expected_outcome else np.nan,
+        "risk_without": float(free.risk),
+        "risk_change": float(free.risk - base.risk),
+    }
+    extra = pd.DataFrame([row], index=pd.Index(["all strategic constraints together"],
+                                               name=run.prices.index.name))
+    run.prices = pd.concat([run.prices, extra.reindex(columns=run.prices.columns.union(
+        extra.columns, sort=False))])
 
 
 def _price_columns(table: pd.DataFrame) -> pd.DataFrame:

@@ -194,6 +194,18 @@ def _summary(run: Any) -> str:
         if len(down):
             lines.append("Decrease: " + ", ".join(
                 f"{i} ({_signed_money(cur)(r['change'])[0]})" for i, r in down.iterrows()) + ".")
+    market = t["market"] if "market" in t.columns else None
+    if market is not None and market.astype(str).str.len().gt(0).all() and market.nunique() > 1:
+        def split(spend: pd.Series) -> str:
+            g = spend.groupby(market.reindex(spend.index)).sum()
+            g = g / g.sum()
+            return " / ".join(f"{k} {v:.0%}" for k, v in g.sort_values(ascending=False).items())
+
+        txt = f"Split by market: {split(t['recommended'])}"
+        if getattr(run, "model_only", None) is not None:
+            txt += (f"; the model alone, without the strategy constraints, would choose "
+                    f"{split(run.model_only.spend)}")
+        lines.append(txt + ".")
     binding = [n for n in a.binding if n != "budget"]
     if binding:
         lines.append("Strategy constraints that hold the plan in place: " + ", ".join(binding)
