@@ -209,6 +209,9 @@ def test_problem_from_history_options():
     assert factor.problem.current is None
     none = problem_from_history(s.history, 500_000, covariance=None)
     assert none.covariance is None
+    given = problem_from_history(s.history, 500_000, covariance=factor.covariance)
+    assert given.covariance is factor.covariance
+    assert repr(given).startswith("Estimates(assets=25, periods=104, estimator=ShrinkageReturn")
 
 
 def test_current_from_history():

@@ -68,6 +68,17 @@ class Estimates:
     curves: dict | None = None
     estimator: Any = None
 
+    def __repr__(self) -> str:
+        n_periods, n_assets = self.returns.shape
+        cov = type(self.covariance).__name__ if self.covariance is not None else None
+        return (
+            f"Estimates(assets={n_assets}, periods={n_periods}, "
+            f"estimator={type(self.estimator).__name__}, covariance={cov}, "
+            f"flags={len(self.flags)}, views={0 if self.views is None else len(self.views)}, "
+            f"cv={'yes' if self.cv is not None else 'no'}, "
+            f"curves={'yes' if self.curves is not None else 'no'})"
+        )
+
     def flags_for(self, allocation: Any) -> list[str]:
         """Audit flags concerning an allocation (an ``Allocation`` or a spend Series)."""
         spend = allocation if isinstance(allocation, pd.Series) else allocation.spend
@@ -196,10 +207,10 @@ def problem_from_history(
         ``"shrinkage"`` (:class:`ShrinkageReturn`), ``"mean"``, ``"ewma"``, ``"curve"``
         (:class:`CurveImpliedReturn`: marginal return at current spend) or a fitted-on-returns
         estimator with ``expected_return_``.
-    covariance : str, estimator or None, default "sample"
+    covariance : str, estimator, DataFrame, FactorCovariance or None, default "sample"
         ``"sample"``, ``"ewma"``, ``"factor"``, ``"pca"``, any scikit-learn covariance
-        estimator (``LedoitWolf()`` ...), or None for no risk term (see
-        :func:`fit_covariance`).
+        estimator (``LedoitWolf()`` ...; fitted on the returns, see :func:`fit_covariance`),
+        an already estimated matrix or factor model (used as is), or None for no risk term.
     constraints : sequence
         Strategy constraints passed to the Problem.
     current : {"last", "recent"}, Series or None, default "last"
@@ -223,6 +234,7 @@ def problem_from_history(
         Thresholds passed to :func:`bias_audit`.
     cv : bool or int, default False
         Run time-series cross-validation of the return estimator (an int gives the folds).
+        Not available for ``expected_return="curve"`` (``Estimates.cv`` stays None).
     missing : str, default "rescale"
         Missing-data strategy for third-party covariance estimators.
     min_periods : int, default 3
@@ -280,7 +292,9 @@ def problem_from_history(
         )
 
     cov = None
-    if covariance is not None:
+    if isinstance(covariance, (pd.DataFrame, FactorCovariance)):
+        cov = covariance  # already estimated: the Problem checks and aligns it
+    elif covariance is not None:
         cov = fit_covariance(
             returns, covariance, assets=assets, missing=missing, min_periods=min_periods
         )
