@@ -303,6 +303,18 @@ class ResponseSpec(_Model):
     tolerance: float | None = Field(default=None, gt=0)
 
 
+class HaloSpec(_Model):
+    """A linear cross-channel lift of ``source`` spend on ``target`` outcome.
+
+    Each unit of money in ``source`` adds ``lift`` outcome in ``target`` (video lifts
+    branded search).
+    """
+
+    source: str
+    target: str
+    lift: float = Field(ge=0, description="Outcome in target per unit of money in source.")
+
+
 class HistorySpec(_Model):
     """Spend and outcome history to estimate returns and covariance from."""
 
@@ -331,6 +343,7 @@ class PlanSpec(_Model):
     shift_limit: float | ShiftLimitSpec | None = None
     turnover: float | TurnoverSpec | None = None
     response: ResponseSpec | None = None
+    halo: list[HaloSpec] = Field(default_factory=list)
     views: list[ViewSpec] = Field(default_factory=list)
     approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
     scenarios: list[ScenarioSpec] = Field(default_factory=list)
@@ -906,6 +919,9 @@ class Plan:
         )
         if response:
             kwargs["response"] = response
+        halo = self.halo_frame(keep)
+        if halo is not None:
+            kwargs["halo"] = halo
         audit = getattr(self.estimate, "audit", None)
         if audit is not None:
             kwargs["audit"] = audit
@@ -918,6 +934,28 @@ class Plan:
             kwargs.pop("audit", None)
             kwargs.pop("approval_rules", None)
             return pm.Problem(mu, **kwargs)
+
+    def halo_frame(self, index: pd.Index | None = None) -> pd.DataFrame | None:
+        """The plan's cross-channel lifts as a source x target DataFrame.
+
+        Parameters
+        ----------
+        index : Index, optional
+            Assets kept (lifts from or to other assets are dropped).
+
+        Returns
+        -------
+        DataFrame or None
+            None when the plan has no ``halo``.
+        """
+        if not self.spec.halo:
+            return None
+        index = self.expected_return.index if index is None else index  # type: ignore[union-attr]
+        frame = pd.DataFrame(0.0, index=index, columns=index)
+        for h in self.spec.halo:
+            if h.source in frame.index and h.target in frame.columns:
+                frame.loc[h.source, h.target] += h.lift
+        return frame if frame.to_numpy().any() else None
 
     def approval_rules(self) -> Any:
         """The plan's approval rules as :class:`portfolio_mkt.confidence.ApprovalRules`.
@@ -1511,6 +1549,13 @@ class Plan:
         if s.response is not None:
             for a in s.response.assets:
                 unknown(a, ("response", "assets", a))
+        for i, h in enumerate(s.halo):
+            unknown(h.source, ("halo", i, "source"))
+            unknown(h.target, ("halo", i, "target"))
+            if h.source == h.target:
+                raise self.source.error(
+                    ("halo", i), "a halo lifts another asset; use the asset's own return instead"
+                )
         if (s.shift_limit is not None or s.turnover is not None) and self.current is None:
             key = "shift_limit" if s.shift_limit is not None else "turnover"
             raise self.source.error(

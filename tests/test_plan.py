@@ -302,3 +302,20 @@ def test_docs_examples_are_valid_plans(tmp_path):
     builtin = load_plan("quarterly_2m")
     pd.testing.assert_series_equal(yaml_plan.expected_return, builtin.expected_return)
     pd.testing.assert_frame_equal(yaml_plan.covariance, builtin.covariance)
+
+
+def test_halo_lifts_enter_the_problem(tmp_path):
+    plan = load_plan("quarterly_2m")
+    halo = plan.to_problem().halo
+    assert halo.loc["content", "paid_search"] == pytest.approx(0.0004)
+    assert halo.loc["paid_search", "content"] == 0.0
+    # linear plan: a lift adds lift * source spend to the expected outcome
+    text = GOOD + "risk: {objective: max_return}\nhalo:\n  - {source: b, target: a, lift: 0.5}\n"
+    text += "locks:\n  - {asset: b, amount: 40}\n"
+    alloc = pm.solve(load_plan(write(tmp_path, text)).to_problem())
+    assert alloc.expected_outcome == pytest.approx(60 * 3.0 + 40 * 2.0 + 40 * 0.5, rel=1e-6)
+
+
+def test_halo_unknown_asset(tmp_path):
+    err = error_of(write(tmp_path, GOOD + "halo:\n  - {source: b, target: zz, lift: 0.1}\n"))
+    assert err.field == "halo[0].target" and err.line == 8
