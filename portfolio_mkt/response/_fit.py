@@ -44,9 +44,9 @@ __all__ = ["ResponseCurveRegressor", "ResponseFit", "fit_response_curves"]
 # unit-space starting point and bounds per parameter name (spend / mean spend, outcome / mean)
 _UNIT_INIT = {"k": 1.0, "lam": 1.0, "slope": 1.5, "alpha": 0.5}
 _UNIT_BOUNDS = {
-    "beta": (1e-8, 1e6),
-    "k": (1e-4, 1e4),
-    "lam": (1e-4, 1e4),
+    "beta": (1e-8, 1e4),
+    "k": (1e-3, 1e3),
+    "lam": (1e-3, 1e3),
     "slope": (0.1, 10.0),
     "alpha": (0.01, 1.0),
 }
@@ -276,7 +276,7 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
             try:
                 res = least_squares(
                     residuals, np.clip(theta0, lo, hi), bounds=(lo, hi), x_scale=scale,
-                    method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000,
+                    method="trf", xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400,
                 )
             except (ValueError, FloatingPointError):  # pragma: no cover - defensive
                 continue
@@ -459,12 +459,15 @@ class ResponseFit:
         unpooled, n_periods``.
     group_priors : pd.DataFrame
         Group-level parameters in unit space (spend / mean spend, outcome / mean outcome).
+    unpooled : dict
+        Asset id -> the asset's own fit before pooling.
     """
 
     curves: dict[Any, Curve]
     estimators: dict[Any, ResponseCurveRegressor]
     params: pd.DataFrame
     group_priors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unpooled: dict[Any, ResponseCurveRegressor] = field(default_factory=dict)
 
 
 def _unit_params(est: ResponseCurveRegressor) -> dict[str, float]:
@@ -602,6 +605,7 @@ def fit_response_curves(
         estimators=estimators,
         params=pd.DataFrame(rows),
         group_priors=gp,
+        unpooled=unpooled,
     )
 
 
