@@ -203,6 +203,7 @@ def test_problem_from_history_options():
     ru = alloc.spend[s.assets["market"] == "RU"].sum()
     assert ru >= 0.3 * 500_000 * (1 - 1e-6)
     assert any(n.startswith("View 'view 1'") for n in alloc.notes)
+    assert any(n.startswith("Out-of-sample check") for n in alloc.notes)
 
     factor = problem_from_history(s.history, 500_000, covariance="factor", current=None)
     assert isinstance(factor.covariance, FactorCovariance)

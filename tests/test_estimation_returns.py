@@ -149,3 +149,17 @@ def test_shrinkage_standard_errors_reflect_data():
     assert rel[ru].mean() > rel[us].mean()
     assert est.tau_ > 0
     assert est.scale_used_ == "log"
+
+
+def test_grid_search_tunes_ewma_halflife():
+    from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+
+    s, r = sim()
+    us = [c for c in r.columns if c.startswith("us_") and "new" not in s.assets.loc[c, "tags"]]
+    search = GridSearchCV(EWMAReturn(), {"halflife": [1.0, 13.0, 1e6]}, cv=TimeSeriesSplit(4))
+    search.fit(r[us])
+    # stationary simulated returns: a long memory predicts held-out periods best
+    assert search.best_params_["halflife"] > 1.0
+    assert list(search.best_estimator_.expected_return_.index) == us
+    mu = MeanReturn().fit(r[us])
+    assert mu.score(r[us]) == pytest.approx(-np.nanmean((r[us] - r[us].mean()).to_numpy() ** 2))

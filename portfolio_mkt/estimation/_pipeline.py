@@ -88,8 +88,8 @@ class Estimates:
         """Solve the problem; the allocation's summary repeats the audit flags it depends on.
 
         The problem carries the audit (``Problem(audit=...)``), so ``Allocation.summary()``
-        lists the flags of the groups the allocation funds; the views applied are added to
-        the allocation's notes.
+        lists the flags of the groups the allocation funds; the views applied and the
+        cross-validation error (when run) are added to the allocation's notes.
 
         Parameters
         ----------
@@ -113,6 +113,13 @@ class Estimates:
                         f"View '{v['view']}': {v['description']} moved its return from "
                         f"{v['prior']:.3g} to {v['posterior']:.3g} (target {v['target']:.3g})."
                     )
+            if self.cv is not None:
+                notes.append(
+                    f"Out-of-sample check of the expected returns ({self.cv.estimator}): the "
+                    f"predicted outcome per asset and period misses by {self.cv.overall:.0%} "
+                    f"on average (MAPE; {self.cv.weighted:.0%} weighted by outcome) over "
+                    f"{len(self.cv.folds)} time-series folds."
+                )
         return alloc
 
     def summary(self) -> str:

@@ -62,6 +62,31 @@ class ReturnEstimator(BaseEstimator):
     def _estimate(self, frame: pd.DataFrame, assets: pd.DataFrame | None):
         raise NotImplementedError
 
+    def score(self, X: object, y: object = None) -> float:
+        """Negative mean squared error of the returns in ``X`` around ``expected_return_``.
+
+        Higher is better, so ``GridSearchCV(..., cv=TimeSeriesSplit())`` can tune an
+        estimator (an EWMA half-life, say) on held-out periods.
+
+        Parameters
+        ----------
+        X : DataFrame or array of shape (n_periods, n_assets)
+            Returns of held-out periods (same assets as in ``fit``; NaN ignored).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+        """
+        frame = as_returns_frame(X)
+        mu = self.expected_return_.reindex(frame.columns).to_numpy(float)
+        err = frame.to_numpy() - mu
+        ok = ~np.isnan(err)
+        if not ok.any():
+            return float("nan")
+        return -float(np.mean(err[ok] ** 2))
+
     def predict(self, spend: pd.DataFrame) -> pd.DataFrame:
         """Predicted outcome for a periods x assets matrix of spend (``mu * spend``).
 
