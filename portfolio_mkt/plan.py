@@ -1206,10 +1206,11 @@ class Plan:
         except Exception as exc:  # noqa: BLE001 - reported with file and field
             raise self.source.error(loc, f"cannot read {rel}: {exc}") from None
 
-    def _load_data(self, history: pd.DataFrame | None = None) -> None:
+    def _load_data(self, history: pd.DataFrame | None = None,
+                   current: pd.Series | None = None) -> None:
         s = self.spec
         if s.history is not None:
-            self._load_history(history)
+            self._load_history(history, current)
         if s.assets is not None:
             self._load_assets()
         if self.expected_return is None:
@@ -1222,7 +1223,8 @@ class Plan:
         self._load_covariance()
         self._check_constraints()
 
-    def _load_history(self, history: pd.DataFrame | None = None) -> None:
+    def _load_history(self, history: pd.DataFrame | None = None,
+                      current: pd.Series | None = None) -> None:
         s = self.spec
         h = s.history
         ref = h if isinstance(h, HistorySpec) else HistorySpec(file=str(h))
@@ -1237,8 +1239,11 @@ class Plan:
                 "which is not available in this installation; give an asset table with "
                 "expected_return instead",
             )
+        options = dict(ref.options)
+        if current is not None:
+            options["current"] = current
         try:
-            result = fn(self.history, s.budget_amount, **ref.options)
+            result = fn(self.history, s.budget_amount, **options)
         except TypeError as exc:
             raise self.source.error(
                 ("history", "options") if isinstance(h, HistorySpec) else loc,
@@ -1267,13 +1272,16 @@ class Plan:
         if cur is not None:
             self.current = pd.Series(cur, dtype=float)
 
-    def with_history(self, history: pd.DataFrame) -> Plan:
+    def with_history(self, history: pd.DataFrame, current: pd.Series | None = None) -> Plan:
         """The same plan re-estimated on another history (for the bootstrap).
 
         Parameters
         ----------
         history : DataFrame
             A (resampled) history in the plan's history format.
+        current : Series, optional
+            Keep this current spend instead of estimating it from ``history`` (a resample's
+            last period is not today's spend).
 
         Returns
         -------
@@ -1283,7 +1291,7 @@ class Plan:
         if self.spec.history is None:
             raise self.source.error(("history",), "this plan has no history to replace")
         new = Plan(spec=self.spec, path=self.path, base_dir=self.base_dir, source=self.source)
-        new._load_data(history=history)
+        new._load_data(history=history, current=current)
         return new
 
     def problem_builder(self) -> _HistoryBuilder:
@@ -1292,7 +1300,8 @@ class Plan:
         Returns
         -------
         callable
-            Re-estimates the plan on a history and builds its problem.
+            Re-estimates the plan on a history and builds its problem, keeping today's
+            current spend.
         """
         return _HistoryBuilder(self)
 
@@ -1594,9 +1603,10 @@ class _HistoryBuilder:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.current = plan.current
 
     def __call__(self, history: pd.DataFrame) -> Any:
-        return self.plan.with_history(history).to_problem()
+        return self.plan.with_history(history, current=self.current).to_problem()
 
 
 def _tags(value: Any) -> list[str]:

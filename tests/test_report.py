@@ -108,6 +108,8 @@ def test_history_plan_has_confidence_and_audit(tmp_path):
                    n_resamples=6, progress=False)
     assert run.confidence is not None and "confidence" in run.table.columns
     assert run.confidence["confidence"].between(0, 1).all()
+    # today's spend is kept across resamples, so every resample is feasible
+    assert not any("failed" in n for n in run.notes)
     soup = BeautifulSoup(write_report(run, tmp_path / "r.html").read_text(), "html.parser")
     audit = soup.find("section", id="bias-audit")
     assert "RU is under-represented" in audit.get_text()
