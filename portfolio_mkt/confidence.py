@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import EstimationError, InputError, PortfolioMktError, format_labels
-from .parallel import map_chunks
+from .parallel import map_chunks, resolve_backend
 
 __all__ = [
     "bootstrap",
@@ -469,7 +469,9 @@ def bootstrap(
     solver : str, optional
         Passed to :func:`portfolio_mkt.solve`.
     backend, n_jobs, progress
-        Parallel execution (see :func:`portfolio_mkt.parallel.map_solves`).
+        Parallel execution (see :func:`portfolio_mkt.parallel.map_solves`). Default: the
+        backend set with :func:`portfolio_mkt.parallel.use_backend`, else local processes
+        (16 resamples or more) or this process (fewer).
     **estimate_kwargs
         Extra keyword arguments for the default estimator.
 
@@ -525,6 +527,7 @@ def bootstrap(
             )
 
     task = _ResampleTask(history, build, period_col, index, solve_kwargs)
+    backend, n_jobs = resolve_backend(backend, n_jobs, n_resamples)
     records = map_chunks(
         task,
         list(positions),

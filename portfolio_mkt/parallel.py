@@ -42,6 +42,7 @@ __all__ = [
     "map_chunks",
     "use_backend",
     "get_backend",
+    "resolve_backend",
     "chunked",
     "show_progress",
     "BACKENDS",
@@ -53,9 +54,13 @@ R = TypeVar("R")
 #: Names accepted as ``backend`` (a ``dask.distributed.Client`` instance is accepted too).
 BACKENDS = ("sequential", "loky", "processes", "threading", "dask")
 
-_DEFAULT: contextvars.ContextVar[tuple[Any, int | None]] = contextvars.ContextVar(
-    "portfolio_mkt_parallel_backend", default=("loky", None)
+_DEFAULT: contextvars.ContextVar[tuple[Any, int | None] | None] = contextvars.ContextVar(
+    "portfolio_mkt_parallel_backend", default=None
 )
+
+#: Sweeps with fewer solves than this run in this process unless a backend is chosen: starting
+#: worker processes (each imports numpy, pandas and cvxpy) costs more than a few solves.
+MIN_PARALLEL_ITEMS = 16
 
 #: Seconds a sweep must run before its progress bar appears.
 PROGRESS_DELAY = 1.0
@@ -89,7 +94,49 @@ def use_backend(backend: Any = "loky", n_jobs: int | None = None) -> Iterator[No
 
 def get_backend() -> tuple[Any, int | None]:
     """The default ``(backend, n_jobs)`` in effect (see :func:`use_backend`)."""
-    return _DEFAULT.get()
+    return _DEFAULT.get() or ("loky", None)
+
+
+def resolve_backend(
+    backend: Any, n_jobs: int | None, n_items: int, min_items: int | None = None
+) -> tuple[Any, int | None]:
+    """The backend a sweep of ``n_items`` solves uses.
+
+    An explicit ``backend`` wins; then the one set with :func:`use_backend`; otherwise local
+    processes (``"loky"``) when there are at least ``min_items`` solves
+    (:data:`MIN_PARALLEL_ITEMS` by default), else ``"sequential"``.
+
+    Parameters
+    ----------
+    backend : str, Client or None
+        The caller's choice.
+    n_jobs : int or None
+        The caller's number of workers.
+    n_items : int
+        Number of solves in the sweep.
+    min_items : int, optional
+        Threshold for going parallel by default.
+
+    Returns
+    -------
+    tuple
+        ``(backend, n_jobs)``.
+
+    Examples
+    --------
+    >>> resolve_backend(None, None, 3)
+    ('sequential', None)
+    >>> resolve_backend(None, None, 200)
+    ('loky', None)
+    """
+    if backend is not None:
+        _check_backend(backend)
+        return backend, n_jobs
+    ctx = _DEFAULT.get()
+    if ctx is not None:
+        return ctx[0], n_jobs if n_jobs is not None else ctx[1]
+    threshold = MIN_PARALLEL_ITEMS if min_items is None else min_items
+    return ("loky" if n_items >= threshold else "sequential"), n_jobs
 
 
 def show_progress(progress: bool | None) -> bool:

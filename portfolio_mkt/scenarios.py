@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InputError, PortfolioMktError, format_labels
-from .parallel import _effective_jobs, get_backend, map_chunks
+from .parallel import _effective_jobs, map_chunks, resolve_backend
 
 __all__ = ["Scenario", "ScenarioResults", "scenarios", "constraint_prices", "cost_factors"]
 
@@ -597,7 +597,10 @@ def scenarios(
         Passed to :func:`portfolio_mkt.solve`.
     backend, n_jobs, progress
         Parallel execution (see :func:`portfolio_mkt.parallel.map_solves`); each worker gets one
-        contiguous chunk of scenarios and compiles the base program once.
+        contiguous chunk of scenarios and compiles the base program once. Default: the backend
+        set with :func:`portfolio_mkt.parallel.use_backend`, else local processes for 16
+        scenarios or more and this process for fewer (see
+        :func:`portfolio_mkt.parallel.resolve_backend`).
 
     Returns
     -------
@@ -629,12 +632,10 @@ def scenarios(
 
     records: list[dict[str, Any]] = []
     if items:
-        backend_, jobs = backend, n_jobs
-        if backend_ is None:
-            backend_, default_jobs = get_backend()
-            jobs = n_jobs if n_jobs is not None else default_jobs
-        workers = 1 if backend_ == "sequential" else _effective_jobs(jobs)
-        chunk = max(1, math.ceil(len(items) / workers))
+        backend_, jobs = resolve_backend(backend, n_jobs, len(items))
+        # one chunk per worker, each compiling the base program once; the chunking depends on
+        # n_jobs only (not on the backend), so every backend returns the same numbers
+        chunk = max(1, math.ceil(len(items) / _effective_jobs(jobs)))
         records = map_chunks(
             _ScenarioTask(problem, solver),
             items,
@@ -740,7 +741,7 @@ def constraint_prices(
     *,
     allocation: Any = None,
     solver: str | None = None,
-    backend: Any = "sequential",
+    backend: Any = None,
     n_jobs: int | None = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
@@ -758,8 +759,9 @@ def constraint_prices(
     solver : str, optional
         Passed to :func:`portfolio_mkt.solve`.
     backend, n_jobs, progress
-        Parallel execution of the re-solves (see :func:`portfolio_mkt.parallel.map_solves`);
-        in-process by default, since each re-solve is a different program.
+        Parallel execution of the re-solves (see :func:`portfolio_mkt.parallel.map_solves`).
+        Default as in :func:`scenarios`: processes for 16 constraints or more, else this
+        process.
 
     Returns
     -------
@@ -807,6 +809,7 @@ def constraint_prices(
             if n == "min_outcome" and problem.min_outcome is not None:
                 continue
             problem.constraint(n)  # raises ConstraintError naming the known constraints
+    backend, n_jobs = resolve_backend(backend, n_jobs, len(names))
     records = map_chunks(
         _Each(_PriceTask(problem, solver)),
         names,

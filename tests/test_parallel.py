@@ -15,6 +15,7 @@ from portfolio_mkt.parallel import (
     get_backend,
     map_chunks,
     map_solves,
+    resolve_backend,
     show_progress,
     use_backend,
 )
@@ -155,3 +156,14 @@ def test_dask_local_cluster_equals_local_run(dask_client):
 def test_dask_errors_propagate(dask_client):
     with pytest.raises(ZeroDivisionError):
         map_solves(_boom, list(range(5)), backend=dask_client, chunk_size=1)
+
+
+def test_resolve_backend_defaults():
+    assert resolve_backend(None, None, 3) == ("sequential", None)
+    assert resolve_backend(None, 2, 16) == ("loky", 2)
+    assert resolve_backend("threading", None, 1) == ("threading", None)
+    with use_backend("threading", n_jobs=3):
+        assert resolve_backend(None, None, 1) == ("threading", 3)
+        assert resolve_backend(None, 1, 1) == ("threading", 1)
+    with pytest.raises(InputError):
+        resolve_backend("nope", None, 1)
