@@ -471,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan marketing budgets as a convex portfolio problem.",
         epilog="Exit codes: 0 ok, 1 infeasible plan or solver failure, 2 bad input.",
     )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"portfolio-mkt {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -566,6 +569,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     except _Unavailable as exc:
         print(f"portfolio-mkt: {exc}", file=err)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # e.g. `portfolio-mkt plan x | head`: stop quietly
+        try:
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
+            pass
+        return EXIT_OK
     except (InputError, PortfolioMktError, OSError) as exc:
         print(f"portfolio-mkt: error: {exc}", file=err)
         return EXIT_BAD_INPUT

@@ -262,3 +262,19 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         write_bytes_atomic(target, b"new content")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_real_process_exit_codes(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nbudget: 10\nassets: [{id: a, expected_return: one}]\n")
+    ok = subprocess.run([sys.executable, "-m", "portfolio_mkt.cli", "list"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "quarterly_2m" in ok.stdout
+    res = subprocess.run([sys.executable, "-m", "portfolio_mkt.cli", "plan", str(bad)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "line 3" in res.stderr and "assets[0].expected_return" in res.stderr
+    assert "Traceback" not in res.stderr
