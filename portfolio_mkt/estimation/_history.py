@@ -172,7 +172,9 @@ def validate_history(
             )
         attrs = [c for c in frame.columns if c not in _NON_ATTRIBUTES]
         for col in attrs:
-            if frame[col].map(lambda v: isinstance(v, (list, tuple, set))).any():
+            if frame[col].dtype == object and any(
+                isinstance(v, (list, tuple, set)) for v in frame[col].to_numpy()
+            ):
                 # list-valued attributes (tags): store as ';'-separated strings
                 frame[col] = frame[col].map(
                     lambda v: ";".join(map(str, v)) if isinstance(v, (list, tuple, set)) else v
