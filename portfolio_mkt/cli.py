@@ -257,11 +257,10 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     """List the built-in plans."""
-    from .plan import builtin_plans, load_plan
+    from .plan import builtin_plans, describe_plan
 
-    for name in builtin_plans():
-        plan = load_plan(name)
-        print(f"{name:18s} {plan.spec.description or ''}", file=out)
+    for name, path in builtin_plans().items():
+        print(f"{name:18s} {describe_plan(path)}", file=out)
     return EXIT_OK
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "load_plan",
     "builtin_plans",
     "resolve_plan_path",
+    "describe_plan",
     "ScenarioSpec",
     "ApprovalSpec",
 ]
@@ -643,6 +644,28 @@ def builtin_plans() -> dict[str, Path]:
         if name.endswith((".yaml", ".yml", ".toml")) and not name.startswith("_"):
             out[name.rsplit(".", 1)[0]] = Path(str(entry))
     return out
+
+
+def describe_plan(path: str | Path) -> str:
+    """The ``description`` of a plan file, read without validating or loading its data.
+
+    Parameters
+    ----------
+    path : str or Path
+        A plan file.
+
+    Returns
+    -------
+    str
+        The description, or ``""``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return ""
+    return str(raw.get("description") or "") if isinstance(raw, dict) else ""
 
 
 def resolve_plan_path(plan: str | Path) -> Path:
