@@ -122,6 +122,21 @@ class SimulationTruth:
             for a, r in self.curves.iterrows()
         }
 
+    def adstocks(self) -> dict[str, object]:
+        """The true carryover as ``portfolio_mkt.response.GeometricAdstock``, by asset id.
+
+        Returns
+        -------
+        dict
+            Asset id -> ``GeometricAdstock(alpha, l_max, normalize=True)``.
+        """
+        from .response import GeometricAdstock  # noqa: PLC0415
+
+        return {
+            a: GeometricAdstock(float(r.alpha), int(r.l_max), True)
+            for a, r in self.curves.iterrows()
+        }
+
 
 @dataclass(frozen=True)
 class Simulation:

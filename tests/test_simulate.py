@@ -84,6 +84,28 @@ def test_truth_curves_as_response_objects(sim):
     assert float(curve.derivative(x)) == pytest.approx(row["marginal_at_base"], rel=1e-12)
 
 
+def test_truth_reproduces_history_with_response_objects():
+    """Curves x adstock x seasonality from the truth give the simulated expected outcome."""
+    sim = simulate_history(
+        60,
+        random_state=4,
+        noise=0.0,
+        seasonality=0.0,
+        n_new_creators=0,
+        gap_probability=0.0,
+        history_share={"RU": 1.0},
+    )
+    curves, adstocks = sim.truth.response_curves(), sim.truth.adstocks()
+    h = sim.history
+    for asset in ("us_search", "ru_video"):
+        rows = h[h["asset"] == asset]
+        spend = rows["spend"].to_numpy()
+        effective = adstocks[asset].transform(spend)
+        predicted = curves[asset].value(effective)
+        # the first l_max weeks also carry spend from before the history starts
+        np.testing.assert_allclose(predicted[8:], rows["outcome"].to_numpy()[8:], rtol=1e-4)
+
+
 def test_truth_mean_matches_long_history(sim):
     """The Monte Carlo truth agrees with a long independent history of the same process."""
     long = simulate_history(
