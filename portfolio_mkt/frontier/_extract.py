@@ -14,15 +14,77 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from ..optimization import LinearReturn, Program
+from ..constraints import BuildContext
+from ..optimization import LinearReturn
+from ..problem import Problem
 from ..risk import FactorCovariance
 from ._qp import LinearQP
 
 __all__ = ["linear_qp"]
 
 
+def _side(expr: cp.Expression, w: cp.Variable) -> tuple[sp.csr_matrix | None, np.ndarray] | None:
+    """``(G, c)`` with ``expr = G w + c`` for the shapes the core builds, else ``None``.
+
+    Recognised: constants and Parameters, ``w``, ``w[idx]``, ``sum(w)``, ``sum(w[idx])``.
+    """
+    n = w.size
+    if isinstance(expr, (cp.Constant, cp.Parameter)):
+        return None, np.atleast_1d(np.asarray(expr.value, dtype=float)).ravel()
+    summed = False
+    if type(expr).__name__ == "Sum" and expr.axis is None and len(expr.args) == 1:
+        summed = True
+        expr = expr.args[0]
+    if expr is w or (isinstance(expr, cp.Variable) and expr.id == w.id):
+        pos = np.arange(n)
+    elif (type(expr).__name__ in ("index", "special_index") and len(expr.args) == 1
+          and isinstance(expr.args[0], cp.Variable) and expr.args[0].id == w.id):
+        pos = np.arange(n)[expr.key].ravel()
+    else:
+        return None
+    if summed:
+        g = sp.csr_matrix((np.ones(pos.size), (np.zeros(pos.size, dtype=int), pos)),
+                          shape=(1, n))
+        return g, np.zeros(1)
+    g = sp.csr_matrix((np.ones(pos.size), (np.arange(pos.size), pos)), shape=(pos.size, n))
+    return g, np.zeros(pos.size)
+
+
+def _pattern(con: cp.Constraint, w: cp.Variable) -> tuple[sp.csr_matrix, np.ndarray, str] | None:
+    """Fast reading of ``lhs (<=|==) rhs`` when both sides are simple (see :func:`_side`)."""
+    if isinstance(con, cp.constraints.Inequality):
+        sense = "le"
+    elif isinstance(con, cp.constraints.Equality):
+        sense = "eq"
+    else:
+        return None
+    lhs, rhs = con.args
+    a, b = _side(lhs, w), _side(rhs, w)
+    if a is None or b is None:
+        return None
+    ga, ca = a
+    gb, cb = b
+    m = max(ca.size, cb.size)
+    if ga is None and gb is None:
+        return None
+    if ga is None:
+        g = -gb
+    elif gb is None:
+        g = ga
+    else:
+        g = ga - gb
+    if g.shape[0] != m:
+        if g.shape[0] != 1:
+            return None
+        g = sp.vstack([g] * m, format="csr")
+    return sp.csr_matrix(g), np.broadcast_to(ca - cb, (m,)).astype(float), sense
+
+
 def _row_data(con: cp.Constraint, w: cp.Variable) -> tuple[sp.csr_matrix, np.ndarray, str]:
     """``(G, c, sense)`` with the constraint equal to ``G w + c (<=|==) 0`` row-wise."""
+    fast = _pattern(con, w)
+    if fast is not None:
+        return fast
     if isinstance(con, (cp.constraints.Inequality, cp.constraints.NonPos)):
         expr, sense = con.expr, "le"
     elif isinstance(con, cp.constraints.NonNeg):
@@ -40,13 +102,16 @@ def _row_data(con: cp.Constraint, w: cp.Variable) -> tuple[sp.csr_matrix, np.nda
     return g, const, sense
 
 
-def linear_qp(program: Program) -> tuple[LinearQP | None, str]:
-    """The normalised QP of a compiled program, or ``None`` and the reason it is not one.
+def linear_qp(problem: Problem) -> tuple[LinearQP | None, str]:
+    """The normalised QP of a problem, or ``None`` and the reason it is not one.
+
+    The named rows are built exactly as :class:`~portfolio_mkt.optimization.Program` builds
+    them (the budget row, then each constraint's ``build``), without the objective.
 
     Parameters
     ----------
-    program : Program
-        A program compiled by :func:`portfolio_mkt.compile_problem` (without relaxation).
+    problem : Problem
+        The problem.
 
     Returns
     -------
@@ -54,14 +119,18 @@ def linear_qp(program: Program) -> tuple[LinearQP | None, str]:
     reason : str
         Empty when ``qp`` is returned; otherwise why the fast path does not apply.
     """
-    problem = program.problem
     if problem.covariance is None:
         return None, "no covariance"
-    term = program.term
+    term = problem.return_term
     if not isinstance(term, LinearReturn):
         return None, "response curves or halo effects (not a linear return)"
-    w = program.w
     n = problem.n_assets
+    w = cp.Variable(n, name="w")
+    outcome, _ = term.build(w, problem.budget)
+    ctx = BuildContext(problem=problem, w=w, budget=problem.budget, outcome=outcome)
+    ctx.add("budget", cp.sum(w), "eq" if problem.budget_mode == "exact" else "le", 1.0)
+    for c in problem.constraints:
+        c.build(ctx)
     lower = np.zeros(n)  # the program is long-only
     upper = np.full(n, np.inf)
     rows_g: list[sp.csr_matrix] = []
@@ -71,13 +140,13 @@ def linear_qp(program: Program) -> tuple[LinearQP | None, str]:
     old = w.value
     w.value = np.zeros(n)
     try:
-        for row in program.rows:
+        for row in ctx.rows:
             con = row.constraint
             if row.owner in ("min_outcome", "max_risk"):
                 continue  # the frontier sweeps these itself
             if [v.id for v in con.variables()] != [w.id]:
                 return None, f"constraint '{row.owner}' uses auxiliary variables"
-            if not con.expr.is_affine():
+            if not con.expr.is_affine() or not con.is_dcp():
                 return None, f"constraint '{row.owner}' is not linear"
             try:
                 g, c, sense = _row_data(con, w)
@@ -115,9 +184,10 @@ def linear_qp(program: Program) -> tuple[LinearQP | None, str]:
     row_hi = np.concatenate(rows_u) if rows_u else np.zeros(0)
     cov = problem.covariance
     if isinstance(cov, FactorCovariance):
+        same = cov.assets.equals(problem.index)  # as_covariance aligned it already
         qp = LinearQP(mu=term.mu.copy(), lower=lower, upper=upper, A=a, lo=row_lo, hi=row_hi,
-                      row_names=names, factor=cov.factor_root(problem.index),
-                      specific=cov.specific(problem.index))
+                      row_names=names, factor=cov.factor_root(None if same else problem.index),
+                      specific=cov.specific(None if same else problem.index))
     else:
         qp = LinearQP(mu=term.mu.copy(), lower=lower, upper=upper, A=a, lo=row_lo, hi=row_hi,
                       row_names=names, dense=cov.to_numpy(float))

@@ -44,12 +44,16 @@ class FrontierPoint:
         The risk aversion ``delta`` for which this portfolio maximises
         ``mu'w - delta/2 w'Sigma w`` under the same constraints (``nan`` where not defined,
         e.g. at the minimum-risk point).
-    spend : Series or None
-        Spend per asset (money), ``None`` when the point failed.
     status, message : str
         Solver status and a plain-language note (which solver, iterations, fallbacks).
     solve_time : float
         Seconds spent in the solver for this point.
+    shares : ndarray or None
+        Shares of the budget per asset (problem order), ``None`` when the point failed.
+    index : Index
+        Asset ids.
+    budget : float
+        The budget (money).
     """
 
     kind: str
@@ -57,15 +61,24 @@ class FrontierPoint:
     expected_outcome: float
     risk: float
     risk_aversion: float
-    spend: pd.Series | None
     status: str
     message: str
     solve_time: float = 0.0
+    shares: np.ndarray | None = field(default=None, repr=False)
+    index: pd.Index | None = field(default=None, repr=False)
+    budget: float = 1.0
+
+    @property
+    def spend(self) -> pd.Series | None:
+        """Spend per asset (money), ``None`` when the point failed."""
+        if self.shares is None:
+            return None
+        return pd.Series(self.shares * self.budget, index=self.index, name="spend")
 
     @property
     def ok(self) -> bool:
         """Whether the point was solved."""
-        return self.spend is not None and self.status in _OK
+        return self.shares is not None and self.status in _OK
 
 
 @dataclass
@@ -89,9 +102,8 @@ class Frontier:
     chosen : int or None
         Index of the point marked by :meth:`plot` (set with :meth:`choose`).
     program : Program or None
-        The compiled cvxpy program behind the frontier: the DPP sweep program (``target_outcome``
-        a Parameter) on the cvxpy path, the program the normalised QP was read from on the
-        fast path.
+        The compiled DPP cvxpy program swept on the cvxpy path (``target_outcome`` is its
+        Parameter); ``None`` on the fast path, which never builds the objective in cvxpy.
     notes : list of str
         Why a path was taken, fallbacks.
     """
@@ -138,7 +150,7 @@ class Frontier:
     def spend(self) -> pd.DataFrame:
         """Spend per asset: one row per point, one column per asset (NaN where failed)."""
         index = self.problem.index
-        rows = [p.spend.to_numpy() if p.spend is not None else np.full(len(index), np.nan)
+        rows = [p.shares * p.budget if p.shares is not None else np.full(len(index), np.nan)
                 for p in self.points]
         return pd.DataFrame(np.array(rows).reshape(len(rows), len(index)), columns=index,
                             index=pd.RangeIndex(len(rows), name="point"))
@@ -287,18 +299,19 @@ def _make_point(problem: Problem, kind: str, target_share: float | None,
     b = problem.budget
     target = float("nan") if target_share is None else target_share * b
     if w is None:
-        return FrontierPoint(kind, target, float("nan"), float("nan"), float("nan"), None,
-                             status, message, solve_time)
+        return FrontierPoint(kind, target, float("nan"), float("nan"), float("nan"), status,
+                             message, solve_time, None, problem.index, b)
     w = np.clip(w, 0.0, None)
-    spend = pd.Series(w * b, index=problem.index, name="spend")
     outcome = float(problem.return_term.outcome(w * b).sum())
     risk = float(b * np.sqrt(max(variance(w), 0.0)))
     ra = float("nan") if kind == "min_risk" else _risk_aversion_from_slope(slope)
-    return FrontierPoint(kind, target, outcome, risk, ra, spend, status, message, solve_time)
+    return FrontierPoint(kind, target, outcome, risk, ra, status, message, solve_time, w,
+                         problem.index, b)
 
 
-def _fast(problem: Problem, qp, n_points: int, settings: dict | None) -> list[FrontierPoint]:
-    solver = OSQPFrontierSolver(qp, settings=settings)
+def _fast(problem: Problem, qp, n_points: int, settings: dict | None,
+          engine: str) -> list[FrontierPoint]:
+    solver = OSQPFrontierSolver(qp, settings=settings, engine=engine)
     var = qp.variance
     points: list[FrontierPoint] = []
     lo = solver.min_risk()
@@ -320,6 +333,9 @@ def _fast(problem: Problem, qp, n_points: int, settings: dict | None) -> list[Fr
     if not np.isfinite(r_min):
         r_min = r_max  # collapse: the sweep then only reports failures honestly
     targets = _targets(r_min, r_max, n_points)
+    # the LP's maximum is accurate to the solver tolerance: back off by a hair so that the
+    # last point is feasible
+    targets[-1] -= 1e-9 * max(abs(r_max - r_min), 1e-12 * abs(r_max))
     for j, t in enumerate(targets[1:], start=1):
         kind = "max_return" if j == n_points - 1 else "target"
         res = solver.solve_target(float(t))
@@ -387,6 +403,7 @@ def frontier(
     method: Method = "auto",
     solver: str | None = None,
     settings: dict | None = None,
+    engine: Literal["clarabel", "osqp"] = "clarabel",
 ) -> Frontier:
     """The efficient frontier of ``problem``: from minimum risk to maximum expected outcome.
 
@@ -402,15 +419,21 @@ def frontier(
     n_points : int, default 50
         Number of points, end points included (at least 2).
     method : {"auto", "fast", "cvxpy"}, default "auto"
-        ``"fast"``: the problem's normalised QP set up once in OSQP and re-solved by vector
-        updates with warm starts (points OSQP does not polish are re-solved by Clarabel on the
-        same matrices); a factor covariance stays in factor form. ``"cvxpy"``: one compiled
+        ``"fast"``: the problem's normalised QP assembled once and re-solved by the solver's
+        own in-place data update (see ``engine``); a factor covariance stays in factor form
+        (``y = F'w`` auxiliary variables, nothing ``n x n``). ``"cvxpy"``: one compiled
         DPP cvxpy program re-solved per point (any problem: response curves, custom
         constraints). ``"auto"`` takes the fast path when the problem allows it.
     solver : str, optional
         Solver of the cvxpy path (default Clarabel).
     settings : dict, optional
-        OSQP settings of the fast path.
+        OSQP settings of the fast path (``engine="osqp"``).
+    engine : {"clarabel", "osqp"}, default "clarabel"
+        Solver of the fast path. Both are set up once and updated in place per point.
+        Clarabel (interior point) needs about ten iterations per point anywhere on the
+        frontier; OSQP (ADMM, warm-started, polished) is fast in the interior but slows down
+        near the maximum-return end, where its unpolished points are re-solved by Clarabel.
+        Measured in ``benchmarks/frontier_bench.py``.
 
     Returns
     -------
@@ -448,17 +471,14 @@ def frontier(
     qp = None
     holder: dict[str, Any] = {}
     if method in ("auto", "fast"):
-        prog = compile_problem(problem.replace(objective="min_risk", max_risk=None,
-                                               min_outcome=None))
-        holder["program"] = prog
-        qp, reason = linear_qp(prog)
+        qp, reason = linear_qp(problem)
         if qp is None:
             if method == "fast":
                 raise InputError(f"frontier: the fast path does not apply: {reason}; use "
                                  "method='cvxpy' (or 'auto').")
             notes.append(f"cvxpy path: {reason}")
     if qp is not None:
-        points = _fast(problem, qp, n_points, settings)
+        points = _fast(problem, qp, n_points, settings, engine)
         used = "fast"
     else:
         points = _generic(problem, n_points, solver, holder)

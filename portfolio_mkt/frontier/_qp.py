@@ -135,26 +135,106 @@ class PointResult:
     return_dual: float = float("nan")
 
 
+def _assemble(qp: LinearQP, var_scale: float, mu_scale: float) -> dict:
+    """Clarabel data ``min 1/2 z'Pz  s.t.  Az + s = b, s in K`` for ``z = [w; y]``.
+
+    Built in one pass in COO form. Row blocks, in order: zero cone (factor rows ``F'w - y = 0``,
+    equality rows, fixed shares), then the non-negative cone (the return row ``-mu'w <= -t``,
+    row upper bounds, row lower bounds, share upper bounds, share lower bounds).
+    """
+    n = qp.n
+    s = var_scale
+    if qp.dense is not None:
+        k = 0
+        p_mat = sp.triu(sp.csc_matrix(qp.dense / s), format="csc")
+    else:
+        k = qp.n_factors
+        d = qp.specific if qp.specific is not None else np.zeros(n)
+        diag = np.r_[d / s, np.ones(k)]
+        p_mat = sp.csc_matrix((diag, (np.arange(n + k), np.arange(n + k))),
+                              shape=(n + k, n + k))
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    rhs: list[np.ndarray] = []
+    count = 0
+
+    def block(r: np.ndarray, c: np.ndarray, v: np.ndarray, b: np.ndarray) -> None:
+        nonlocal count
+        rows.append(r + count)
+        cols.append(c)
+        vals.append(v)
+        rhs.append(b)
+        count += b.size
+
+    # zero cone ---------------------------------------------------------------------------
+    if k:
+        fs = qp.factor / np.sqrt(s)  # n x k
+        r = np.repeat(np.arange(k), n)
+        c = np.tile(np.arange(n), k)
+        block(np.r_[r, np.arange(k)], np.r_[c, n + np.arange(k)],
+              np.r_[fs.T.ravel(), -np.ones(k)], np.zeros(k))
+    a = qp.A.tocoo()
+    lo_r, hi_r = qp.lo, qp.hi
+    eq = np.isfinite(lo_r) & np.isfinite(hi_r) & (lo_r == hi_r)
+
+    def rows_of(mask: np.ndarray, sign: float, b: np.ndarray) -> None:
+        sel = np.flatnonzero(mask)
+        if not sel.size:
+            return
+        remap = np.full(mask.size, -1)
+        remap[sel] = np.arange(sel.size)
+        keep = remap[a.row] >= 0
+        block(remap[a.row[keep]], a.col[keep], sign * a.data[keep], b[sel])
+
+    rows_of(eq, 1.0, hi_r)
+    fixed = np.isfinite(qp.lower) & (qp.lower == qp.upper)
+    fx = np.flatnonzero(fixed)
+    block(np.arange(fx.size), fx, np.ones(fx.size), qp.lower[fx])
+    n_zero = count
+    # non-negative cone ---------------------------------------------------------------------
+    ret = count
+    mu_s = qp.mu / mu_scale
+    nz = np.flatnonzero(mu_s)
+    block(np.zeros(nz.size, dtype=int), nz, -mu_s[nz], np.zeros(1))
+    rows_of(~eq & np.isfinite(hi_r), 1.0, hi_r)
+    rows_of(~eq & np.isfinite(lo_r), -1.0, -lo_r)
+    up = np.flatnonzero(~fixed & np.isfinite(qp.upper))
+    block(np.arange(up.size), up, np.ones(up.size), qp.upper[up])
+    lo = np.flatnonzero(~fixed & np.isfinite(qp.lower))
+    block(np.arange(lo.size), lo, -np.ones(lo.size), -qp.lower[lo])
+    a_mat = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(count, n + k))
+    return {"P": p_mat, "A": a_mat, "b": np.concatenate(rhs).astype(float), "n_zero": n_zero,
+            "ret": ret, "k": k}
+
+
 class OSQPFrontierSolver:
     """Set up the frontier QP once and solve it for many return targets.
 
-    Each target is first solved by OSQP (vector update, warm start from the previous point,
-    solution polishing). A point is accepted from OSQP only when it is solved *and* polished --
-    the polished active-set solution is exact to rounding. Otherwise (typically near the
+    Two engines share the normalised data. ``engine="clarabel"`` (default): Clarabel's
+    interior-point method, set up once; each target only changes the right-hand side of the
+    return row (``solver.update(b=...)``), so the symbolic factorisation and the equilibration
+    are reused; every point converges to the tight tolerance in about ten iterations whatever
+    its position on the frontier. ``engine="osqp"``: each target is first solved by OSQP
+    (vector update of the return row's bound, warm start from the previous point, solution
+    polishing). A point is accepted from OSQP only when it is solved *and* polished -- the
+    polished active-set solution is exact to rounding. Otherwise (typically near the
     maximum-return end, where the feasible set thins out and ADMM slows down) the same point
-    is re-solved by Clarabel's interior-point method on the same matrices, set up once and
-    updated in place (``solver.update(b=...)``), so the symbolic factorisation is reused too.
+    is re-solved by Clarabel on the same data.
 
     Parameters
     ----------
     qp : LinearQP
         The normalised problem.
     settings : dict, optional
-        OSQP settings overriding :data:`DEFAULT_OSQP_SETTINGS`.
+        OSQP settings overriding :data:`DEFAULT_OSQP_SETTINGS` (``engine="osqp"``).
     fallback : bool, default True
-        Re-solve points OSQP does not polish with Clarabel.
-    clarabel_tol : float, default 1e-10
-        Gap and feasibility tolerance of the Clarabel fallback.
+        Re-solve points OSQP does not polish with Clarabel (``engine="osqp"``).
+    clarabel_tol : float, default 1e-9
+        Gap and feasibility tolerance of Clarabel.
+    engine : {"clarabel", "osqp"}, default "clarabel"
+        Which solver sweeps the targets.
     """
 
     def __init__(
@@ -162,11 +242,13 @@ class OSQPFrontierSolver:
         qp: LinearQP,
         settings: dict | None = None,
         fallback: bool = True,
-        clarabel_tol: float = 1e-10,
+        clarabel_tol: float = 1e-9,
+        engine: str = "clarabel",
     ) -> None:
-        import osqp
-
+        if engine not in ("clarabel", "osqp"):
+            raise ValueError(f"engine must be 'clarabel' or 'osqp'; got {engine!r}")
         self.qp = qp
+        self.engine = engine
         self.settings = {**DEFAULT_OSQP_SETTINGS, **(settings or {})}
         self.fallback = fallback
         self.clarabel_tol = clarabel_tol
@@ -179,76 +261,45 @@ class OSQPFrontierSolver:
         self._mu_scale = float(np.max(np.abs(qp.mu))) if n else 1.0
         if self._mu_scale == 0:
             self._mu_scale = 1.0
-        mu_s = qp.mu / self._mu_scale
-        s = self._var_scale
-        if qp.dense is not None:
-            k = 0
-            self.P = sp.triu(sp.csc_matrix(qp.dense / s), format="csc")
-            factor_rows: list[sp.spmatrix] = []
-        else:
-            k = qp.n_factors
-            d = qp.specific if qp.specific is not None else np.zeros(n)
-            self.P = sp.block_diag([sp.diags(d / s), sp.identity(k)], format="csc")
-            factor_rows = []
-            if k:
-                fs = qp.factor / np.sqrt(s)
-                factor_rows.append(sp.hstack([sp.csr_matrix(fs.T), -sp.identity(k)]))
-        self._k = k
-        self._n_var = n + k
-
-        def widen(mat: sp.spmatrix) -> sp.spmatrix:
-            return sp.hstack([mat, sp.csr_matrix((mat.shape[0], k))]) if k else mat
-
-        ret_row = widen(sp.csr_matrix(mu_s.reshape(1, -1)))
-        finite = np.isfinite(qp.lower) | np.isfinite(qp.upper)
-        idx = np.flatnonzero(finite)
-        bound_rows = sp.csr_matrix(
-            (np.ones(idx.size), (np.arange(idx.size), idx)), shape=(idx.size, n)
-        )
-        rows = [*factor_rows, ret_row]
-        if qp.A.shape[0]:
-            rows.append(widen(qp.A))
-        rows.append(widen(bound_rows))
-        self.A = sp.vstack(rows, format="csc")
-        self._ret = k  # index of the return row
-        l_parts = [np.zeros(k), [-np.inf], qp.lo, qp.lower[idx]]
-        u_parts = [np.zeros(k), [np.inf], qp.hi, qp.upper[idx]]
-        self._l = np.concatenate([np.asarray(p, dtype=float) for p in l_parts])
-        self._u = np.concatenate([np.asarray(p, dtype=float) for p in u_parts])
         t0 = time.perf_counter()
-        self.solver = osqp.OSQP()
-        self.solver.setup(self.P, np.zeros(self._n_var), self.A, self._l, self._u,
-                          **self.settings)
-        self.setup_time = time.perf_counter() - t0
+        self.data = _assemble(qp, self._var_scale, self._mu_scale)
+        self._k = self.data["k"]
+        self._n_var = n + self._k
         self._clarabel = None
-        self._clarabel_b: np.ndarray | None = None
-        self._clarabel_ret = -1
         self._low_target: float | None = None
         self.n_fallback = 0
+        self.solver = None
+        if engine == "osqp":
+            self._setup_osqp()
+        else:
+            self._setup_clarabel()
+        self.setup_time = time.perf_counter() - t0
 
-    # ------------------------------------------------------------------ helpers
-    def _dual_to_slope(self, lam_scaled: float) -> float:
-        """``d(w'Sigma w)/d(mu'w)`` from the dual of the scaled return row."""
-        return 2.0 * self._var_scale * lam_scaled / self._mu_scale
+    # ------------------------------------------------------------------ set-up
+    def _setup_osqp(self) -> None:
+        import osqp
+
+        d = self.data
+        a = d["A"]
+        nz, ret = d["n_zero"], d["ret"]
+        b = d["b"]
+        # OSQP form l <= A z <= u from the cone form: zero rows l = u = b, non-negative rows
+        # -inf <= A z <= b. The return row is the first non-negative row.
+        self._l = np.r_[b[:nz], np.full(b.size - nz, -np.inf)]
+        self._u = b.copy()
+        self._u[ret] = np.inf
+        self._osqp_ret = ret
+        self.solver = osqp.OSQP()
+        self.solver.setup(d["P"], np.zeros(self._n_var), a, self._l, self._u, **self.settings)
 
     def _setup_clarabel(self) -> None:
         import clarabel
 
-        a = self.A.tocsr()
-        low, up = self._l, self._u
-        ret = np.zeros(a.shape[0], dtype=bool)
-        ret[self._ret] = True
-        eq = np.isfinite(low) & np.isfinite(up) & (low == up) & ~ret
-        has_up = ~eq & np.isfinite(up) & ~ret
-        has_lo = ~eq & np.isfinite(low) & ~ret
-        blocks = [a[eq], -a[ret], a[has_up], -a[has_lo]]
-        b = np.concatenate([up[eq], [0.0], up[has_up], -low[has_lo]])
-        mat = sp.vstack(blocks, format="csc")
-        n_eq = int(eq.sum())
+        d = self.data
         cones = []
-        if n_eq:
-            cones.append(clarabel.ZeroConeT(n_eq))
-        cones.append(clarabel.NonnegativeConeT(mat.shape[0] - n_eq))
+        if d["n_zero"]:
+            cones.append(clarabel.ZeroConeT(d["n_zero"]))
+        cones.append(clarabel.NonnegativeConeT(d["b"].size - d["n_zero"]))
         st = clarabel.DefaultSettings()
         st.verbose = False
         st.presolve_enable = False
@@ -256,39 +307,51 @@ class OSQPFrontierSolver:
         st.tol_gap_rel = self.clarabel_tol
         st.tol_feas = self.clarabel_tol
         st.max_iter = 200
-        self._clarabel_ret = n_eq
-        self._clarabel_b = b
+        self._cones = cones
+        self._clarabel_settings = st
+        self._b = d["b"].copy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._clarabel = clarabel.DefaultSolver(
-                self.P, np.zeros(self._n_var), mat, b, cones, st
+                d["P"], np.zeros(self._n_var), d["A"], self._b, cones, st
             )
 
+    # ------------------------------------------------------------------ helpers
+    def _dual_to_slope(self, lam_scaled: float) -> float:
+        """``d(w'Sigma w)/d(mu'w)`` from the dual of the scaled return row."""
+        return 2.0 * self._var_scale * lam_scaled / self._mu_scale
+
     def _low(self) -> float:
-        """A return below every feasible one (makes the return row inactive in Clarabel)."""
+        """A return below every feasible one (makes the return row inactive)."""
         if self._low_target is None:
-            value, _, _ = self._lp(sign=+1.0)
-            span = np.sum(np.abs(self.qp.mu)) + 1.0
-            self._low_target = (value if np.isfinite(value) else -1e6) - span
+            qp = self.qp
+            floor = np.fmin(qp.mu * qp.lower, qp.mu * qp.upper)
+            if np.all(np.isfinite(floor)):
+                value = float(np.sum(floor))
+            else:
+                value, _, _ = self._lp(sign=+1.0)
+                value = value if np.isfinite(value) else -1e6 * self._mu_scale
+            self._low_target = value - (np.sum(np.abs(qp.mu)) + self._mu_scale)
         return self._low_target
 
     def _solve_clarabel(self, target: float | None) -> PointResult:
         if self._clarabel is None:
             self._setup_clarabel()
-        b = self._clarabel_b.copy()
+        ret = self.data["ret"]
         t = self._low() if target is None else target
-        b[self._clarabel_ret] = -t / self._mu_scale
-        self._clarabel.update(b=b)
+        self._b[ret] = -t / self._mu_scale
+        self._clarabel.update(b=self._b)
         t0 = time.perf_counter()
         sol = self._clarabel.solve()
         elapsed = time.perf_counter() - t0
         status = str(sol.status)
         ok = status in ("Solved", "AlmostSolved")
-        w = np.asarray(sol.x[: self.qp.n], dtype=float).copy() if ok else None
+        w = np.array(sol.x[: self.qp.n], dtype=float) if ok else None
         dual = float("nan")
         if ok and target is not None:
-            dual = self._dual_to_slope(float(sol.z[self._clarabel_ret]))
-        self.n_fallback += 1
+            dual = self._dual_to_slope(float(sol.z[ret]))
+        if self.engine == "osqp":
+            self.n_fallback += 1
         return PointResult(
             target=target,
             w=w,
@@ -299,10 +362,14 @@ class OSQPFrontierSolver:
             return_dual=dual,
         )
 
-    def _solve(self, target: float | None) -> PointResult:
+    def _solve_osqp(self, target: float | None) -> PointResult:
+        ret = self._osqp_ret
         low = self._l.copy()
-        low[self._ret] = -np.inf if target is None else target / self._mu_scale
-        self.solver.update(l=low)
+        low[ret] = -np.inf
+        up = self._u.copy()
+        # the cone row is -mu'w <= -t: in OSQP form -inf <= -mu'w <= -t
+        up[ret] = np.inf if target is None else -target / self._mu_scale
+        self.solver.update(l=low, u=up)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -317,18 +384,13 @@ class OSQPFrontierSolver:
             point.solve_time += elapsed
             point.iterations += int(info.iter)
             point.message = f"OSQP {status} (not polished) -> {point.message}"
-            if point.w is not None:
-                self.solver.warm_start(x=np.r_[point.w, self.qp.factor.T @ point.w
-                                                if self._k else np.zeros(0)]
-                                       / np.r_[np.ones(self.qp.n),
-                                               np.full(self._k, np.sqrt(self._var_scale))])
-                return point
-        w = np.asarray(res.x[: self.qp.n], dtype=float).copy() if ok else None
-        message = f"OSQP {status} in {info.iter} iterations" + ("" if polished else
-                                                               " (not polished)")
+            return point
+        w = np.array(res.x[: self.qp.n], dtype=float) if ok else None
+        message = f"OSQP {status} in {info.iter} iterations" + (
+            "" if polished else " (not polished)")
         dual = float("nan")
         if ok and target is not None:
-            dual = self._dual_to_slope(float(-res.y[self._ret]))
+            dual = self._dual_to_slope(float(res.y[ret]))
         return PointResult(
             target=target,
             w=w,
@@ -338,6 +400,11 @@ class OSQPFrontierSolver:
             solve_time=elapsed,
             return_dual=dual,
         )
+
+    def _solve(self, target: float | None) -> PointResult:
+        if self.engine == "clarabel":
+            return self._solve_clarabel(target)
+        return self._solve_osqp(target)
 
     # ------------------------------------------------------------------ public
     def min_risk(self) -> PointResult:
@@ -349,6 +416,7 @@ class OSQPFrontierSolver:
         return self._solve(target)
 
     def _lp(self, sign: float) -> tuple[float, np.ndarray | None, str]:
+        """``min sign * mu'w`` with HiGHS (exact vertex)."""
         qp = self.qp
         a = qp.A.tocsr()
         eq = np.isfinite(qp.lo) & np.isfinite(qp.hi) & (qp.lo == qp.hi)
@@ -356,9 +424,8 @@ class OSQPFrontierSolver:
         ge = ~eq & np.isfinite(qp.lo)
         a_ub = sp.vstack([a[le], -a[ge]], format="csr")
         b_ub = np.concatenate([qp.hi[le], -qp.lo[ge]])
-        bounds = np.column_stack([qp.lower, qp.upper])
         bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None)
-                  for lo, hi in bounds]
+                  for lo, hi in zip(qp.lower, qp.upper, strict=True)]
         res = linprog(
             sign * qp.mu / self._mu_scale,
             A_ub=a_ub if a_ub.shape[0] else None,
@@ -372,18 +439,43 @@ class OSQPFrontierSolver:
             return float("nan"), None, str(res.message)
         return float(qp.mu @ res.x), np.asarray(res.x), str(res.message)
 
+    def _lp_clarabel(self) -> tuple[float, np.ndarray | None, str]:
+        """``max mu'w`` by Clarabel on the same constraint matrix (no quadratic term)."""
+        import clarabel
+
+        if self._clarabel is None:
+            self._setup_clarabel()
+        b = self._b.copy()
+        b[self.data["ret"]] = -self._low() / self._mu_scale
+        q = np.zeros(self._n_var)
+        q[: self.qp.n] = -self.qp.mu / self._mu_scale
+        p0 = sp.csc_matrix((self._n_var, self._n_var))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lp = clarabel.DefaultSolver(p0, q, self.data["A"], b, self._cones,
+                                        self._clarabel_settings)
+            sol = lp.solve()
+        status = str(sol.status)
+        if status != "Solved":
+            return float("nan"), None, f"Clarabel {status}"
+        x = np.array(sol.x[: self.qp.n], dtype=float)
+        return float(self.qp.mu @ x), x, "Clarabel Solved"
+
     def max_return(self) -> tuple[float, np.ndarray | None, str]:
-        """The largest feasible ``mu' w`` (an LP solved exactly with HiGHS).
+        """The largest feasible ``mu' w`` (an LP: Clarabel, or HiGHS if that fails).
 
         Returns
         -------
         value : float
             ``max mu' w`` (``nan`` when the LP fails or is unbounded).
         w : ndarray or None
-            An optimal vertex.
+            An optimal solution.
         status : str
-            HiGHS's message.
+            The LP solver's message.
         """
+        value, x, msg = self._lp_clarabel()
+        if np.isfinite(value):
+            return value, x, msg
         return self._lp(sign=-1.0)
 
 
