@@ -88,3 +88,35 @@ def test_single_view_moves_confidence_share_of_the_way(conf, change, tau):
     prior = (pi["a"] + pi["c"]) / 2
     post = (bl.posterior["a"] + bl.posterior["c"]) / 2
     assert np.isclose(post - prior, conf / 100 * change * prior, rtol=1e-9, atol=1e-12)
+
+
+_cell = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-5, 5),
+    st.text(max_size=4),
+    st.sampled_from(["2024-01-01", "2024-13-45", "US", "-1", "1e3", ""]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cells=st.lists(st.lists(_cell, min_size=6, max_size=6), min_size=1, max_size=6),
+    drop=st.sampled_from([None, "period", "spend", "market"]),
+)
+def test_bad_input_raises_estimation_error_or_passes(cells, drop):
+    """Whatever the cells hold, the history is either accepted or refused with our error."""
+    from portfolio_mkt.estimation import validate_history
+    from portfolio_mkt.exceptions import EstimationError
+
+    cols = ["period", "asset", "market", "channel", "spend", "outcome"]
+    h = pd.DataFrame(cells, columns=cols)
+    if drop:
+        h = h.drop(columns=[drop])
+    try:
+        clean = validate_history(h)
+    except EstimationError:
+        return
+    assert (clean["spend"] >= 0).all()
+    assert np.isfinite(clean[["spend", "outcome"]].to_numpy()).all()
+    assert not clean.duplicated(["period", "asset"]).any()
