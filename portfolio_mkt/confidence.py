@@ -225,7 +225,9 @@ class Confidence:
     level : float
         Coverage of the percentile intervals (0.9 gives the 5% and 95% quantiles).
     samples : DataFrame
-        One row per resample: ``status``, ``message``, ``expected_outcome``, ``risk``.
+        One row per resample: ``status``, ``message``, ``expected_outcome`` and ``risk`` (of
+        the plan re-optimised on the resample), ``plan_outcome`` and ``plan_risk`` (the
+        recommended point plan valued by the resample's re-estimated model).
     spend_samples : DataFrame
         Spend per resample (rows) and asset (columns, the point allocation's assets; an asset
         the estimator dropped in a resample counts as 0). Failed resamples are NaN.
@@ -238,6 +240,10 @@ class Confidence:
         ``point``, ``lower``, ``upper``, ``mean``, ``std`` of the expected outcome.
     risk : Series
         The same for the risk (standard deviation of the outcome).
+    plan_outcome : Series
+        The same for the recommended plan's expected outcome under the re-estimated models:
+        how far the estimate of *this* plan's outcome can be trusted (no re-optimisation,
+        so no winner's curse).
     random_state : int or None
         The seed.
     block_length : int
@@ -252,6 +258,7 @@ class Confidence:
     table: pd.DataFrame
     outcome: pd.Series
     risk: pd.Series
+    plan_outcome: pd.Series | None = None
     random_state: Any = None
     block_length: int = 1
     tolerance: float = 0.01
@@ -288,6 +295,12 @@ class Confidence:
             f"Risk {self.risk['point']:,.0f}, {pct} interval {self.risk['lower']:,.0f} to "
             f"{self.risk['upper']:,.0f}.",
         ]
+        if self.plan_outcome is not None and np.isfinite(self.plan_outcome["lower"]):
+            lines.append(
+                f"The recommended plan itself, valued by the re-estimated models: {pct} "
+                f"interval {self.plan_outcome['lower']:,.0f} to "
+                f"{self.plan_outcome['upper']:,.0f}."
+            )
         if self.current is not None:
             moved = self.table[self.table["direction"] != "hold"]
             if len(moved):
@@ -360,12 +373,14 @@ class _ResampleTask:
         period_col: str | None,
         index: pd.Index,
         solve_kwargs: Mapping[str, Any],
+        point_spend: pd.Series | None = None,
     ) -> None:
         self.history = history
         self.build = build
         self.period_col = period_col
         self.index = index
         self.solve_kwargs = dict(solve_kwargs)
+        self.point_spend = point_spend
 
     def __call__(self, chunk: list[np.ndarray]) -> list[dict[str, Any]]:
         from .optimization import solve
@@ -377,6 +392,8 @@ class _ResampleTask:
                 "message": "",
                 "expected_outcome": np.nan,
                 "risk": np.nan,
+                "plan_outcome": np.nan,
+                "plan_risk": np.nan,
                 "spend": None,
             }
             try:
@@ -393,6 +410,11 @@ class _ResampleTask:
                 rec["status"] = str(alloc.status)
                 rec["expected_outcome"] = float(alloc.expected_outcome)
                 rec["risk"] = float(alloc.risk)
+                if self.point_spend is not None:
+                    # the recommended (point) plan, valued by this resample's model
+                    x0 = self.point_spend.reindex(problem.index, fill_value=0.0).to_numpy(float)
+                    rec["plan_outcome"] = float(np.sum(problem.return_term.outcome(x0)))
+                    rec["plan_risk"] = float(np.sqrt(max(problem.variance(x0), 0.0)))
                 spend = alloc.spend
                 extra = spend.index.difference(self.index)
                 if len(extra):
@@ -526,7 +548,7 @@ def bootstrap(
                 "give a current spend (0 for new assets) for every asset."
             )
 
-    task = _ResampleTask(history, build, period_col, index, solve_kwargs)
+    task = _ResampleTask(history, build, period_col, index, solve_kwargs, point.spend)
     backend, n_jobs = resolve_backend(backend, n_jobs, n_resamples)
     records = map_chunks(
         task,
@@ -543,6 +565,8 @@ def bootstrap(
             "message": [r["message"] for r in records],
             "expected_outcome": [r["expected_outcome"] for r in records],
             "risk": [r["risk"] for r in records],
+            "plan_outcome": [r["plan_outcome"] for r in records],
+            "plan_risk": [r["plan_risk"] for r in records],
         },
         index=pd.RangeIndex(len(records), name="resample"),
     )
@@ -552,7 +576,7 @@ def bootstrap(
             spend[i] = r["spend"]
     spend_samples = pd.DataFrame(spend, index=samples.index, columns=index)
     ok = (samples["status"] == "optimal").to_numpy()
-    samples.loc[~ok, ["expected_outcome", "risk"]] = np.nan
+    samples.loc[~ok, ["expected_outcome", "risk", "plan_outcome", "plan_risk"]] = np.nan
     if not ok.any():
         from .exceptions import SolverError
 
@@ -601,6 +625,8 @@ def bootstrap(
         outcome=_interval(float(point.expected_outcome), samples["expected_outcome"].to_numpy(),
                           level),
         risk=_interval(float(point.risk), samples["risk"].to_numpy(), level),
+        plan_outcome=_interval(float(point.expected_outcome),
+                               samples["plan_outcome"].to_numpy(), level),
         random_state=random_state if not isinstance(random_state, np.random.Generator) else None,
         block_length=int(block_length),
         tolerance=tolerance,

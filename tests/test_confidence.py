@@ -231,3 +231,26 @@ def test_dask_local_cluster_equals_local_run(small):
     pd.testing.assert_frame_equal(small.samples, on_dask.samples)
     pd.testing.assert_frame_equal(small.spend_samples, on_dask.spend_samples)
     pd.testing.assert_frame_equal(small.table, on_dask.table)
+
+
+def test_point_plan_valued_by_each_resampled_model(conf):
+    from portfolio_mkt.confidence import block_bootstrap_indices, resample_history
+
+    positions = block_bootstrap_indices(36, 30, 4, random_state=11)
+    x0 = conf.point.spend
+    for i in range(3):
+        p_i = build(resample_history(HISTORY, positions[i]))
+        mu_i = p_i.expected_return
+        assert conf.samples.loc[i, "plan_outcome"] == pytest.approx(float(mu_i @ x0), rel=1e-9)
+        var = float(x0 @ p_i.covariance @ x0)
+        assert conf.samples.loc[i, "plan_risk"] == pytest.approx(np.sqrt(var), rel=1e-9)
+    po = conf.plan_outcome
+    assert po["lower"] < po["point"] < po["upper"]
+    # re-optimising on each resample can only raise that resample's own utility (the point
+    # plan is feasible there too): U = outcome - delta / (2 B) * risk^2 with delta = 8
+    s = conf.samples
+    u_reopt = s["expected_outcome"] - 8.0 / (2 * BUDGET) * s["risk"] ** 2
+    u_point = s["plan_outcome"] - 8.0 / (2 * BUDGET) * s["plan_risk"] ** 2
+    assert (u_reopt >= u_point - 1e-6 * u_point.abs()).all()
+    assert (u_reopt > u_point + 1.0).any()
+    assert "recommended plan itself" in conf.summary()
