@@ -580,6 +580,7 @@ def _validation_error(src: _Source, exc: ValidationError, raw: Any) -> PlanFileE
         items.append((_field_name(loc), src.line(loc), msg))
     # when a union failed on every branch, keep the most specific messages only
     items = _prune_union_noise(items)
+    items.sort(key=lambda it: (it[1] is None, it[1] or 0))
     lines = [
         f"{src.path}, line {line}: field '{name}': {msg}" if line else
         f"{src.path}: field '{name}': {msg}"
