@@ -129,6 +129,24 @@ def test_docs_build_without_warnings(built_site):
         assert (built_site / page).is_file(), page
 
 
+def test_every_page_is_reachable_from_the_index(built_site):
+    """A page marked ``orphan`` builds without warnings but no reader finds it."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((built_site / "index.html").read_text(encoding="utf-8"), "html.parser")
+    body = soup.select_one("div.body") or soup
+    linked = {a["href"].split("#")[0] for a in body.select("a[href]")}
+    unreachable = []
+    for page in sorted([*DOCS.rglob("*.md"), *DOCS.rglob("*.rst")]):
+        rel = page.relative_to(DOCS)
+        if rel.parts[0].startswith("_") or rel.stem == "index" and rel.parent == Path("."):
+            continue
+        html = rel.with_suffix(".html").as_posix()
+        if html not in linked:
+            unreachable.append(rel.as_posix())
+    assert not unreachable, f"pages not in any toctree of docs/index.md: {unreachable}"
+
+
 def test_api_reference_documents_every_public_name(built_site):
     import pkgutil
 
