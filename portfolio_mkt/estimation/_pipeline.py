@@ -240,8 +240,8 @@ def problem_from_history(
     audit_options : mapping, optional
         Thresholds passed to :func:`bias_audit`.
     cv : bool or int, default False
-        Run time-series cross-validation of the return estimator (an int gives the folds).
-        Not available for ``expected_return="curve"`` (``Estimates.cv`` stays None).
+        Run time-series cross-validation of the return estimator (an int gives the folds;
+        with ``expected_return="curve"`` the curves are refitted on each training window).
     missing : str, default "rescale"
         Missing-data strategy for third-party covariance estimators.
     min_periods : int, default 3
@@ -334,7 +334,7 @@ def problem_from_history(
         cur = current
 
     cv_result = None
-    if cv and expected_return != "curve":
+    if cv:
         folds = 5 if cv is True else int(cv)
         cv_result = cross_validate_returns(frame, estimator, n_splits=folds)
 

@@ -17,6 +17,7 @@ from sklearn.base import clone
 from sklearn.model_selection import TimeSeriesSplit
 
 from ..exceptions import EstimationError
+from ._curve_return import CurveImpliedReturn
 from ._history import asset_table, pivot_history, validate_history
 from ._returns import make_return_estimator
 
@@ -75,7 +76,11 @@ def cross_validate_returns(
         Long history (see :func:`validate_history`).
     estimator : str or estimator, default "shrinkage"
         ``"mean"``, ``"ewma"``, ``"shrinkage"`` or an estimator with ``fit(X)`` and
-        ``expected_return_`` (cloned for each fold).
+        ``expected_return_`` (cloned for each fold): the prediction is
+        ``expected_return * spend``. ``"curve"`` (or a :class:`CurveImpliedReturn`) fits
+        response curves with carryover on each training window and predicts the test
+        outcome from the curve at the adstocked spend - the fair comparison of a constant
+        return with saturation.
     n_splits : int, default 5
         Number of folds of ``TimeSeriesSplit``.
     test_size : int, optional
@@ -114,7 +119,12 @@ def cross_validate_returns(
             f"cross_validate_returns: {n_periods} periods are too few for {n_splits} folds; "
             "lower n_splits."
         )
-    base = make_return_estimator(estimator)
+    curve = isinstance(estimator, CurveImpliedReturn) or estimator == "curve"
+    base = (
+        (clone(estimator) if isinstance(estimator, CurveImpliedReturn) else CurveImpliedReturn())
+        if curve
+        else make_return_estimator(estimator)
+    )
     name = estimator if isinstance(estimator, str) else type(estimator).__name__
     pooled = bool(getattr(base, "needs_assets", False))
     splitter = TimeSeriesSplit(n_splits=n_splits, test_size=test_size, gap=gap)
@@ -130,15 +140,17 @@ def cross_validate_returns(
         tr = returns.iloc[train]
         seen = tr.columns[tr.notna().any()]
         est = clone(base) if hasattr(base, "get_params") else base
-        if pooled:
+        if curve:
+            pred = _curve_predictions(est, frame, returns.index, train, test, seen)
+        elif pooled:
             est.fit(tr, assets=assets)
             mu = est.expected_return_
         else:
             est.fit(tr[seen])
             mu = est.expected_return_.reindex(returns.columns)
-        s = spend.iloc[test]
         y = outcome.iloc[test]
-        pred = s * mu
+        if not curve:
+            pred = spend.iloc[test] * mu
         above = y.gt(floor, axis=1)
         scored = y.notna() & above & pred.notna()
         missing_pred = y.notna() & above & pred.isna()
@@ -182,3 +194,30 @@ def cross_validate_returns(
         folds=folds,
         estimator=str(name),
     )
+
+
+def _curve_predictions(
+    est: CurveImpliedReturn,
+    frame: pd.DataFrame,
+    periods: pd.Index,
+    train: np.ndarray,
+    test: np.ndarray,
+    seen: pd.Index,
+) -> pd.DataFrame:
+    """Outcome of the test periods predicted by curves fitted on the training periods.
+
+    Each asset's curve is evaluated on its own sequence of rows (training then test, as the
+    fit orders them), so carryover from training spend reaches the test periods.
+    """
+    train_periods = periods[train]
+    test_periods = periods[test]
+    fit_rows = frame[frame["period"].isin(train_periods) & frame["asset"].isin(seen)]
+    est.fit(fit_rows)
+    rows = frame[frame["period"].isin(train_periods.append(test_periods))]
+    out = {}
+    for a, reg in est.fit_.estimators.items():
+        sub = rows[rows["asset"] == a].sort_values("period")
+        yhat = pd.Series(np.asarray(reg.predict(sub["spend"].to_numpy())), index=sub["period"])
+        out[a] = yhat.reindex(test_periods)
+    pred = pd.DataFrame(out, index=test_periods)
+    return pred.reindex(columns=frame["asset"].unique())
