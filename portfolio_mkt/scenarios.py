@@ -356,8 +356,9 @@ class ScenarioResults:
     summary : DataFrame
         Index: scenario name (``"base"`` first). Columns: ``status``, ``budget``,
         ``expected_outcome``, ``risk``, ``utility``, ``outcome_change`` (vs base),
-        ``outcome_change_pct``, ``risk_change``, ``spend_moved`` (half the total absolute spend
-        change vs base: money that moves), ``solve_time``, ``method`` (``"parameter"`` when
+        ``outcome_change_pct``, ``risk_change``, ``spend_moved`` (money reallocated between
+        assets beyond the net budget change, ``(sum|change| - |sum change|) / 2``: 0 when the
+        plan only scales), ``solve_time``, ``method`` (``"parameter"`` when
         the compiled program was re-used, ``"rebuild"`` otherwise), ``message``.
     spend : DataFrame
         Assets (rows) x scenarios (columns): recommended spend; NaN for failed scenarios.
@@ -399,6 +400,44 @@ class ScenarioResults:
         """Wide table: the summary plus one ``change: <asset>`` column per asset."""
         changes = self.change.T.add_prefix("change: ")
         return pd.concat([self.summary, changes], axis=1)
+
+    def explain(self) -> str:
+        """Each scenario against the base plan, in plain language.
+
+        Returns
+        -------
+        str
+            One line per scenario: outcome and risk change, the money reallocated and where
+            it goes most, or why the scenario could not be solved.
+        """
+        lines = []
+        base = self.summary.loc["base"]
+        lines.append(
+            f"Base plan: expected outcome {base['expected_outcome']:,.0f}, risk "
+            f"{base['risk']:,.0f}, budget {base['budget']:,.0f}."
+        )
+        for name, row in self.summary.iloc[1:].iterrows():
+            if self.allocations.get(name) is None:
+                lines.append(f"{name}: not solved ({row['status']}) - {row['message']}")
+                continue
+            text = (
+                f"{name}: expected outcome {row['expected_outcome']:,.0f} "
+                f"({row['outcome_change']:+,.0f}, {row['outcome_change_pct']:+.1%}), risk "
+                f"{row['risk']:,.0f} ({row['risk_change']:+,.0f})"
+            )
+            ch = self.change[name].dropna()
+            if len(ch) and ch.abs().max() > 1e-6 * max(abs(row["budget"]), 1.0):
+                up, down = ch.idxmax(), ch.idxmin()
+                parts = []
+                if ch[up] > 0:
+                    parts.append(f"most to {up} ({ch[up]:+,.0f})")
+                if ch[down] < 0:
+                    parts.append(f"most from {down} ({ch[down]:+,.0f})")
+                text += f"; {row['spend_moved']:,.0f} reallocated between assets"
+                if parts:
+                    text += ", " + " and ".join(parts)
+            lines.append(text + ".")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         cols = ["status", "expected_outcome", "risk", "outcome_change", "risk_change"]
@@ -648,6 +687,13 @@ def scenarios(
     return _tabulate(base_rec, records, items, problem.index)
 
 
+def _reallocated(change: pd.DataFrame) -> pd.Series:
+    """Money moved between assets beyond the net change, per column (NaN if all NaN)."""
+    gross = change.abs().sum(axis=0, min_count=1)
+    net = change.sum(axis=0, min_count=1).abs()
+    return (gross - net) / 2.0
+
+
 def _tabulate(
     base: dict[str, Any], records: list[dict[str, Any]], items: list[Scenario], index: pd.Index
 ) -> ScenarioResults:
@@ -673,7 +719,7 @@ def _tabulate(
         if base["expected_outcome"] != 0 else np.nan
     )
     summary["risk_change"] = summary["risk"] - base["risk"]
-    summary["spend_moved"] = change.abs().sum(axis=0, min_count=1) / 2.0
+    summary["spend_moved"] = _reallocated(change)
     summary = summary[SUMMARY_COLUMNS]
     summary["status"] = summary["status"].astype(object)
     summary["message"] = summary["message"].astype(object)
@@ -773,7 +819,7 @@ def constraint_prices(
         ``outcome_price_pct`` (of the outcome without it), ``risk_with``/``risk_without`` and
         ``risk_change`` = without - with, ``objective_gain`` (how much the objective -- utility,
         outcome, or minus the risk -- improves without the constraint; >= 0 up to solver
-        tolerance), ``spend_moved`` (money that moves when it is dropped),
+        tolerance), ``spend_moved`` (money reallocated between assets when it is dropped),
         ``status_without`` and ``message`` (a failed re-solve keeps its status).
 
     Raises
@@ -839,7 +885,7 @@ def constraint_prices(
         if rec["allocation"] is not None:
             row["objective_gain"] = _objective_value(rec["allocation"]) - with_obj
             moved = rec["spend"].reindex(allocation.spend.index) - allocation.spend
-            row["spend_moved"] = float(moved.abs().sum() / 2.0)
+            row["spend_moved"] = float(_reallocated(moved.to_frame()).iloc[0])
         else:
             row["objective_gain"] = np.nan
             row["spend_moved"] = np.nan

@@ -70,6 +70,8 @@ def test_budget_up_10pct_scales_spend_exactly():
     assert s.loc["budget +10%", "outcome_change_pct"] == pytest.approx(0.10, rel=1e-6)
     assert s.loc["budget +10%", "risk"] == pytest.approx(1.1 * s.loc["base", "risk"], rel=1e-6)
     assert s.loc["budget +10%", "budget"] == pytest.approx(1_100_000.0)
+    # pure scaling: nothing is reallocated between assets
+    assert s.loc["budget +10%", "spend_moved"] == pytest.approx(0.0, abs=1e-6 * 1.1e6)
     # one compiled program re-used (no share-unit constraints here)
     assert set(s["method"].iloc[1:]) == {"parameter"}
 
@@ -195,6 +197,7 @@ def test_failed_scenarios_keep_their_status_and_do_not_sink_the_table():
     assert res.spend["drop video"].isna().all()
     assert res.allocations["drop video"] is None
     assert np.isnan(s.loc["drop video", "outcome_change"])
+    assert "drop video: not solved (infeasible)" in res.explain()
 
 
 def test_scenario_definition_errors():
@@ -219,6 +222,9 @@ def test_tables_long_and_wide():
     wide = res.table()
     assert f"change: {IDS[0]}" in wide.columns and wide.shape[0] == 2
     assert "budget +10%" in repr(res)
+    text = res.explain()
+    assert "budget +10%: expected outcome" in text and "+10.0%" in text
+    assert "most to us_search" in text
 
 
 def test_cost_shock_on_response_curve_reads_the_curve_at_x_over_1_plus_y():
