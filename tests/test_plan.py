@@ -319,3 +319,12 @@ def test_halo_lifts_enter_the_problem(tmp_path):
 def test_halo_unknown_asset(tmp_path):
     err = error_of(write(tmp_path, GOOD + "halo:\n  - {source: b, target: zz, lift: 0.1}\n"))
     assert err.field == "halo[0].target" and err.line == 8
+
+
+def test_monthly_reproduces_the_guides_example_split():
+    # seed 003: "the optimal allocation for a $100,000 monthly budget is $45,000 in search,
+    # $25,000 in paid social, $20,000 in video, and $10,000 in influencer campaigns"
+    alloc = pm.solve(load_plan("monthly_100k").to_problem())
+    expected = pd.Series({"search": 45e3, "paid_social": 25e3, "video": 20e3,
+                          "influencers": 10e3})
+    assert (alloc.spend[expected.index] - expected).abs().max() < 1_000
