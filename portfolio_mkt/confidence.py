@@ -927,6 +927,11 @@ without approval.']
                              ))
                     )
     if conf is not None and rules.min_confidence is not None:
+        if direction is None and current is not None:
+            noise = 1e-6 * max(float(spend.abs().sum()), float(current.abs().sum()))
+            direction = pd.Series(
+                recommendation_direction(spend, current, 0.01, noise), index=index
+            )
         for a in index:
             c = conf[a]
             if not np.isfinite(c) or c >= rules.min_confidence:

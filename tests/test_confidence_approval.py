@@ -104,6 +104,10 @@ def test_low_confidence_flags_with_series():
     flags = approval_flags(alloc, confidence=conf)
     assert flags["asset"].tolist() == ["us_brand_video", "ru_social"]
     assert "84%" in flags["message"].iloc[0] and "85%" in flags["message"].iloc[0]
+    assert "recommendation to keep spend holds" in flags["message"].iloc[0]
+    moved = approval_flags(_alloc([100, 60, 100, 100, 0], CUR), ApprovalRules(
+        max_change=None, protected_tags=()), confidence=conf)
+    assert "recommendation to cut spend holds in only 84%" in moved["message"].iloc[0]
     assert approval_flags(alloc, ApprovalRules(min_confidence=None), confidence=conf).empty
 
 
