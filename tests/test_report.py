@@ -116,3 +116,24 @@ def test_history_plan_has_confidence_and_audit(tmp_path):
     assert audit.find("p", class_="flag") is not None
     conf = soup.find("section", id="confidence")
     assert conf.find("table") is not None and conf.find("p", class_="na") is None
+
+
+def test_fallbacks_agree_with_scenarios_module(monkeypatch):
+    """Without portfolio_mkt.scenarios the report re-solves itself: same numbers."""
+    from portfolio_mkt.report import _analysis
+
+    plan = load_plan("quarterly_2m")
+    full = run_plan(plan, frontier=False, confidence=False)
+    real = _analysis.optional_module
+
+    def missing(name, attr=None):
+        return None if name == "portfolio_mkt.scenarios" else real(name, attr)
+
+    monkeypatch.setattr(_analysis, "optional_module", missing)
+    own = run_plan(plan, frontier=False, confidence=False)
+    for sc in ("base", "budget +20%", "budget -15%", "no events", "cautious"):
+        assert own.scenarios.loc[sc, "expected_outcome"] == pytest.approx(
+            full.scenarios.loc[sc, "expected_outcome"], rel=1e-5)
+    price = full.prices.loc["shift_limit", "outcome_price"]
+    assert price > 1.0  # the shift limit binds in this plan
+    assert own.prices.loc["shift_limit", "outcome_price"] == pytest.approx(price, rel=1e-3)
