@@ -328,3 +328,35 @@ def test_monthly_reproduces_the_guides_example_split():
     expected = pd.Series({"search": 45e3, "paid_social": 25e3, "video": 20e3,
                           "influencers": 10e3})
     assert (alloc.spend[expected.index] - expected).abs().max() < 1_000
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "toml"])
+def test_line_numbers_property(tmp_path_factory, fmt):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25, deadline=None)
+    @given(n=st.integers(1, 6), data=st.data())
+    def check(n, data):
+        k = data.draw(st.integers(0, n - 1))
+        field = data.draw(st.sampled_from(["expected_return", "current", "volatility"]))
+        lines = ['name = "p"', "budget = 100"] if fmt == "toml" else ["name: p", "budget: 100",
+                                                                       "assets:"]
+        bad_line = None
+        for i in range(n):
+            lines.append("[[assets]]" if fmt == "toml" else f"  - id: a{i}")
+            if fmt == "toml":
+                lines.append(f'id = "a{i}"')
+            for f in ("expected_return", "current", "volatility"):
+                value = '"oops"' if (i == k and f == field) else "1.0"
+                lines.append(f"{f} = {value}" if fmt == "toml" else f"    {f}: {value}")
+                if i == k and f == field:
+                    bad_line = len(lines)
+        path = tmp_path_factory.mktemp("prop") / f"p.{fmt}"
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(PlanFileError) as info:
+            load_plan(path)
+        assert info.value.field == f"assets[{k}].{field}"
+        assert info.value.line == bad_line
+
+    check()
