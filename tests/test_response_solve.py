@@ -203,3 +203,27 @@ def test_curves_and_linear_assets_mix_and_response_floor():
     assert ru == pytest.approx(level, rel=1e-6)
     assert "ru_floor" in held.binding
     assert held.expected_outcome < free.expected_outcome
+
+
+@pytest.mark.parametrize(("k_video", "expect_zero"), [(5e5, False), (7e5, True)])
+def test_solve_s_curves_reaches_the_true_optimum(k_video, expect_zero):
+    from portfolio_mkt.response import solve_s_curves
+
+    budget = 1e6
+    curves = {"video": Hill(9e5, k_video, 2.5), "search": Logarithmic(6e5, 2e5)}
+    problem = pm.Problem(pd.Series(0.0, index=["video", "search"]), budget=budget,
+                         response=curves)
+    relaxed = pm.solve(problem)
+    assert relaxed.response.loc["video", "below_payback"]  # the envelope answer is not exact
+    best = solve_s_curves(problem)
+    grid = np.linspace(0, budget, 200_001)
+    scan = curves["video"].value(grid) + curves["search"].value(budget - grid)
+    slack = 1e-3 * sum(float(c.value(budget)) for c in curves.values())
+    assert scan.max() - slack <= best.expected_outcome <= scan.max() + 1e-6
+    assert best.expected_outcome > relaxed.expected_outcome
+    if expect_zero:  # the S-curve is not worth funding at all
+        assert best.spend["video"] == pytest.approx(0.0, abs=1e-3)
+        assert grid[scan.argmax()] == 0.0
+    else:  # funded past the inflection point, here even below the payback spend
+        assert best.spend["video"] >= curves["video"].inflection
+        assert best.spend["video"] == pytest.approx(grid[scan.argmax()], rel=0.03)

@@ -19,6 +19,7 @@ parameters in budget units, which keeps the numbers near one whatever the curren
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import cvxpy as cp
@@ -135,7 +136,6 @@ class CurveReturn:
         )
         self.approximations: dict[Any, PiecewiseLinear] = {}
         self._budget: float | None = None
-        self._cache: dict[tuple, PiecewiseLinear] = {}
         coef = np.array(mu, dtype=float).copy()
         for i, c in enumerate(curves):
             if isinstance(c, Linear):
@@ -160,12 +160,7 @@ class CurveReturn:
         up = float(self._upper(budget)[i])
         if up <= 0:
             up = budget
-        key = (c, up, self.tolerance, self.breakpoints, self.n_segments)
-        pwl = self._cache.get(key)
-        if pwl is None:
-            pwl = approximate(c, up, self.tolerance, self.breakpoints, self.n_segments)
-            self._cache[key] = pwl
-        return pwl
+        return _cached_approximation(c, up, self.tolerance, self.breakpoints, self.n_segments)
 
     def build(self, w: cp.Variable, budget: float) -> tuple[cp.Expression, list[cp.Constraint]]:
         """Per-asset expected outcome / budget as an (n,) concave expression of the shares.
@@ -312,6 +307,14 @@ class CurveReturn:
             },
             index=self.index,
         )
+
+
+@lru_cache(maxsize=4096)
+def _cached_approximation(
+    curve: Curve, upper: float, tolerance: float, breakpoints: str, segments: int
+) -> PiecewiseLinear:
+    """Approximations are pure functions of a (hashable, frozen) curve: re-solves reuse them."""
+    return approximate(curve, upper, tolerance, breakpoints, segments)
 
 
 def _scatter(idx: list[int], n: int) -> sp.csr_matrix:
