@@ -137,3 +137,10 @@ def test_fallbacks_agree_with_scenarios_module(monkeypatch):
     price = full.prices.loc["shift_limit", "outcome_price"]
     assert price > 1.0  # the shift limit binds in this plan
     assert own.prices.loc["shift_limit", "outcome_price"] == pytest.approx(price, rel=1e-3)
+
+
+def test_outcome_range_from_risk_model(us_ru_soup, us_ru_run):
+    a = us_ru_run.allocation
+    text = us_ru_soup.find("section", id="confidence").get_text(" ")
+    assert f"between {a.expected_outcome - a.risk:,.0f} and {a.expected_outcome + a.risk:,.0f}" \
+        in text

@@ -351,9 +351,22 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
     else:
         body["scenarios"] = _na(run.unavailable.get("scenarios", "no scenarios"))
 
+    lo, hi = a.expected_outcome - a.risk, a.expected_outcome + a.risk
+    risk_range = (
+        f"<p>Outcome range from the risk model: in about two periods out of three the "
+        f"{_e(run.outcome)} should land between {_num(lo)} and {_num(hi)} (expected "
+        f"{_num(a.expected_outcome)} ± one standard deviation; about 19 in 20 between "
+        f"{_num(a.expected_outcome - 2 * a.risk)} and {_num(a.expected_outcome + 2 * a.risk)})."
+        " This is the noise in results; the uncertainty of the estimates themselves is "
+        "below.</p>"
+    )
+    if run.outcome_interval is not None:
+        ilo, ihi = run.outcome_interval
+        risk_range += (f"<p>Estimation uncertainty: the expected {_e(run.outcome)} itself lies "
+                       f"between {_num(ilo)} and {_num(ihi)} across bootstrap resamples.</p>")
     if run.confidence is not None:
         c = run.confidence
-        body["confidence"] = (
+        body["confidence"] = risk_range + (
             "<p>Intervals from re-estimating and re-solving on resampled history; "
             "'confidence' is the share of resamples that agree on the direction of change.</p>"
             + _table(c, {k: (lambda v: (_money(float(v), cur), ""))
@@ -361,7 +374,8 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
                          if k in c.columns} | {"confidence": lambda v: (_pct(v, False), "")})
         )
     else:
-        body["confidence"] = _na(run.unavailable.get("confidence", "no confidence ranges"))
+        body["confidence"] = risk_range + _na(
+            run.unavailable.get("confidence", "no confidence ranges"))
 
     if run.audit is not None:
         flags = "".join(f'<p class="flag">{_e(f)}</p>' for f in run.audit_flags) or \
