@@ -54,6 +54,11 @@ _LAZY = {
     "Estimates": "portfolio_mkt.estimation",
     "bias_audit": "portfolio_mkt.estimation",
     "View": "portfolio_mkt.estimation",
+    "audit_flags_for": "portfolio_mkt.estimation",
+    "fit_covariance": "portfolio_mkt.estimation",
+    "returns_matrix": "portfolio_mkt.estimation",
+    "black_litterman": "portfolio_mkt.estimation",
+    "cross_validate_returns": "portfolio_mkt.estimation",
     "simulate_history": "portfolio_mkt.simulate",
     "load_plan": "portfolio_mkt.plan",
 }

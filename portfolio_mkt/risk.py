@@ -219,6 +219,8 @@ def as_covariance(
     Accepts a DataFrame, a :class:`FactorCovariance`, or a fitted estimator following
     scikit-learn's protocol (an object with ``covariance_``; its matrix is then taken in the
     order of ``index`` and, when it carries a ``feature_names_in_`` attribute, aligned by it).
+    A fitted estimator with a ``factor_model_`` (a :class:`FactorCovariance`) keeps the factor
+    form, so the solver never forms the ``n x n`` matrix.
 
     Parameters
     ----------
@@ -241,6 +243,9 @@ def as_covariance(
     AlignmentError
         Asset ids missing or duplicated.
     """
+    factor_model = getattr(covariance, "factor_model_", None)
+    if isinstance(factor_model, FactorCovariance):
+        covariance = factor_model  # a fitted factor estimator: keep the factor form
     if isinstance(covariance, FactorCovariance):
         missing = index.difference(covariance.assets)
         if len(missing):

@@ -192,3 +192,17 @@ def test_budget_cap_leaves_money_unspent_when_returns_are_negative():
     a = pm.solve(p)
     assert a.spend["a"] == pytest.approx(40.0, abs=1e-5)
     assert a.spend["b"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_fitted_factor_estimator_keeps_the_factor_form():
+    from portfolio_mkt.estimation import FactorModel, returns_matrix
+    from portfolio_mkt.simulate import simulate_history
+
+    sim = simulate_history(random_state=0)
+    r = returns_matrix(sim.history)
+    est = FactorModel(method="pca", n_factors=2).fit(r.fillna(r.mean()))
+    mu = r.mean()
+    p = pm.Problem(mu, est, budget=1.0, risk_aversion=4.0)
+    assert isinstance(p.covariance, pm.FactorCovariance)
+    dense = pm.solve(pm.Problem(mu, p.covariance.to_dense(), budget=1.0, risk_aversion=4.0))
+    np.testing.assert_allclose(pm.solve(p).shares, dense.shares, atol=1e-6)
