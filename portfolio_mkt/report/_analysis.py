@@ -90,6 +90,7 @@ class PlanRun:
     scenario_spend: pd.DataFrame | None = None
     confidence: pd.DataFrame | None = None
     outcome_interval: tuple[float, float] | None = None
+    confidence_level: float | None = None
     audit: pd.DataFrame | None = None
     audit_flags: list[str] = field(default_factory=list)
     approvals: pd.DataFrame | None = None
@@ -437,6 +438,7 @@ def _confidence(run: PlanRun, plan: Any, n_resamples: int, progress: bool | None
         run.unavailable["confidence"] = f"the bootstrap failed: {exc}"
         return
     run.confidence = conf.table.copy()
+    run.confidence_level = float(getattr(conf, "level", 0.9))
     run.outcome_interval = (float(conf.outcome["lower"]), float(conf.outcome["upper"]))
     run.notes.extend(getattr(conf, "notes", []) or [])
     if "confidence" in run.confidence.columns:

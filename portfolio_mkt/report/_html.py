@@ -221,6 +221,19 @@ def _summary(run: Any) -> str:
         + "</ul>"
 
 
+def _audit_frame(audit: pd.DataFrame) -> pd.DataFrame:
+    a = audit.copy()
+    if {"attribute", "group"} <= set(a.columns):
+        a.index = pd.Index([f"{r.attribute}: {r.group}" for r in a.itertuples()], name="group")
+        a = a.drop(columns=["attribute", "group"])
+    keep = {"periods_observed": "periods observed", "share_of_rows": "share of rows",
+            "share_of_spend": "share of spend", "share_of_outcome": "share of outcome",
+            "return": "return", "effective_n": "effective sample size",
+            "relative_se": "relative error", "flagged": "flagged", "reason": "reason"}
+    cols = [c for c in keep if c in a.columns]
+    return a[cols].rename(columns=keep) if cols else a
+
+
 def render_html(run: Any, figures: dict[str, bytes]) -> str:
     """Render the report of a solved plan as one self-contained HTML page.
 
@@ -363,15 +376,21 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
     if run.outcome_interval is not None:
         ilo, ihi = run.outcome_interval
         risk_range += (f"<p>Estimation uncertainty: the expected {_e(run.outcome)} itself lies "
-                       f"between {_num(ilo)} and {_num(ihi)} across bootstrap resamples.</p>")
+                       f"between {_num(ilo)} and {_num(ihi)} "
+                       f"({_pct(run.confidence_level or 0.9, False)} bootstrap interval).</p>")
     if run.confidence is not None:
         c = run.confidence
         body["confidence"] = risk_range + (
-            "<p>Intervals from re-estimating and re-solving on resampled history; "
-            "'confidence' is the share of resamples that agree on the direction of change.</p>"
-            + _table(c, {k: (lambda v: (_money(float(v), cur), ""))
-                         for k in ("current", "spend", "change", "lower", "upper")
-                         if k in c.columns} | {"confidence": lambda v: (_pct(v, False), "")})
+            f"<p>{_pct(run.confidence_level or 0.9, False)} intervals (low end to high end) "
+            "from re-estimating and re-solving on resampled history; 'confidence' is the "
+            "share of resamples that agree on the direction of change.</p>"
+            + _table(c.rename_axis("asset").rename(columns={
+                "spend": "recommended", "lower": "low end", "upper": "high end"}),
+                {k: (lambda v: (_money(float(v), cur), ""))
+                 for k in ("current", "recommended", "low end", "high end")}
+                | {"change": _signed_money(cur),
+                   "direction": lambda v: (_e(v), "txt"),
+                   "confidence": lambda v: (_pct(v, False), "")})
         )
     else:
         body["confidence"] = risk_range + _na(
@@ -380,7 +399,14 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
     if run.audit is not None:
         flags = "".join(f'<p class="flag">{_e(f)}</p>' for f in run.audit_flags) or \
             '<p class="ok">No group is under-represented in the history.</p>'
-        body["bias-audit"] = flags + _table(run.audit)
+        body["bias-audit"] = (
+            "<p>How much of the history each market and channel contributes. A model trained "
+            "mostly on one market's data is least reliable for the others.</p>" + flags
+            + _table(_audit_frame(run.audit), {
+                k: (lambda v: (_pct(v, False), "")) for k in (
+                    "share of rows", "share of spend", "share of outcome", "relative error")}
+                | {"flagged": lambda v: ("yes" if bool(v) else "", "txt")})
+        )
     else:
         body["bias-audit"] = _na(run.unavailable.get("audit", "no history"))
 
