@@ -23,35 +23,36 @@ from ._qp import LinearQP
 __all__ = ["linear_qp"]
 
 
-def _side(expr: cp.Expression, w: cp.Variable) -> tuple[sp.csr_matrix | None, np.ndarray] | None:
-    """``(G, c)`` with ``expr = G w + c`` for the shapes the core builds, else ``None``.
+def _side(expr: cp.Expression, w: cp.Variable) -> tuple[str, np.ndarray | None, np.ndarray] | None:
+    """Read one side of a row for the shapes the core builds (``None`` otherwise).
 
-    Recognised: constants and Parameters, ``w``, ``w[idx]``, ``sum(w)``, ``sum(w[idx])``.
+    ``("const", None, c)``, ``("index", pos, 0)`` for ``w[pos]``, ``("sum", pos, 0)`` for
+    ``sum(w[pos])``.
     """
-    n = w.size
     if isinstance(expr, (cp.Constant, cp.Parameter)):
-        return None, np.atleast_1d(np.asarray(expr.value, dtype=float)).ravel()
+        return "const", None, np.atleast_1d(np.asarray(expr.value, dtype=float)).ravel()
     summed = False
     if type(expr).__name__ == "Sum" and expr.axis is None and len(expr.args) == 1:
         summed = True
         expr = expr.args[0]
-    if expr is w or (isinstance(expr, cp.Variable) and expr.id == w.id):
+    n = w.size
+    if isinstance(expr, cp.Variable) and expr.id == w.id:
         pos = np.arange(n)
     elif (type(expr).__name__ in ("index", "special_index") and len(expr.args) == 1
           and isinstance(expr.args[0], cp.Variable) and expr.args[0].id == w.id):
         pos = np.arange(n)[expr.key].ravel()
     else:
         return None
-    if summed:
-        g = sp.csr_matrix((np.ones(pos.size), (np.zeros(pos.size, dtype=int), pos)),
-                          shape=(1, n))
-        return g, np.zeros(1)
-    g = sp.csr_matrix((np.ones(pos.size), (np.arange(pos.size), pos)), shape=(pos.size, n))
-    return g, np.zeros(pos.size)
+    return ("sum" if summed else "index"), pos, np.zeros(1 if summed else pos.size)
 
 
-def _pattern(con: cp.Constraint, w: cp.Variable) -> tuple[sp.csr_matrix, np.ndarray, str] | None:
-    """Fast reading of ``lhs (<=|==) rhs`` when both sides are simple (see :func:`_side`)."""
+def _pattern(con: cp.Constraint, w: cp.Variable
+             ) -> tuple[str, np.ndarray, float, np.ndarray, str] | None:
+    """``(kind, pos, coef, rhs, sense)`` for ``coef * (w[pos] or sum w[pos]) (<=|==) rhs``.
+
+    Recognises ``lhs (<=|>=|==) rhs`` with one side ``w``, ``w[idx]``, ``sum(w)`` or
+    ``sum(w[idx])`` and the other a constant or Parameter; ``None`` for anything else.
+    """
     if isinstance(con, cp.constraints.Inequality):
         sense = "le"
     elif isinstance(con, cp.constraints.Equality):
@@ -60,31 +61,22 @@ def _pattern(con: cp.Constraint, w: cp.Variable) -> tuple[sp.csr_matrix, np.ndar
         return None
     lhs, rhs = con.args
     a, b = _side(lhs, w), _side(rhs, w)
-    if a is None or b is None:
+    if a is None or b is None or (a[0] == "const") == (b[0] == "const"):
         return None
-    ga, ca = a
-    gb, cb = b
-    m = max(ca.size, cb.size)
-    if ga is None and gb is None:
-        return None
-    if ga is None:
-        g = -gb
-    elif gb is None:
-        g = ga
+    if a[0] == "const":  # const (<=|==) variable part:  -var <= -const
+        kind, pos, _ = b
+        coef, value = -1.0, -a[2]
     else:
-        g = ga - gb
-    if g.shape[0] != m:
-        if g.shape[0] != 1:
-            return None
-        g = sp.vstack([g] * m, format="csr")
-    return sp.csr_matrix(g), np.broadcast_to(ca - cb, (m,)).astype(float), sense
+        kind, pos, _ = a
+        coef, value = 1.0, b[2]
+    m = 1 if kind == "sum" else pos.size
+    if value.size not in (1, m):
+        return None
+    return kind, pos, coef, np.broadcast_to(value, (m,)).astype(float), sense
 
 
 def _row_data(con: cp.Constraint, w: cp.Variable) -> tuple[sp.csr_matrix, np.ndarray, str]:
     """``(G, c, sense)`` with the constraint equal to ``G w + c (<=|==) 0`` row-wise."""
-    fast = _pattern(con, w)
-    if fast is not None:
-        return fast
     if isinstance(con, (cp.constraints.Inequality, cp.constraints.NonPos)):
         expr, sense = con.expr, "le"
     elif isinstance(con, cp.constraints.NonNeg):
@@ -144,6 +136,23 @@ def linear_qp(problem: Problem) -> tuple[LinearQP | None, str]:
             con = row.constraint
             if row.owner in ("min_outcome", "max_risk"):
                 continue  # the frontier sweeps these itself
+            fast = _pattern(con, w)
+            if fast is not None:
+                kind, pos, coef, value, sense = fast
+                hi_v = value / coef
+                lo_v = hi_v if sense == "eq" else np.full(hi_v.size, -np.inf)
+                if coef < 0:
+                    lo_v, hi_v = hi_v, (hi_v if sense == "eq" else np.full(hi_v.size, np.inf))
+                if kind == "index":
+                    np.maximum.at(lower, pos, lo_v)
+                    np.minimum.at(upper, pos, hi_v)
+                else:
+                    rows_g.append(sp.csr_matrix(
+                        (np.ones(pos.size), pos, np.array([0, pos.size])), shape=(1, n)))
+                    rows_l.append(lo_v)
+                    rows_u.append(hi_v)
+                    names.append(row.owner)
+                continue
             if [v.id for v in con.variables()] != [w.id]:
                 return None, f"constraint '{row.owner}' uses auxiliary variables"
             if not con.expr.is_affine() or not con.is_dcp():

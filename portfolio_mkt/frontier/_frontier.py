@@ -14,7 +14,7 @@ from ..exceptions import InputError, SolverError
 from ..optimization import compile_problem
 from ..problem import Problem
 from ._extract import linear_qp
-from ._qp import OSQPFrontierSolver
+from ._qp import OSQPFrontierSolver, PointResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -312,8 +312,6 @@ def _make_point(problem: Problem, kind: str, target_share: float | None,
 def _fast(problem: Problem, qp, n_points: int, settings: dict | None,
           engine: str) -> list[FrontierPoint]:
     solver = OSQPFrontierSolver(qp, settings=settings, engine=engine)
-    var = qp.variance
-    points: list[FrontierPoint] = []
     lo = solver.min_risk()
     r_max, _, lp_msg = solver.max_return()
     if lo.w is None and not np.isfinite(r_max):
@@ -321,26 +319,37 @@ def _fast(problem: Problem, qp, n_points: int, settings: dict | None,
             f"frontier: neither end point could be solved ({lo.message}; max return: {lp_msg}). "
             "Check that the constraints are feasible with pm.solve(problem)."
         )
-    r_min = float(qp.mu @ lo.w) if lo.w is not None else np.nan
-    points.append(_make_point(problem, "min_risk", None, lo.w, lo.status, lo.message,
-                              float("nan"), lo.solve_time, var))
-    if not np.isfinite(r_max):
-        for _ in range(n_points - 1):
-            points.append(_make_point(problem, "target", None, None, "failed",
-                                      f"maximum return not found: {lp_msg}", float("nan"), 0.0,
-                                      var))
-        return points
-    if not np.isfinite(r_min):
-        r_min = r_max  # collapse: the sweep then only reports failures honestly
-    targets = _targets(r_min, r_max, n_points)
-    # the LP's maximum is accurate to the solver tolerance: back off by a hair so that the
-    # last point is feasible
-    targets[-1] -= 1e-9 * max(abs(r_max - r_min), 1e-12 * abs(r_max))
-    for j, t in enumerate(targets[1:], start=1):
-        kind = "max_return" if j == n_points - 1 else "target"
-        res = solver.solve_target(float(t))
-        points.append(_make_point(problem, kind, float(t), res.w, res.status, res.message,
-                                  res.return_dual, res.solve_time, var))
+    results = [("min_risk", None, lo)]
+    if np.isfinite(r_max):
+        r_min = float(qp.mu @ lo.w) if lo.w is not None else r_max
+        targets = _targets(r_min, r_max, n_points)
+        # the LP's maximum is accurate to the solver tolerance: back off by a hair so that
+        # the last point is feasible
+        targets[-1] -= 1e-9 * max(abs(r_max - r_min), 1e-12 * abs(r_max))
+        for j, t in enumerate(targets[1:], start=1):
+            kind = "max_return" if j == n_points - 1 else "target"
+            results.append((kind, float(t), solver.solve_target(float(t))))
+    else:
+        failed = PointResult(None, None, "failed", f"maximum return not found: {lp_msg}", 0, 0.0)
+        results += [("target", None, failed)] * (n_points - 1)
+    # outcomes and risks of all points at once
+    b = problem.budget
+    ok = [i for i, (_, _, r) in enumerate(results) if r.w is not None]
+    w_ok = np.clip(np.array([results[i][2].w for i in ok]).reshape(len(ok), qp.n), 0.0, None)
+    outcome = np.full(len(results), np.nan)
+    risk = np.full(len(results), np.nan)
+    outcome[ok] = b * (w_ok @ qp.mu)
+    risk[ok] = b * np.sqrt(np.maximum(qp.variances(w_ok), 0.0))
+    shares: list[np.ndarray | None] = [None] * len(results)
+    for row, i in enumerate(ok):
+        shares[i] = w_ok[row]
+    points = []
+    for i, (kind, target, r) in enumerate(results):
+        ra = float("nan") if kind == "min_risk" or r.w is None else \
+            _risk_aversion_from_slope(r.return_dual)
+        points.append(FrontierPoint(
+            kind, float("nan") if target is None else target * b, float(outcome[i]),
+            float(risk[i]), ra, r.status, r.message, r.solve_time, shares[i], problem.index, b))
     return points
 
 

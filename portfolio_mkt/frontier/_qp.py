@@ -32,11 +32,11 @@ __all__ = ["LinearQP", "PointResult", "OSQPFrontierSolver", "DEFAULT_OSQP_SETTIN
 #: tolerances only matter when polishing fails (then the point is flagged ``solved_inaccurate``
 #: only if OSQP itself says so).
 DEFAULT_OSQP_SETTINGS: dict[str, float | int | bool] = {
-    "eps_abs": 1e-9,
-    "eps_rel": 1e-9,
+    "eps_abs": 1e-5,
+    "eps_rel": 1e-5,
     "polishing": True,
     "polish_refine_iter": 5,
-    "max_iter": 20_000,
+    "max_iter": 400,
     "verbose": False,
     "warm_starting": True,
     "check_termination": 10,
@@ -108,6 +108,18 @@ class LinearQP:
             out += float(np.sum((self.factor.T @ w) ** 2))
         if self.specific is not None:
             out += float(np.sum(self.specific * w**2))
+        return out
+
+    def variances(self, w: np.ndarray) -> np.ndarray:
+        """``w_j' Sigma w_j`` for each row ``w_j`` of a (points x assets) matrix."""
+        w = np.atleast_2d(w)
+        if self.dense is not None:
+            return np.einsum("ij,ij->i", w @ self.dense, w)
+        out = np.zeros(w.shape[0])
+        if self.factor is not None:
+            out += np.sum((w @ self.factor) ** 2, axis=1)
+        if self.specific is not None:
+            out += (w * w) @ self.specific
         return out
 
     def diag_variance(self) -> np.ndarray:
