@@ -185,8 +185,11 @@ def marginal_roi_figure(table: pd.DataFrame, outcome: str = "outcome") -> Any:
     fig, ax = plt.subplots(figsize=(7.0, 0.32 * len(t) + 1.2))
     funded = t["recommended"] > 1e-6 * max(float(t["recommended"].sum()), 1.0)
     colors = [_GREEN if f else _GREY for f in funded]
-    ax.barh([str(a) for a in t.index], t["marginal_roi"], color=colors)
-    ax.set_xlabel(f"{outcome} from the next unit of money (grey: not funded)")
+    values, unit = t["marginal_roi"], "the next unit of money"
+    if float(values.abs().max()) < 0.05:
+        values, unit = values * 1000.0, "the next 1,000 of spend"
+    ax.barh([str(a) for a in t.index], values, color=colors)
+    ax.set_xlabel(f"{outcome} from {unit} (grey: not funded)")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
