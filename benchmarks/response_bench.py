@@ -33,6 +33,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from portfolio_mkt.response import Logarithmic, make_return_term  # noqa: E402
+from portfolio_mkt.response._term import _cached_approximation  # noqa: E402
 
 BUDGET = 2_000_000.0
 DELTA = 2.0
@@ -63,6 +64,7 @@ def true_utility(term, x, loadings, specific):
 
 def run(n: int, method: str, breakpoints: str, solver: str, case) -> dict:
     idx, curves, loadings, specific = case
+    _cached_approximation.cache_clear()  # time the breakpoint placement every run
     term = make_return_term(curves, idx, np.zeros(n), None, 1e-3, method=method,
                             breakpoints=breakpoints, segments=32)
     w = cp.Variable(n, nonneg=True)

@@ -75,6 +75,13 @@ class Curve(ABC):
         hi = x + h
         return (self.derivative(hi) - self.derivative(lo)) / (hi - lo)
 
+    def inverse_derivative(self, slope: Any) -> np.ndarray | None:
+        """Spend at which the marginal return equals ``slope`` (``None``: no closed form).
+
+        Used to place piecewise-linear breakpoints fast; concave families override it.
+        """
+        return None
+
     # -- convexity ----------------------------------------------------------------------------
     @property
     def is_concave(self) -> bool:
@@ -220,6 +227,10 @@ class Logarithmic(Curve):
     def second_derivative(self, x: Any) -> np.ndarray:  # noqa: D102
         return -self.beta / (self.k + _arr(x)) ** 2
 
+    def inverse_derivative(self, slope: Any) -> np.ndarray:  # noqa: D102
+        with np.errstate(divide="ignore"):
+            return self.beta / _arr(slope) - self.k
+
     @classmethod
     def _cvx(cls, x: cp.Expression, beta: Any, k: Any) -> cp.Expression:
         return cp.multiply(beta, cp.log1p(cp.multiply(1.0 / np.asarray(k), x)))
@@ -261,6 +272,10 @@ class ExponentialSaturation(Curve):
 
     def second_derivative(self, x: Any) -> np.ndarray:  # noqa: D102
         return -self.beta / self.k**2 * np.exp(-_arr(x) / self.k)
+
+    def inverse_derivative(self, slope: Any) -> np.ndarray:  # noqa: D102
+        with np.errstate(divide="ignore"):
+            return -self.k * np.log(_arr(slope) * self.k / self.beta)
 
     @classmethod
     def _cvx(cls, x: cp.Expression, beta: Any, k: Any) -> cp.Expression:
@@ -305,6 +320,10 @@ class MichaelisMenten(Curve):
 
     def second_derivative(self, x: Any) -> np.ndarray:  # noqa: D102
         return -2.0 * self.beta * self.k / (self.k + _arr(x)) ** 3
+
+    def inverse_derivative(self, slope: Any) -> np.ndarray:  # noqa: D102
+        with np.errstate(divide="ignore"):
+            return np.sqrt(self.beta * self.k / _arr(slope)) - self.k
 
     @classmethod
     def _cvx(cls, x: cp.Expression, beta: Any, k: Any) -> cp.Expression:
@@ -486,8 +505,9 @@ class Logistic(Curve):
         return self.beta * np.tanh(0.5 * self.lam * _arr(x))
 
     def derivative(self, x: Any) -> np.ndarray:  # noqa: D102
-        t = np.tanh(0.5 * self.lam * _arr(x))
-        return 0.5 * self.beta * self.lam * (1.0 - t * t)
+        with np.errstate(over="ignore"):
+            c = np.cosh(0.5 * self.lam * _arr(x))
+        return 0.5 * self.beta * self.lam / (c * c)
 
     def second_derivative(self, x: Any) -> np.ndarray:  # noqa: D102
         t = np.tanh(0.5 * self.lam * _arr(x))
@@ -496,6 +516,12 @@ class Logistic(Curve):
     @property
     def has_conic_form(self) -> bool:  # noqa: D102
         return False
+
+    def inverse_derivative(self, slope: Any) -> np.ndarray:  # noqa: D102
+        # r'(x) = (beta lam / 2) / cosh(lam x / 2)^2
+        with np.errstate(divide="ignore"):
+            ratio = 0.5 * self.beta * self.lam / _arr(slope)
+        return 2.0 / self.lam * np.arccosh(np.sqrt(np.maximum(ratio, 1.0)))
 
     def transform(self, money_scale: float, outcome_scale: float) -> Logistic:  # noqa: D102
         return Logistic(self.beta / outcome_scale, self.lam * money_scale)

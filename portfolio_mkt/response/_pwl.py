@@ -96,6 +96,11 @@ class _Envelope:
             return self.curve.derivative(x)
         return np.where(x <= self.tangent, self.slope0, self.curve.derivative(x))
 
+    def inverse_derivative(self, slope: np.ndarray) -> np.ndarray | None:
+        if self.tangent > 0:
+            return None
+        return self.curve.inverse_derivative(slope)
+
     def second_derivative(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         if self.tangent <= 0:
@@ -124,20 +129,26 @@ def concave_envelope(curve: Curve, upper: float) -> tuple[Any, float]:
 def chord_errors(func: Any, a: np.ndarray, b: np.ndarray, iterations: int = 28) -> np.ndarray:
     """Largest gap between a concave function and its chord on each piece ``[a_j, b_j]``.
 
-    The gap peaks where the function's slope equals the chord's slope; that point is found by
-    bisection on the (non-increasing) derivative, for all pieces at once.
+    The gap peaks where the function's slope equals the chord's slope; that point comes from
+    the curve's ``inverse_derivative`` when it has a closed form, else by bisection on the
+    (non-increasing) derivative, for all pieces at once.
     """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     fa, fb = func.value(a), func.value(b)
     s = (fb - fa) / (b - a)
-    lo, hi = a.copy(), b.copy()
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        above = func.derivative(mid) > s
-        lo = np.where(above, mid, lo)
-        hi = np.where(above, hi, mid)
-    xs = 0.5 * (lo + hi)
+    inverse = getattr(func, "inverse_derivative", None)
+    xs = inverse(s) if inverse is not None else None
+    if xs is not None:
+        xs = np.clip(np.nan_to_num(xs, nan=0.0), a, b)
+    else:
+        lo, hi = a.copy(), b.copy()
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            above = func.derivative(mid) > s
+            lo = np.where(above, mid, lo)
+            hi = np.where(above, hi, mid)
+        xs = 0.5 * (lo + hi)
     gap = func.value(xs) - (fa + s * (xs - a))
     return np.maximum(gap, 0.0)
 
