@@ -434,6 +434,9 @@ def _run_dask(
                 i = position[fut.key]
                 out[i] = fut.result()
                 bar.update(len(chunks[i]))
+    except BaseException:
+        client.cancel(futures)  # do not leave the rest of the sweep running on the cluster
+        raise
     finally:
         for fut in futures:
             fut.release()
