@@ -299,3 +299,39 @@ def test_term_rejects_bad_inputs():
         make_return_term({}, idx, [1, 1], tolerance=0.0)
     with pytest.raises(InputError, match="not finite"):
         make_return_term({"a": Linear(1.0)}, idx, [1, np.nan])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    beta=st.floats(1.0, 1e7),
+    scale=st.floats(1e-3, 10.0),
+    slope=st.floats(0.3, 6.0),
+    tol=st.sampled_from([1e-2, 1e-3, 1e-4]),
+    fam=st.sampled_from(["logistic", "hill"]),
+)
+def test_pwl_invariants(beta, scale, slope, tol, fam):
+    """Any logistic/Hill curve: chords under the envelope, error within the tolerance."""
+    upper = 1e6
+    curve = Logistic(beta, 1.0 / (scale * upper)) if fam == "logistic" else Hill(
+        beta, scale * upper, slope)
+    pwl = approximate(curve, upper, tolerance=tol)
+    env, _ = concave_envelope(curve, upper)
+    grid = np.linspace(0, upper, 20_001)
+    gap = env.value(grid) - pwl.value(grid)
+    bound = tol * float(curve.value(upper))
+    assert gap.max() <= bound * (1 + 1e-7) + 1e-12 * beta
+    assert gap.min() >= -1e-9 * max(bound, 1e-300) - 1e-12 * beta
+    assert np.all(np.diff(pwl.slopes) <= 1e-12 * max(abs(pwl.slopes[0]), 1e-300))
+    assert pwl.breakpoints[0] == 0.0 and pwl.breakpoints[-1] == upper
+
+
+def test_program_with_curves_compiles_once_with_dpp():
+    import portfolio_mkt as pm
+
+    idx = pd.Index(["a", "b", "c"])
+    curves = {"a": Logarithmic(3e5, 1e5), "b": Logistic(5e5, 1 / 1.5e5)}
+    cov = pd.DataFrame(np.diag([0.2, 0.3, 0.1]), idx, idx)
+    problem = pm.Problem(pd.Series([0.0, 0.0, 1.2], index=idx), covariance=cov, budget=1e6,
+                         response=curves)
+    program = pm.compile_problem(problem)
+    assert program.is_dpp()
