@@ -372,3 +372,23 @@ def test_property_budget_scales_unconstrained_utility_plan(seed, change):
                                atol=1e-6 * 250_000.0)
     assert res.summary.loc["s", "expected_outcome"] == pytest.approx(
         (1 + change) * res.summary.loc["base", "expected_outcome"], rel=1e-5)
+
+
+def test_dask_local_cluster_gives_the_local_answer_exactly():
+    distributed = pytest.importorskip("distributed")
+    p = _problem(constraints=[pm.GroupFloor(where={"market": "RU"}, amount=0.5, unit="share",
+                                            name="ru_floor"),
+                              pm.Bounds(upper=0.4, unit="share", name="cap40")])
+    sc = [Scenario(risk_aversion=d) for d in (2.0, 6.0, 8.0)] + [
+        Scenario(cost_shock=0.1), Scenario(remove={"channel": "video"})]
+    local = scenarios(p, sc, backend="sequential")
+    local_prices = constraint_prices(p, backend="sequential")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        remote = scenarios(p, sc, backend=client)
+        remote_prices = constraint_prices(p, backend=client)
+    pd.testing.assert_frame_equal(local.spend, remote.spend, check_exact=True)
+    cols = ["status", "expected_outcome", "risk", "method"]
+    pd.testing.assert_frame_equal(local.summary[cols], remote.summary[cols], check_exact=True)
+    pd.testing.assert_frame_equal(local_prices, remote_prices, check_exact=True)
