@@ -144,3 +144,11 @@ def test_outcome_range_from_risk_model(us_ru_soup, us_ru_run):
     text = us_ru_soup.find("section", id="confidence").get_text(" ")
     assert f"between {a.expected_outcome - a.risk:,.0f} and {a.expected_outcome + a.risk:,.0f}" \
         in text
+
+
+def test_frontier_against_model_alone(us_ru_soup, us_ru_run):
+    cost = us_ru_run.frontier_cost.dropna(subset=["outcome_cost"])
+    assert len(cost) and (cost["outcome_cost"] >= -1e-6 * us_ru_run.allocation.expected_outcome
+                          ).all()
+    text = us_ru_soup.find("section", id="frontier").get_text(" ")
+    assert "model alone" in text and "the strategy costs" in text

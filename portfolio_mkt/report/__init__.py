@@ -80,6 +80,8 @@ def write_outputs(run: PlanRun, directory: str | Path, report: bool = True) -> l
     tables: dict[str, Any] = {
         "constraint_prices": run.prices,
         "frontier": run.frontier,
+        "frontier_without_strategy": run.frontier_free,
+        "strategy_cost_at_equal_risk": run.frontier_cost,
         "scenarios": run.scenarios,
         "scenario_spend": run.scenario_spend,
         "confidence": run.confidence,

@@ -84,6 +84,8 @@ class PlanRun:
     plan: Any = None
     prices: pd.DataFrame | None = None
     frontier: pd.DataFrame | None = None
+    frontier_free: pd.DataFrame | None = None
+    frontier_cost: pd.DataFrame | None = None
     chosen_point: tuple[float, float] | None = None
     current_point: tuple[float, float] | None = None
     scenarios: pd.DataFrame | None = None
@@ -336,16 +338,37 @@ def _frontier(run: PlanRun, n_points: int, progress: bool | None) -> None:
             "installation"
         )
         return
+    import inspect
+
+    kwargs: dict[str, Any] = {"n_points": n_points}
     try:
-        try:
-            front = fn(run.problem, n_points=n_points, progress=progress)
-        except TypeError:
-            front = fn(run.problem, n_points=n_points)
+        if "progress" in inspect.signature(fn).parameters:
+            kwargs["progress"] = progress
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        pass
+    try:
+        front = fn(run.problem, **kwargs)
         frame = front.to_frame()
     except PortfolioMktError as exc:
         run.unavailable["frontier"] = f"the frontier could not be computed: {exc}"
         return
     run.frontier = frame
+    # the same frontier without the strategy: what the strategy costs at equal risk
+    names = _strategic_names(run, run.plan)
+    compare = optional_module("portfolio_mkt.frontier", "compare_frontiers")
+    if not names or compare is None:
+        return
+    try:
+        free = fn(run.problem.without(*names), **kwargs)
+        run.frontier_free = free.to_frame()
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # sqrt of tiny negative variances
+            cmp = compare(front, free)
+        run.frontier_cost = cmp.at_equal_risk.copy()
+    except (PortfolioMktError, ValueError) as exc:
+        run.notes.append(f"the frontier without the strategy could not be computed: {exc}")
 
 
 def _scenario_objects(plan: Any) -> list[Any]:

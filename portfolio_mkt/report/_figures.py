@@ -62,6 +62,7 @@ def frontier_figure(
     chosen: tuple[float, float] | None,
     current: tuple[float, float] | None = None,
     outcome: str = "outcome",
+    free: pd.DataFrame | None = None,
 ) -> Any:
     """The efficient frontier with the chosen point (and the current allocation).
 
@@ -75,16 +76,27 @@ def frontier_figure(
         ``(risk, expected_outcome)`` of the current allocation.
     outcome : str
         Outcome label.
+    free : DataFrame, optional
+        The frontier without the strategic constraints (drawn dashed).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    f = frontier
-    if "status" in f.columns:
-        f = f[f["status"].astype(str).str.startswith("optimal")]
-    ax.plot(f["risk"], f["expected_outcome"], "-o", ms=3, color=_BLUE, label="efficient frontier")
+
+    def ok(f: pd.DataFrame) -> pd.DataFrame:
+        if "status" in f.columns:
+            f = f[f["status"].astype(str).str.startswith("optimal")]
+        return f.sort_values("risk")
+
+    f = ok(frontier)
+    label = "efficient frontier" if free is None else "frontier with your strategy"
+    ax.plot(f["risk"], f["expected_outcome"], "-o", ms=3, color=_BLUE, label=label)
+    if free is not None and len(free):
+        g = ok(free)
+        ax.plot(g["risk"], g["expected_outcome"], "--", color=_GREY, lw=1.5,
+                label="model alone (no strategy constraints)")
     if chosen is not None:
         ax.plot(*chosen, "*", ms=16, color=_ORANGE, label="recommended", zorder=5)
     if current is not None:
@@ -214,7 +226,8 @@ def make_figures(run: Any) -> dict[str, bytes]:
     figs = {"allocation": figure_png(allocation_figure(run.table))}
     if run.frontier is not None and len(run.frontier):
         figs["frontier"] = figure_png(
-            frontier_figure(run.frontier, run.chosen_point, run.current_point, run.outcome)
+            frontier_figure(run.frontier, run.chosen_point, run.current_point, run.outcome,
+                            free=getattr(run, "frontier_free", None))
         )
     mu = getattr(run.problem, "expected_return", None)
     figs["response_curves"] = figure_png(

@@ -221,6 +221,25 @@ def _summary(run: Any) -> str:
         + "</ul>"
 
 
+def _frontier_cost(run: Any) -> str:
+    cost = getattr(run, "frontier_cost", None)
+    if cost is None or not len(cost) or run.chosen_point is None:
+        return ""
+    c = cost.dropna(subset=["outcome_cost"])
+    if not len(c):
+        return ""
+    risk = run.chosen_point[0]
+    row = c.iloc[int((c["risk"] - risk).abs().to_numpy().argmin())]
+    without = float(row.get("outcome_without", float("nan")))
+    pct = float(row["outcome_cost"]) / without if without else float("nan")
+    return (
+        "<p>The dashed curve is what the model alone could reach without the strategy "
+        f"constraints. At a risk of about ±{_num(row['risk'])}, the strategy costs "
+        f"{_num(row['outcome_cost'])} expected {_e(run.outcome)}"
+        + (f" ({_plain_pct(pct)[0].lstrip('+')})" if pct == pct else "") + ".</p>"
+    )
+
+
 def _audit_frame(audit: pd.DataFrame) -> pd.DataFrame:
     a = audit.copy()
     if {"attribute", "group"} <= set(a.columns):
@@ -284,8 +303,8 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
         body["frontier"] = (
             "<p>Each point is the best expected outcome for its level of risk. The star is the "
             "recommendation; the square is today's spend. Moving right buys more expected "
-            f"{_e(run.outcome)} with more uncertainty.</p>" + _img(figures["frontier"],
-                                                                  "efficient frontier")
+            f"{_e(run.outcome)} with more uncertainty.</p>" + _frontier_cost(run)
+            + _img(figures["frontier"], "efficient frontier")
         )
     else:
         body["frontier"] = _na(run.unavailable.get("frontier", "no frontier was computed"))
