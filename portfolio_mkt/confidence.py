@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .exceptions import EstimationError, InputError, PortfolioMktError, format_labels
+from .exceptions import EstimationError, InputError, format_labels
 from .parallel import map_chunks, resolve_backend
 
 __all__ = [
@@ -400,10 +400,10 @@ class _ResampleTask:
                 sample = resample_history(self.history, positions, self.period_col)
                 problem = _as_problem(self.build(sample))
                 alloc = solve(problem, **self.solve_kwargs)
-            except PortfolioMktError as exc:
-                rec["status"] = type(exc).__name__
-                rec["message"] = str(exc)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a failed resample is kept, not raised
+                # (estimators may fail on a resample in any way: a KeyError for an asset
+                # without data, a LinAlgError ...); if every resample fails, bootstrap raises
+                # quoting the first failure
                 rec["status"] = type(exc).__name__
                 rec["message"] = str(exc)
             else:

@@ -162,6 +162,20 @@ def test_failed_resamples_are_kept_and_left_out():
         bootstrap(HISTORY, _FailsAlways(), n_resamples=5, random_state=0, backend="sequential")
 
 
+def test_any_estimator_exception_is_kept_as_a_failed_resample():
+    calls = {"n": 0}
+
+    def flaky(history: pd.DataFrame) -> pm.Problem:
+        calls["n"] += 1
+        if calls["n"] % 3 == 0:
+            raise KeyError("asset without data in this resample")
+        return build(history)
+
+    res = bootstrap(HISTORY, flaky, n_resamples=6, random_state=0, backend="sequential")
+    assert (res.samples["status"] == "KeyError").sum() == 2
+    assert res.n_failed == 2
+
+
 class _FailsAlways:
     def __init__(self) -> None:
         self.calls = 0
