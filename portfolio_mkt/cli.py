@@ -318,14 +318,24 @@ def cmd_frontier(args: argparse.Namespace, out: TextIO) -> int:
           f"against risk. Recommended point: {_fmt_num(a.expected_outcome)} at risk "
           f"±{_fmt_num(a.risk)}.", file=out)
     print(format_table(f, cols), file=out)
+    cost = run.frontier_cost
+    if cost is not None and len(cost):
+        print("\nWhat the strategy constraints cost at equal risk (frontier without them):",
+              file=out)
+        shown = cost[["risk", "outcome_with", "outcome_without", "outcome_cost"]]
+        shown = shown.iloc[:: max(1, len(shown) // 10)].map(_fmt_num)
+        print(format_table(shown.set_index("risk")), file=out)
     if args.out:
         from .report import write_bytes_atomic
         from .report._figures import frontier_figure
         from .report._io import figure_png
 
         write_table(f, args.out, "frontier")
+        if cost is not None:
+            write_table(cost, args.out, "strategy_cost_at_equal_risk")
         write_bytes_atomic(Path(args.out) / "frontier.png", figure_png(
-            frontier_figure(f, run.chosen_point, run.current_point, run.outcome)))
+            frontier_figure(f, run.chosen_point, run.current_point, run.outcome,
+                            free=run.frontier_free)))
         print(f"\nWrote frontier.csv, frontier.parquet and frontier.png to {args.out}.",
               file=out)
     return EXIT_OK
