@@ -283,6 +283,44 @@ class Confidence:
         """The per-asset table (a copy)."""
         return self.table.copy()
 
+    def plot(self, ax: Any = None, top: int | None = 20) -> Any:
+        """Recommended spend per asset with its interval, and today's spend.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure is created when omitted.
+        top : int or None, default 20
+            Show the assets with the largest recommended or current spend (None: all).
+
+        Returns
+        -------
+        matplotlib Axes
+        """
+        import matplotlib.pyplot as plt
+
+        t = self.table
+        if top is not None and len(t) > top:
+            size = np.maximum(t["spend"].to_numpy(), np.nan_to_num(t["current"].to_numpy()))
+            t = t.iloc[np.argsort(-size, kind="stable")[:top]]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 0.35 * len(t) + 1.2))
+        y = np.arange(len(t))
+        lower = np.clip(t["spend"] - t["lower"], 0, None)
+        upper = np.clip(t["upper"] - t["spend"], 0, None)
+        ax.errorbar(t["spend"], y, xerr=[lower, upper], fmt="o", color="C0", capsize=3,
+                    label=f"recommended ({self.level:.0%} interval)")
+        if self.current is not None:
+            ax.plot(t["current"], y, "|", markersize=12, color="black", label="current")
+        ax.set_yticks(y, [str(a) for a in t.index])
+        ax.invert_yaxis()
+        ax.set_xlabel("spend")
+        from matplotlib.ticker import EngFormatter
+
+        ax.xaxis.set_major_formatter(EngFormatter())
+        ax.legend(loc="best")
+        return ax
+
     def summary(self) -> str:
         """Plain-language summary of the intervals and of the least certain recommendations."""
         pct = f"{self.level:.0%}"

@@ -439,6 +439,45 @@ class ScenarioResults:
             lines.append(text + ".")
         return "\n".join(lines)
 
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Each scenario as a point of expected outcome against risk, with the base marked.
+
+        Failed scenarios are left out (their status is in :attr:`summary`).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure is created when omitted.
+        **kwargs
+            Passed to ``ax.scatter`` for the scenarios.
+
+        Returns
+        -------
+        matplotlib Axes
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        s = self.summary
+        ok = s["expected_outcome"].notna() & (s.index != "base")
+        kwargs.setdefault("color", "C0")
+        ax.scatter(s.loc[ok, "risk"], s.loc[ok, "expected_outcome"], label="scenarios", **kwargs)
+        for name, row in s[ok].iterrows():
+            ax.annotate(str(name), (row["risk"], row["expected_outcome"]), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+        base = s.loc["base"]
+        ax.plot(base["risk"], base["expected_outcome"], "*", markersize=14, color="C3",
+                label="base plan")
+        ax.set_xlabel("risk (std of outcome)")
+        ax.set_ylabel("expected outcome")
+        from matplotlib.ticker import EngFormatter
+
+        ax.xaxis.set_major_formatter(EngFormatter())
+        ax.yaxis.set_major_formatter(EngFormatter())
+        ax.legend(loc="best")
+        return ax
+
     def __repr__(self) -> str:
         cols = ["status", "expected_outcome", "risk", "outcome_change", "risk_change"]
         return "ScenarioResults\n" + self.summary[cols].to_string()

@@ -268,3 +268,17 @@ def test_point_plan_valued_by_each_resampled_model(conf):
     assert (u_reopt >= u_point - 1e-6 * u_point.abs()).all()
     assert (u_reopt > u_point + 1.0).any()
     assert "recommended plan itself" in conf.summary()
+
+
+def test_plot_shows_intervals_and_current(conf):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = conf.plot(top=3)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 3 and labels[0] == "search"  # largest spend first
+    current = [ln for ln in ax.lines if ln.get_label() == "current"][0]
+    np.testing.assert_allclose(current.get_xdata(), CURRENT[labels].to_numpy())
+    plt.close(ax.figure)

@@ -392,3 +392,22 @@ def test_dask_local_cluster_gives_the_local_answer_exactly():
     cols = ["status", "expected_outcome", "risk", "method"]
     pd.testing.assert_frame_equal(local.summary[cols], remote.summary[cols], check_exact=True)
     pd.testing.assert_frame_equal(local_prices, remote_prices, check_exact=True)
+
+
+def test_plot_marks_each_solved_scenario_and_the_base():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lock = pm.Lock({"us_video": 100_000.0}, name="video_lock")
+    res = scenarios(_problem(constraints=[lock]),
+                    [Scenario(budget_change=0.1), Scenario("drop video", remove=["us_video"])],
+                    backend="sequential")
+    ax = res.plot()
+    pts = ax.collections[0].get_offsets()
+    assert pts.shape == (1, 2)  # the infeasible scenario is not drawn
+    assert pts[0][1] == pytest.approx(res.summary.loc["budget +10%", "expected_outcome"])
+    base_line = [ln for ln in ax.lines if ln.get_label() == "base plan"][0]
+    assert base_line.get_ydata()[0] == pytest.approx(res.summary.loc["base", "expected_outcome"])
+    plt.close(ax.figure)
