@@ -187,3 +187,23 @@ def test_plan_on_fitted_curves_captures_most_of_the_true_uplift():
     uplift_possible = value(best) - value(current)
     assert uplift_possible > 0.03 * value(current)
     assert value(planned) - value(current) > 0.8 * uplift_possible
+
+
+def test_missing_periods_keep_carryover_and_skip_the_outcome():
+    x = np.tile([2.0, 0.0, 1.0, 0.0], 20)
+    ad = GeometricAdstock(0.5, l_max=6)
+    y = Logistic(10.0, 0.7).value(ad.transform(x))
+    df = pd.DataFrame({"period": np.arange(80), "asset": "a", "spend": x, "outcome": y})
+    other = df.assign(asset="b")  # the table's periods come from every asset
+    gappy = df[(df.spend > 0) | (df.period % 8 != 1)]  # some zero-spend weeks not recorded
+    assert len(gappy) < len(df)
+    fit = fit_response_curves(pd.concat([gappy, other]), curve="logistic", pool_strength=0.0,
+                              l_max=6)
+    est = fit.estimators["a"]
+    assert est.params_["alpha"] == pytest.approx(0.5, abs=1e-6)
+    assert est.params_["lam"] == pytest.approx(0.7, rel=1e-6)
+    assert est.n_periods_ == len(gappy)  # periods with unknown outcome are left out
+    nan_spend = df.astype({"spend": float}).copy()
+    nan_spend.loc[3, "spend"] = np.nan
+    with pytest.raises(EstimationError, match="no spend recorded"):
+        fit_response_curves(nan_spend, curve="logistic")

@@ -199,7 +199,8 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         X : array-like of shape (n_periods,) or (n_periods, 1)
             Spend per period, oldest first.
         y : array-like of shape (n_periods,)
-            Outcome per period.
+            Outcome per period. ``NaN`` marks a period whose outcome is unknown: it is left out
+            of the fit, but its spend still carries over into later periods.
 
         Returns
         -------
@@ -212,11 +213,12 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
             raise InputError(
                 f"X has {x.shape[0]} periods but y has {yv.shape[0]}; pass one outcome per period."
             )
-        if not np.all(np.isfinite(yv)):
+        if np.any(np.isinf(yv)):
             raise InputError(
-                f"outcome has missing or infinite values in rows "
-                f"{np.flatnonzero(~np.isfinite(yv))[:8].tolist()}; drop those periods."
+                f"outcome has infinite values in rows {np.flatnonzero(np.isinf(yv))[:8].tolist()}"
+                "; fix or drop those periods."
             )
+        seen = ~np.isnan(yv)  # periods with unknown outcome still carry spend into the adstock
         if not np.any(x > 0):
             raise EstimationError(
                 "spend is zero in every period: a response curve cannot be fitted; "
@@ -226,7 +228,12 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         if not np.isfinite(lam) or lam < 0:
             raise InputError(f"pool_strength must be >= 0, got {self.pool_strength!r}.")
         sx = float(x[x > 0].mean())
-        sy = float(np.abs(yv).mean()) or 1.0
+        if seen.sum() < 2:
+            raise EstimationError(
+                f"only {int(seen.sum())} periods have a known outcome; a response curve needs "
+                "more history (or pool the asset toward its group with a prior curve)."
+            )
+        sy = float(np.abs(yv[seen]).mean()) or 1.0
         names = anames + cnames + (["intercept"] if self.fit_intercept else [])
         prior = dict(self.prior_params or {})
         unknown = sorted(set(prior) - set(names)) + sorted(set(self.bounds or {}) - set(names))
@@ -234,9 +241,8 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
             raise InputError(
                 f"unknown parameter names {format_labels(unknown)}; this model has {names}."
             )
-        lo, hi, starts = self._bounds_and_starts(cls, cnames, kind, anames, x, yv, sx, sy)
-        if len(yv) < 1:
-            raise EstimationError("no periods to fit.")
+        lo, hi, starts = self._bounds_and_starts(cls, cnames, kind, anames, x, yv[seen], sx,
+                                                 sy)
         fixed_adstock = self.adstock if isinstance(self.adstock, Adstock) else None
         l_max, normalize = int(self.l_max), bool(self.normalize)
         prior_idx = [names.index(p) for p in prior]
@@ -262,7 +268,7 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         sq = np.sqrt(lam)
 
         def residuals(theta: np.ndarray) -> np.ndarray:
-            r = (yv - predict(theta)) / sy
+            r = (yv[seen] - predict(theta)[seen]) / sy
             if prior_idx and lam > 0:
                 t = theta[prior_idx]
                 d = np.where(logp, np.log(np.maximum(t, 1e-300) / np.where(logp, prior_val, 1)),
@@ -288,7 +294,7 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
                 "another family, wider bounds or pooling toward a group prior."
             )
         theta = best.x
-        n = len(yv)
+        n = int(seen.sum())
         p = len(theta)
         data_res = best.fun[:n]
         dof = max(n - p, 1)
@@ -554,8 +560,20 @@ def fit_response_curves(
             keys[a] = tuple(uniq.iloc[0].tolist())
         else:
             keys[a] = ("all",)
-    series = {a: (sub[spend].to_numpy(float), sub[outcome].to_numpy(float))
-              for a, sub in df.groupby(asset, sort=False)}
+    # each asset on consecutive periods from its first to its last row: a missing row is a
+    # period without spend (it still receives carryover) and with unknown outcome
+    all_periods = pd.Index(pd.unique(df[period])).sort_values()
+    series = {}
+    for a, sub in df.groupby(asset, sort=False):
+        span = all_periods[(all_periods >= sub[period].min()) & (all_periods <= sub[period].max())]
+        bad = sub[spend].isna()
+        if bad.any():
+            raise EstimationError(
+                f"asset {a!r} has no spend recorded in period {sub.loc[bad, period].iloc[0]!r}; "
+                "fill it (0 if nothing was spent) or drop the row."
+            )
+        full = sub.set_index(period).reindex(span)
+        series[a] = (full[spend].fillna(0.0).to_numpy(float), full[outcome].to_numpy(float))
     base = ResponseCurveRegressor(curve=curve, adstock=adstock, **estimator_params)
     unpooled: dict[Any, ResponseCurveRegressor] = {}
     for a, (xs, ys) in series.items():
@@ -563,6 +581,8 @@ def fit_response_curves(
             unpooled[a] = clone(base).fit(xs, ys)
         except EstimationError as exc:
             raise EstimationError(f"asset {a!r}: {exc}") from None
+        except InputError as exc:
+            raise InputError(f"asset {a!r}: {exc}") from None
     # group priors (unit space): period-weighted median
     prior_rows = {}
     for g in sorted(set(keys.values()), key=str):
