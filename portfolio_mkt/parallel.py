@@ -358,7 +358,7 @@ def _effective_jobs(n_jobs: int | None) -> int:
 
 
 def _bar(total: int, show: bool, desc: str | None) -> Any:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(
         total=total,
