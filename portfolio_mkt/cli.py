@@ -307,7 +307,7 @@ def cmd_frontier(args: argparse.Namespace, out: TextIO) -> int:
 
     plan, overrides = _load(args.plan, args)
     run = run_plan(_problem_source(plan, overrides) if overrides else plan, frontier=True,
-                   n_points=args.points, scenarios=False, prices=False, confidence=False,
+                   n_points=args.points, scenarios=False, prices=True, confidence=False,
                    progress=args.progress)
     if run.frontier is None:
         raise SolverError(run.unavailable.get("frontier", "the frontier failed"))
@@ -319,9 +319,15 @@ def cmd_frontier(args: argparse.Namespace, out: TextIO) -> int:
           f"±{_fmt_num(a.risk)}.", file=out)
     print(format_table(f, cols), file=out)
     cost = run.frontier_cost
+    if run.equal_risk is not None:
+        eq = run.equal_risk
+        print(f"\nAt the recommendation's risk (±{_fmt_num(eq['risk'])}) the model alone, "
+              f"without the strategy constraints, reaches {_fmt_num(eq['outcome_without'])}: "
+              f"the strategy costs {_fmt_num(eq['outcome_cost'])} "
+              f"({eq['outcome_cost_pct']:.1%}).", file=out)
     if cost is not None and len(cost):
-        print("\nWhat the strategy constraints cost at equal risk (frontier without them):",
-              file=out)
+        print("\nWhat the strategy constraints cost at equal risk, interpolated along the two "
+              "frontiers:", file=out)
         shown = cost[["risk", "outcome_with", "outcome_without", "outcome_cost"]]
         shown = shown.iloc[:: max(1, len(shown) // 10)].map(_fmt_num)
         print(format_table(shown.set_index("risk")), file=out)

@@ -152,3 +152,12 @@ def test_frontier_against_model_alone(us_ru_soup, us_ru_run):
                           ).all()
     text = us_ru_soup.find("section", id="frontier").get_text(" ")
     assert "model alone" in text and "the strategy costs" in text
+    # exact cost at equal risk: the model-only problem at the recommendation's risk
+    plan = load_plan("us_ru_creators")
+    base = us_ru_run.allocation
+    free = pm.solve(plan.to_problem().without(*plan.strategic_constraints()).replace(
+        objective="max_return", max_risk=base.risk))
+    cost = free.expected_outcome - base.expected_outcome
+    assert cost > 0
+    assert us_ru_run.equal_risk["outcome_cost"] == pytest.approx(cost, rel=1e-4)
+    assert f"strategy costs {cost:,.0f}" in text

@@ -98,6 +98,7 @@ class PlanRun:
     approvals: pd.DataFrame | None = None
     curves: dict[str, Any] | None = None
     model_only: Any = None
+    equal_risk: dict[str, float] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -306,6 +307,21 @@ def _all_strategy(run: PlanRun, plan: Any, solve: Callable[..., Any]) -> None:
         return
     run.model_only = free
     base = run.allocation
+    if base.risk > 0 and getattr(run.problem, "covariance", None) is not None:
+        # exact: the best the model alone can do at the recommendation's risk
+        try:
+            same_risk = solve(run.problem.without(*names).replace(
+                objective="max_return", max_risk=float(base.risk)))
+            gain = float(same_risk.expected_outcome - base.expected_outcome)
+            run.equal_risk = {
+                "risk": float(base.risk),
+                "outcome_with": float(base.expected_outcome),
+                "outcome_without": float(same_risk.expected_outcome),
+                "outcome_cost": gain,
+                "outcome_cost_pct": gain / float(same_risk.expected_outcome),
+            }
+        except (PortfolioMktError, TypeError) as exc:
+            run.notes.append(f"the strategy's cost at equal risk could not be computed: {exc}")
     row = {
         "kind": "all strategy",
         "binding": bool(any(run.prices.get("binding", pd.Series(dtype=bool)).fillna(False))),

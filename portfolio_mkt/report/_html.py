@@ -222,6 +222,15 @@ def _summary(run: Any) -> str:
 
 
 def _frontier_cost(run: Any) -> str:
+    eq = getattr(run, "equal_risk", None)
+    if eq is not None:
+        return (
+            "<p>At the same risk as the recommendation (±"
+            f"{_num(eq['risk'])}), the model alone — without the strategy constraints — "
+            f"would reach {_num(eq['outcome_without'])} expected {_e(run.outcome)}: the "
+            f"strategy costs {_num(eq['outcome_cost'])} "
+            f"({_plain_pct(eq['outcome_cost_pct'])[0].lstrip('+')}) at equal risk.</p>"
+        )
     cost = getattr(run, "frontier_cost", None)
     if cost is None or not len(cost) or run.chosen_point is None:
         return ""
@@ -234,7 +243,7 @@ def _frontier_cost(run: Any) -> str:
     pct = float(row["outcome_cost"]) / without if without else float("nan")
     return (
         "<p>The dashed curve is what the model alone could reach without the strategy "
-        f"constraints. At a risk of about ±{_num(row['risk'])}, the strategy costs "
+        f"constraints. At a risk of about ±{_num(row['risk'])}, the strategy costs about "
         f"{_num(row['outcome_cost'])} expected {_e(run.outcome)}"
         + (f" ({_plain_pct(pct)[0].lstrip('+')})" if pct == pct else "") + ".</p>"
     )
