@@ -214,6 +214,11 @@ def _print_run(run: Any, out: TextIO, verbose: bool = True) -> None:
         print("\nPrice of each strategic constraint (re-solved without it):", file=out)
         print(format_table(run.prices, ["binding", "outcome_price", "outcome_price_pct",
                                         "risk_change", "dual"]), file=out)
+    if run.equal_risk is not None:
+        eq = run.equal_risk
+        print(f"At the same risk the model alone would reach {_fmt_num(eq['outcome_without'])}:"
+              f" the strategy costs {_fmt_num(eq['outcome_cost'])} "
+              f"({eq['outcome_cost_pct']:.1%}) at equal risk.", file=out)
     if run.approvals is not None and len(run.approvals):
         print("\nNeeds approval:", file=out)
         for m in run.approvals["message"]:
