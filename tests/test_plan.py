@@ -360,3 +360,60 @@ def test_line_numbers_property(tmp_path_factory, fmt):
         assert info.value.line == bad_line
 
     check()
+
+
+FOUR = """\
+name: four
+assets:
+  - {id: a, market: US, expected_return: 4.0, current: 25}
+  - {id: b, market: US, expected_return: 3.0, current: 25}
+  - {id: c, market: RU, expected_return: 2.0, current: 25}
+  - {id: d, market: RU, expected_return: 1.0, current: 25}
+budget: 100
+risk: {objective: max_return}
+"""
+
+
+def test_roster_only_listed_assets_get_spend(tmp_path):
+    plan = load_plan(write(tmp_path, FOUR + "roster: [b, c]\n"))
+    alloc = pm.solve(plan.to_problem())
+    assert alloc.spend["a"] == pytest.approx(0, abs=1e-6)
+    assert alloc.spend["b"] == pytest.approx(100, rel=1e-6)
+    assert "roster" in plan.strategic_constraints()
+
+
+def test_locked_asset_must_be_on_roster(tmp_path):
+    text = FOUR + "roster: [a]\nlocks:\n  - {asset: d, amount: 10}\n"
+    err = error_of(write(tmp_path, text))
+    assert err.field == "locks[0].asset" and "not on the roster" in str(err)
+
+
+def test_shift_limit_scalar_and_turnover(tmp_path):
+    # max return moves money from d to a; a 20% shift limit keeps every asset within +-5
+    alloc = pm.solve(load_plan(write(tmp_path, FOUR + "shift_limit: 0.2\n")).to_problem())
+    assert alloc.spend["a"] == pytest.approx(30, rel=1e-5)
+    assert alloc.spend["d"] == pytest.approx(20, rel=1e-5)
+    # turnover 10% of budget: at most 10 of total absolute change -> 5 moves from d to a
+    alloc = pm.solve(load_plan(write(tmp_path, FOUR + "turnover: 0.1\n", "t.yaml")).to_problem())
+    assert alloc.spend["a"] == pytest.approx(30, rel=1e-5)
+    assert alloc.spend["d"] == pytest.approx(20, rel=1e-5)
+
+
+def test_share_floor_and_money_cap(tmp_path):
+    text = FOUR + textwrap.dedent("""\
+        floors:
+          - {name: ru_floor, where: {market: RU}, amount: 0.3, unit: share}
+        caps:
+          - {name: a_cap, where: {asset: a}, amount: 50}
+    """)
+    alloc = pm.solve(load_plan(write(tmp_path, text)).to_problem())
+    expected = {"a": 50, "b": 20, "c": 30, "d": 0}
+    for k, v in expected.items():
+        assert alloc.spend[k] == pytest.approx(v, abs=1e-4)
+
+
+def test_min_risk_objective_with_min_outcome(tmp_path):
+    text = GOOD.replace("budget: 100", "budget: 100\nrisk: {objective: min_risk, min_outcome: 280}")
+    plan = load_plan(write(tmp_path, text))
+    alloc = pm.solve(plan.to_problem())
+    assert alloc.expected_outcome == pytest.approx(280, rel=1e-5)
