@@ -227,3 +227,23 @@ def test_solve_s_curves_reaches_the_true_optimum(k_video, expect_zero):
     else:  # funded past the inflection point, here even below the payback spend
         assert best.spend["video"] >= curves["video"].inflection
         assert best.spend["video"] == pytest.approx(grid[scan.argmax()], rel=0.03)
+
+
+def test_model_expression_is_defined_when_the_objective_ignores_it():
+    """Under min_risk the curves are not maximised; the expression must still equal the model
+    (the frontier reads it to set its outcome range)."""
+    idx = pd.Index(["a", "b", "c"])
+    curves = {"a": Logarithmic(3e5, 1e5), "b": Logistic(5e5, 1 / 1.5e5),
+              "c": Hill(4e5, 2e5, 2.0)}
+    cov = pd.DataFrame(np.diag([0.2, 0.3, 0.1]), idx, idx)
+    problem = pm.Problem(pd.Series(0.0, index=idx), covariance=cov, budget=1e6,
+                         response=curves, objective="min_risk")
+    program = pm.compile_problem(problem)
+    raw = program.solve_with("CLARABEL")
+    x = raw.w * 1e6
+    model = problem.return_term.model_outcome(x)
+    np.testing.assert_allclose(program.outcome_expr.value * 1e6, model, rtol=1e-9)
+    # inverse-variance weights: the min-risk answer ignores the curves
+    np.testing.assert_allclose(raw.w, [3 / 11, 2 / 11, 6 / 11], rtol=1e-6)
+    front = pm.frontier(problem.replace(objective="utility"), n_points=4)
+    assert np.all(np.diff(front.expected_outcome) > 0)

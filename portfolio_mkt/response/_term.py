@@ -8,7 +8,8 @@ parameters in budget units, which keeps the numbers near one whatever the curren
 - curves with a conic form (log, exponential, Michaelis–Menten, power, Hill with slope <= 1)
   enter exactly (exponential / power cones: Clarabel);
 - curves without one (logistic, S-shaped Hill) enter as a piecewise-linear concave
-  approximation (hypograph of chords, linear constraints) with adaptive breakpoints;
+  approximation (the minimum of chord lines; a hypograph for the solver) with adaptive
+  breakpoints;
 - S-shaped curves are replaced by their concave envelope, and the assets concerned and the
   spend where each curve starts to pay are reported;
 - assets without a curve use their expected return ``mu`` linearly;
@@ -177,7 +178,8 @@ class CurveReturn:
         expression : cp.Expression of shape (n,)
             ``r_i(B w_i) / B`` plus the halo lifts received, per asset.
         constraints : list of cp.Constraint
-            Hypograph constraints of the piecewise-linear pieces.
+            Always empty: piecewise-linear pieces enter as ``cp.min`` of their chord lines,
+            which keeps the expression's value meaningful under any objective.
         """
         b = float(budget)
         if not np.isfinite(b) or b <= 0:
@@ -202,22 +204,21 @@ class CurveReturn:
             sub = cls._cvx(w[idx], **params)
             expr = expr + _scatter(idx, n) @ sub
         if pwl_idx:
-            rows, cols, slopes, inters = [], [], [], []
+            # min over each asset's chord lines: a concave expression whose value is the model
+            # (cvxpy turns it into a hypograph), defined even when the objective ignores it
             self.approximations = {}
-            for j, i in enumerate(pwl_idx):
+            lines = []
+            for i in pwl_idx:
                 pwl = self._approx(i, b)
                 self.approximations[self.index[i]] = pwl
-                k = pwl.segments
-                rows.append(np.full(k, j))
-                cols.append(np.full(k, i))
-                slopes.append(pwl.slopes)
-                inters.append(pwl.intercepts / b)
-            t = cp.Variable(len(pwl_idx), name="response_hypograph")
-            r, c_ = np.concatenate(rows), np.concatenate(cols)
-            constraints.append(
-                t[r] <= cp.multiply(np.concatenate(slopes), w[c_]) + np.concatenate(inters)
-            )
-            expr = expr + _scatter(pwl_idx, n) @ t
+                lines.append((pwl.slopes, pwl.intercepts / b))
+            k = max(len(sl) for sl, _ in lines)
+            slopes = np.array([np.pad(sl, (0, k - len(sl)), mode="edge") for sl, _ in lines])
+            inters = np.array([np.pad(ic, (0, k - len(ic)), mode="edge") for _, ic in lines])
+            m = len(pwl_idx)
+            col = cp.reshape(w[pwl_idx], (m, 1), order="F") @ np.ones((1, k))
+            model = cp.min(cp.multiply(slopes, col) + inters, axis=1)
+            expr = expr + _scatter(pwl_idx, n) @ model
         return expr, constraints
 
     # -- numbers ----------------------------------------------------------------------------
