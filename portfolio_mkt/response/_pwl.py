@@ -2,8 +2,8 @@
 
 The approximation interpolates the (envelope of the) curve at breakpoints ``p_0 = 0 < p_1 <
 ... < p_K = U``: each piece is a chord, so the model is exact at the breakpoints and never above
-the concave function it approximates. In the program it enters as a hypograph,
-``t <= a_k x + b_k`` for every piece ``k``, which is a set of linear constraints.
+the concave function it approximates. In the program it enters as the minimum of the pieces'
+lines, ``min_k (a_k x + b_k)``, which cvxpy compiles to linear constraints (a hypograph).
 
 Breakpoints are placed adaptively: the chord error on a piece of length ``h`` is about
 ``|r''| h^2 / 8``, so for a tolerance ``tol`` the pieces are laid out with density proportional
