@@ -1397,16 +1397,22 @@ class Plan:
             est_mu.loc[mu.index] = mu
             mu = est_mu
         self.expected_return = mu.astype(float)
-        if "volatility" in table.columns and table["volatility"].notna().any():
-            self.volatility = table["volatility"]
-        if "current" in table.columns and table["current"].notna().any():
-            self.current = table["current"].fillna(0.0)
-        if "min_spend" in table.columns:
-            self.lower = table["min_spend"]
-        if "max_spend" in table.columns:
-            self.upper = table["max_spend"]
-        if "saturation" in table.columns:
-            self.saturation = table["saturation"]
+        full = mu.index
+
+        def column(name: str) -> pd.Series | None:
+            if name not in table.columns or not table[name].notna().any():
+                return None
+            return table[name].reindex(full).astype(float)
+
+        self.volatility = column("volatility")
+        cur = column("current")
+        if cur is not None:
+            if self.current is not None:  # history's current spend, overridden per asset
+                cur = cur.fillna(self.current.reindex(full))
+            self.current = cur.fillna(0.0)
+        self.lower = column("min_spend")
+        self.upper = column("max_spend")
+        self.saturation = column("saturation")
         attrs = table.drop(
             columns=[c for c in ("expected_return", "last_outcome", "volatility", "current",
                                  "min_spend", "max_spend", "saturation") if c in table.columns]

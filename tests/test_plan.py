@@ -417,3 +417,30 @@ def test_min_risk_objective_with_min_outcome(tmp_path):
     plan = load_plan(write(tmp_path, text))
     alloc = pm.solve(plan.to_problem())
     assert alloc.expected_outcome == pytest.approx(280, rel=1e-5)
+
+
+def test_history_plan_with_asset_overrides(tmp_path):
+    hist = Path(builtin_plans()["us_ru_weekly"]).parent / "us_ru_history.csv"
+    base = load_plan(write(tmp_path, f"name: h\nhistory: {hist}\nbudget: 500000\n"))
+    assert set(base.expected_return.index) == {"us_search", "us_social", "us_video",
+                                               "ru_search", "ru_social", "ru_video"}
+    assert base.current.sum() == pytest.approx(500_000, rel=1e-6)
+    text = (f"name: h\nhistory: {hist}\nbudget: 500000\n"
+            "assets:\n  - {id: ru_search, expected_return: 9.9, tags: [priority]}\n")
+    over = load_plan(write(tmp_path, text, "o.yaml"))
+    assert over.expected_return["ru_search"] == 9.9
+    others = base.expected_return.drop("ru_search")
+    pd.testing.assert_series_equal(over.expected_return.drop("ru_search"), others,
+                                   check_names=False)
+    assert over.assets.loc["ru_search", "tags"] == "priority"
+    assert over.assets.loc["ru_search", "market"] == "RU"
+    alloc = pm.solve(over.to_problem())
+    assert alloc.spend.idxmax() == "ru_search"
+
+
+def test_history_plan_unknown_asset_in_table(tmp_path):
+    hist = Path(builtin_plans()["us_ru_weekly"]).parent / "us_ru_history.csv"
+    text = (f"name: h\nhistory: {hist}\nbudget: 500000\n"
+            "assets:\n  - {id: de_search, expected_return: 2.0}\n")
+    err = error_of(write(tmp_path, text))
+    assert err.field == "assets" and "de_search" in str(err) and "not in the history" in str(err)
