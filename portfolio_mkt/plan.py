@@ -1456,7 +1456,8 @@ class Plan:
         index = self.expected_return.index  # type: ignore[union-attr]
         c = s.covariance
         if c is None:
-            if self.covariance is None and self.volatility is not None:
+            if (self.covariance is None and self.estimated_covariance is None
+                    and self.volatility is not None):
                 c = CovarianceSpec()
             else:
                 return
