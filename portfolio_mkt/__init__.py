@@ -14,6 +14,8 @@ Sub-packages: :mod:`portfolio_mkt.response` (curves and carryover),
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from . import exceptions
@@ -36,12 +38,10 @@ __version__ = "0.1.0"
 
 # Names imported on first use, so that ``import portfolio_mkt`` stays light and fast.
 _LAZY = {
-    "frontier": "portfolio_mkt.frontier",
     "Frontier": "portfolio_mkt.frontier",
     "compare_frontiers": "portfolio_mkt.frontier",
     "FrontierComparison": "portfolio_mkt.frontier",
     "Scenario": "portfolio_mkt.scenarios",
-    "scenarios": "portfolio_mkt.scenarios",
     "ScenarioResults": "portfolio_mkt.scenarios",
     "constraint_prices": "portfolio_mkt.scenarios",
     "bootstrap": "portfolio_mkt.confidence",
@@ -65,6 +65,26 @@ _LAZY = {
 _SUBMODULES = {"response", "estimation", "simulate", "frontier", "scenarios", "confidence",
                "parallel", "plan", "cli", "report", "examples", "risk", "constraints",
                "optimization"}
+
+
+class _CallableModule(types.ModuleType):
+    """A module that can be called like the function of the same name it defines.
+
+    ``pm.frontier(problem)`` and ``pm.scenarios(problem, [...])`` must work whatever the import
+    order: importing the sub-module ``portfolio_mkt.frontier`` rebinds the package attribute to
+    the module, so the module itself forwards calls to its function.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self, self.__name__.rsplit(".", 1)[1])(*args, **kwargs)
+
+
+for _name in ("frontier", "scenarios"):
+    _mod = importlib.import_module(f"portfolio_mkt.{_name}")
+    if not callable(_mod):
+        _mod.__class__ = _CallableModule
+    globals()[_name] = sys.modules[f"portfolio_mkt.{_name}"]
+del _name, _mod
 
 
 def __getattr__(name: str) -> Any:
@@ -100,5 +120,7 @@ __all__ = [
     "nearest_psd",
     "exceptions",
     "__version__",
+    "frontier",
+    "scenarios",
     *_LAZY,
 ]

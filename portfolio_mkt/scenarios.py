@@ -590,11 +590,6 @@ class _ProgramReuse:
             return None
         if "expected_return" in args and (base.covariance is not None or base.halo is not None):
             return None
-        if "budget" in args and any(
-            getattr(c, "unit", "money") == "share" for c in base.constraints
-        ):
-            # share-unit amounts are compiled as money at the base budget: rebuild instead
-            return None
         from .optimization import compile_problem, solve
 
         if self.program is None:

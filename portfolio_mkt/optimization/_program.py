@@ -17,9 +17,20 @@ from ._terms import variance_expression
 
 __all__ = ["Program", "compile_problem", "SOLVER_SETTINGS", "RawResult"]
 
+def _osqp_polish_key() -> str:
+    """OSQP 1.x renamed ``polish`` to ``polishing``."""
+    try:
+        import osqp
+
+        major = int(str(getattr(osqp, "__version__", "1")).split(".")[0])
+    except (ImportError, ValueError):  # pragma: no cover
+        major = 1
+    return "polishing" if major >= 1 else "polish"
+
+
 #: Solver settings tight enough for the library's checks (1e-6 relative agreement).
 SOLVER_SETTINGS: dict[str, dict[str, Any]] = {
-    "OSQP": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 200_000, "polish": True},
+    "OSQP": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 200_000, _osqp_polish_key(): True},
     "CLARABEL": {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10,
                  "tol_ktratio": 1e-8, "max_iter": 500},
     "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
