@@ -83,6 +83,7 @@ def test_plan_scenarios_table(us_ru_out):
 def test_plan_quarterly_terminal_table():
     code, out, err = run("plan", "quarterly_2m")
     assert code == 0, err
+    assert err == ""  # no progress bars or warnings off a terminal
     direct = pm.solve(load_plan("quarterly_2m").to_problem())
     assert f"{direct.spend['paid_search']:,.0f}" in out
     assert "paid_search" in out and "traditional" in out and "brand_floor" in out
