@@ -207,3 +207,15 @@ def test_missing_periods_keep_carryover_and_skip_the_outcome():
     nan_spend.loc[3, "spend"] = np.nan
     with pytest.raises(EstimationError, match="no spend recorded"):
         fit_response_curves(nan_spend, curve="logistic")
+
+
+def test_parallel_fit_gives_the_same_numbers():
+    df, _ = _group_history(seed=3)
+    df = df[df.asset.isin(["a0", "a1", "a2"])]
+    serial = fit_response_curves(df, curve="log", adstock=None, group="channel")
+    import joblib
+
+    with joblib.parallel_config(backend="threading"):  # no process start-up in the test
+        parallel = fit_response_curves(df, curve="log", adstock=None, group="channel",
+                                       n_jobs=2)
+    pd.testing.assert_frame_equal(serial.params, parallel.params)

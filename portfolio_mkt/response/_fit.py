@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.optimize import least_squares
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
@@ -494,6 +495,7 @@ def fit_response_curves(
     min_periods: int = 26,
     horizon: int = 1,
     value: str = "total",
+    n_jobs: int | None = None,
     period: str = "period",
     asset: str = "asset",
     spend: str = "spend",
@@ -522,6 +524,8 @@ def fit_response_curves(
     min_periods : int, default 26
         Assets with fewer periods do not shape the group prior.
     horizon, value : see :meth:`ResponseCurveRegressor.to_curve`
+    n_jobs : int, optional
+        Fit assets in parallel with joblib (``-1``: all cores); results do not depend on it.
     period, asset, spend, outcome : str
         Column names.
     **estimator_params
@@ -576,13 +580,10 @@ def fit_response_curves(
         series[a] = (full[spend].fillna(0.0).to_numpy(float), full[outcome].to_numpy(float))
     base = ResponseCurveRegressor(curve=curve, adstock=adstock, **estimator_params)
     unpooled: dict[Any, ResponseCurveRegressor] = {}
-    for a, (xs, ys) in series.items():
-        try:
-            unpooled[a] = clone(base).fit(xs, ys)
-        except EstimationError as exc:
-            raise EstimationError(f"asset {a!r}: {exc}") from None
-        except InputError as exc:
-            raise InputError(f"asset {a!r}: {exc}") from None
+    fitted = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_one)(a, clone(base), xs, ys) for a, (xs, ys) in series.items()
+    )
+    unpooled.update(zip(series, fitted, strict=True))
     # group priors (unit space): period-weighted median
     prior_rows = {}
     for g in sorted(set(keys.values()), key=str):
@@ -592,20 +593,23 @@ def fit_response_curves(
         weights = np.array([unpooled[a].n_periods_ for a in good], dtype=float)
         prior_rows[g] = {c: _weighted_median(table[c].to_numpy(), weights) for c in table}
     estimators: dict[Any, ResponseCurveRegressor] = {}
-    for a, (xs, ys) in series.items():
+    jobs = []
+    for a in series:
         est0 = unpooled[a]
-        if pool_strength > 0:
-            unit = prior_rows[keys[a]]
-            cnames = list(est0.curve_.params)
-            ucurve = type(est0.curve_)(**{c: unit[c] for c in cnames})
-            own = ucurve.transform(1.0 / est0.spend_scale_, 1.0 / est0.outcome_scale_).params
-            prior = {k: v for k, v in unit.items() if k not in cnames}
-            prior.update(own)
-            est = clone(base).set_params(prior_params=prior, pool_strength=pool_strength)
-            est.fit(xs, ys)
-        else:
-            est = est0
-        estimators[a] = est
+        unit = prior_rows[keys[a]]
+        cnames = list(est0.curve_.params)
+        ucurve = type(est0.curve_)(**{c: unit[c] for c in cnames})
+        own = ucurve.transform(1.0 / est0.spend_scale_, 1.0 / est0.outcome_scale_).params
+        prior = {k: v for k, v in unit.items() if k not in cnames}
+        prior.update(own)
+        jobs.append(clone(base).set_params(prior_params=prior, pool_strength=pool_strength))
+    if pool_strength > 0:
+        refits = Parallel(n_jobs=n_jobs)(
+            delayed(_fit_one)(a, est, *series[a]) for a, est in zip(series, jobs, strict=True)
+        )
+        estimators.update(zip(series, refits, strict=True))
+    else:
+        estimators.update(unpooled)
     rows = []
     for a, est in estimators.items():
         for p, v in est.params_.items():
@@ -627,6 +631,16 @@ def fit_response_curves(
         group_priors=gp,
         unpooled=unpooled,
     )
+
+
+def _fit_one(asset: Any, est: ResponseCurveRegressor, x: np.ndarray,
+             y: np.ndarray) -> ResponseCurveRegressor:
+    try:
+        return est.fit(x, y)
+    except EstimationError as exc:
+        raise EstimationError(f"asset {asset!r}: {exc}") from None
+    except InputError as exc:
+        raise InputError(f"asset {asset!r}: {exc}") from None
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
