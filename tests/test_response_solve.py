@@ -247,3 +247,21 @@ def test_model_expression_is_defined_when_the_objective_ignores_it():
     np.testing.assert_allclose(raw.w, [3 / 11, 2 / 11, 6 / 11], rtol=1e-6)
     front = pm.frontier(problem.replace(objective="utility"), n_points=4)
     assert np.all(np.diff(front.expected_outcome) > 0)
+
+
+@pytest.mark.parametrize("unit", [1e-6, 1.0, 1e3])
+def test_currency_unit_does_not_change_the_answer(unit):
+    """Money in units, thousands or millions: same shares, same outcome."""
+    idx = pd.Index(["log", "logi", "mm"])
+    curves = {"log": Logarithmic(6e5, 2e5), "logi": Logistic(9e5, 1 / 3e5),
+              "mm": MichaelisMenten(1.2e6, 5e5)}
+    cov = pd.DataFrame(np.diag([0.3, 0.2, 0.4]) + 0.05, idx, idx)
+    base = pm.solve(pm.Problem(pd.Series(0.0, index=idx), covariance=cov, budget=BUDGET,
+                               response=curves, risk_aversion=1.0))
+    # money scaled by `unit`: x' = unit * x, so r'(x') = r(x' / unit); per-unit returns / unit
+    scaled = {a: c.transform(1.0 / unit, 1.0) for a, c in curves.items()}
+    alloc = pm.solve(pm.Problem(pd.Series(0.0, index=idx), covariance=cov / unit**2,
+                                budget=BUDGET * unit, response=scaled,
+                                risk_aversion=1.0 * unit))
+    np.testing.assert_allclose(alloc.shares.to_numpy(), base.shares.to_numpy(), atol=1e-6)
+    assert alloc.expected_outcome == pytest.approx(base.expected_outcome, rel=1e-7)
