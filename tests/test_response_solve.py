@@ -265,3 +265,24 @@ def test_currency_unit_does_not_change_the_answer(unit):
                                 risk_aversion=1.0 * unit))
     np.testing.assert_allclose(alloc.shares.to_numpy(), base.shares.to_numpy(), atol=1e-6)
     assert alloc.expected_outcome == pytest.approx(base.expected_outcome, rel=1e-7)
+
+
+def test_solve_s_curves_keeps_outcome_targets_true():
+    """The envelope can promise outcome an S-curve does not deliver; pm.solve then refuses
+    (the target fails on the true curves) and solve_s_curves finds a plan that meets it."""
+    from portfolio_mkt.exceptions import ConstraintViolationError
+    from portfolio_mkt.response import solve_s_curves
+
+    idx = pd.Index(["video", "search"])
+    curves = {"video": Hill(9e5, 7e5, 2.5), "search": Logarithmic(6e5, 2e5)}
+    relaxed = pm.solve(pm.Problem(pd.Series(0.0, index=idx), budget=1e6, response=curves))
+    target = relaxed.model_outcome  # what the envelope promises at its optimum
+    problem = pm.Problem(pd.Series(0.0, index=idx), budget=1e6, response=curves,
+                         min_outcome=target * 0.97)
+    with pytest.raises(ConstraintViolationError, match="min_outcome"):
+        pm.solve(problem)
+    best = solve_s_curves(problem)
+    assert best.expected_outcome >= target * 0.97
+    grid = np.linspace(0, 1e6, 100_001)
+    scan = curves["video"].value(grid) + curves["search"].value(1e6 - grid)
+    assert best.expected_outcome == pytest.approx(scan.max(), rel=1e-3)

@@ -103,7 +103,7 @@ def solve_s_curves(
     InfeasibleError
         When no branch is feasible.
     """
-    from .. import Bounds, solve
+    from .. import Bounds, solve, verify
 
     if problem.objective == "min_risk":
         raise InputError(
@@ -131,12 +131,15 @@ def solve_s_curves(
                 if extra else problem)
         solves += 1
         try:
-            alloc = solve(prob, solver=solver, **solve_kwargs)
+            # the envelope may promise outcome the true curves do not deliver (an outcome
+            # target or response floor): check on the true curves here, not in solve
+            alloc = solve(prob, solver=solver, **{**solve_kwargs, "verify_result": False})
         except InfeasibleError as exc:
             first_error = first_error or exc
             continue
         true_val, relaxed = _values(alloc, prob)
-        if true_val > best_val:
+        holds = all(v <= t for v, t in verify(prob, alloc.spend.to_numpy()).values())
+        if holds and true_val > best_val:
             best, best_val = alloc, true_val
         if relaxed <= best_val + 1e-9 * max(abs(best_val), 1.0):
             continue  # nothing in this branch beats the best found
@@ -158,5 +161,9 @@ def solve_s_curves(
     if best is None:
         if first_error is not None:
             raise first_error
-        raise InfeasibleError("no allocation was found for the S-curve branches.")
+        raise InfeasibleError(
+            f"no allocation of plan '{problem.name}' meets every constraint on the true curves "
+            f"within {max_solves} solves of the S-curve branches; raise max_solves or relax the "
+            "outcome targets."
+        )
     return best
