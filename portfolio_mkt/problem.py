@@ -251,8 +251,22 @@ class Problem:
         except ImportError as exc:  # pragma: no cover - response module ships with the package
             raise InputError("response curves need portfolio_mkt.response") from exc
         return make_return_term(
-            self.response or {}, self.index, mu, self.halo, self.response_tolerance
+            self.response or {}, self.index, mu, self.halo, self.response_tolerance,
+            upper=self.spend_upper_bounds(),
         )
+
+    def spend_upper_bounds(self) -> np.ndarray:
+        """Largest spend per asset (money) that the constraints allow, at most the budget.
+
+        Combines per-asset bounds, exact locks, the roster and shift limits; used to tighten
+        piecewise-linear approximations of response curves and by feasibility checks.
+        """
+        hi = np.full(self.n_assets, self.budget)
+        for c in self.constraints:
+            b = c.implied_bounds(self)
+            if b is not None:
+                hi = np.minimum(hi, b[1])
+        return hi
 
     def covariance_matrix(self) -> pd.DataFrame | None:
         """The dense covariance (formed from a factor model if needed), or None."""

@@ -206,3 +206,25 @@ def test_fitted_factor_estimator_keeps_the_factor_form():
     assert isinstance(p.covariance, pm.FactorCovariance)
     dense = pm.solve(pm.Problem(mu, p.covariance.to_dense(), budget=1.0, risk_aversion=4.0))
     np.testing.assert_allclose(pm.solve(p).shares, dense.shares, atol=1e-6)
+
+
+def test_s_curve_target_failure_names_the_asset_and_the_remedy():
+    """An outcome target met only on an S-curve's envelope gets a precise error."""
+    from portfolio_mkt.exceptions import ConstraintViolationError
+    from portfolio_mkt.response import Hill
+
+    mu = pd.Series({"lin": 5.0, "s_curve": 0.0})
+    assets = pd.DataFrame({"kind": ["linear", "s"]}, index=mu.index)
+    curves = {"s_curve": Hill(beta=1000.0, k=100.0, slope=3.0)}
+    cap = pm.GroupCap({"kind": "s"}, 80.0, name="s_cap")
+    # the envelope's tangent from the origin touches at k * 2**(1/3) ~ 126 with slope ~5.29 > 5,
+    # so s_curve is filled to its cap of 80, below the 126 where the true curve starts to pay:
+    # true outcome 120 * 5 + 1000 * 80**3 / (100**3 + 80**3) = 938.6, the envelope says ~1023
+    p = pm.Problem(mu, budget=200.0, assets=assets, response=curves, constraints=[cap])
+    ok = pm.solve(p)
+    assert ok.spend["s_curve"] == pytest.approx(80.0, abs=1e-4)
+    assert ok.expected_outcome == pytest.approx(600 + 1000 * 512_000 / 1_512_000, rel=1e-6)
+    assert ok.model_outcome > ok.expected_outcome + 80
+    assert "starts to pay" in ok.summary()
+    with pytest.raises(ConstraintViolationError, match="s_curve.*solve_s_curves"):
+        pm.solve(p.replace(min_outcome=1000.0))

@@ -162,6 +162,14 @@ class Allocation:
         if self.response is not None and abs(self.gap) > 0:
             lines.append(f"The program's curve model differs from the true curves by "
                          f"{self.gap:,.2f} in expected outcome at this allocation.")
+        if self.response is not None and "below_payback" in self.response.columns:
+            below = self.response[self.response["below_payback"].astype(bool)]
+            for a, row in below.iterrows():
+                lines.append(
+                    f"{a} has an S-shaped curve and is funded at {_money(self.spend[a])}, below "
+                    f"the {_money(float(row.get('pays_from', np.nan)))} where it starts to pay; "
+                    "fund it past that or not at all (portfolio_mkt.response.solve_s_curves)."
+                )
         order = self.spend.sort_values(ascending=False).index[:top]
         lines.append("Largest allocations:")
         for a in order:

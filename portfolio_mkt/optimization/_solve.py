@@ -411,6 +411,38 @@ def _clean(w: np.ndarray, budget: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- solve
+def _envelope_shortfall(problem: Problem, x: np.ndarray) -> list[str]:
+    """Assets funded below the spend at which their S-shaped curve starts to pay."""
+    term = problem.return_term
+    if getattr(term, "linear", True):
+        return []
+    report = term.report(x)
+    if not isinstance(report, pd.DataFrame) or "below_payback" not in report.columns:
+        return []
+    report.index = problem.index
+    return [str(a) for a in report.index[report["below_payback"].astype(bool)]]
+
+
+def _explain_envelope_violation(problem: Problem, raw: RawResult, budget: float,
+                                bad: dict[str, float]) -> None:
+    """Raise a precise error when an outcome target fails only because of S-curve envelopes."""
+    outcome_targets = {"min_outcome"} | {c.name for c in problem.constraints
+                                          if c.kind == "response_floor"}
+    if not set(bad) & outcome_targets:
+        return
+    below = _envelope_shortfall(problem, _clean(raw.w, budget))
+    if below:
+        raise ConstraintViolationError(
+            f"plan '{problem.name}': the outcome target(s) "
+            f"{format_labels(sorted(set(bad) & outcome_targets))} hold on the concave envelope "
+            f"of the S-shaped curves but not on the true curves, because "
+            f"{format_labels(below)} would be funded below the spend at which their curve starts "
+            "to pay. Use portfolio_mkt.response.solve_s_curves(problem), which funds each such "
+            "asset past its payback spend or not at all.",
+            violations=bad,
+        )
+
+
 def _solver_order(program: Program, solver: str | None) -> list[str]:
     if solver is not None:
         s = solver.upper()
@@ -507,6 +539,7 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     raw, checks = best
     bad = {k: v for k, (v, t) in checks.items() if v > t}
     if bad and verify_result:
+        _explain_envelope_violation(problem, raw, prog.budget, bad)
         raise ConstraintViolationError(
             f"the solver's answer for plan '{problem.name}' breaks "
             + "; ".join(f"'{k}' by {v:.3g}" for k, v in bad.items())
