@@ -25,13 +25,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -58,6 +59,16 @@ __all__ = [
 ]
 
 Loc = tuple[Any, ...]
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+#: A number in a plan file (true/false are not numbers).
+Num = Annotated[float, BeforeValidator(_no_bool)]
 ScalarOrList = str | float | int | bool | list[str | float | int | bool]
 
 _KNOWN_ASSET_COLUMNS = (
@@ -97,26 +108,26 @@ class AssetSpec(_Model):
     tags: list[str] | str | None = Field(
         default=None, description="Free-form tags, a list or a ';'-separated string."
     )
-    expected_return: float | None = Field(
+    expected_return: Num | None = Field(
         default=None, description="Expected outcome per unit of money spent."
     )
-    last_outcome: float | None = Field(
+    last_outcome: Num | None = Field(
         default=None,
         ge=0,
         description="Outcome last period; with current spend gives expected_return.",
     )
-    volatility: float | None = Field(default=None, ge=0)
-    current: float | None = Field(default=None, ge=0, description="Current spend (money).")
-    min_spend: float | None = Field(default=None, ge=0)
-    max_spend: float | None = Field(default=None, ge=0)
-    saturation: float | None = Field(
+    volatility: Num | None = Field(default=None, ge=0)
+    current: Num | None = Field(default=None, ge=0, description="Current spend (money).")
+    min_spend: Num | None = Field(default=None, ge=0)
+    max_spend: Num | None = Field(default=None, ge=0)
+    saturation: Num | None = Field(
         default=None, gt=0, description="Curve scale k as a multiple of current spend."
     )
-    attributes: dict[str, str | float | int | bool] = Field(default_factory=dict)
+    attributes: dict[str, str | Num | int | bool] = Field(default_factory=dict)
 
     @field_validator("expected_return", "last_outcome", "volatility", "current")
     @classmethod
-    def _finite(cls, v: float | None) -> float | None:
+    def _finite(cls, v: Num | None) -> Num | None:
         if v is not None and not math.isfinite(v):
             raise ValueError("expected a finite number")
         return v
@@ -132,7 +143,7 @@ class CorrelationPair(_Model):
     """An explicit correlation between two assets."""
 
     assets: list[str] = Field(min_length=2, max_length=2)
-    value: float = Field(ge=-1, le=1)
+    value: Num = Field(ge=-1, le=1)
 
 
 class CovarianceSpec(_Model):
@@ -140,13 +151,13 @@ class CovarianceSpec(_Model):
 
     file: str | None = None
     volatility: Literal["relative", "absolute"] = "relative"
-    correlation: float = Field(default=0.0, ge=-1, le=1)
-    correlation_by: dict[str, float] = Field(default_factory=dict)
+    correlation: Num = Field(default=0.0, ge=-1, le=1)
+    correlation_by: dict[str, Num] = Field(default_factory=dict)
     pairs: list[CorrelationPair] = Field(default_factory=list)
 
     @field_validator("correlation_by")
     @classmethod
-    def _in_range(cls, v: dict[str, float]) -> dict[str, float]:
+    def _in_range(cls, v: dict[str, Num]) -> dict[str, Num]:
         for key, val in v.items():
             if not -1 <= val <= 1:
                 raise ValueError(f"correlation for '{key}' must be between -1 and 1, got {val}")
@@ -156,12 +167,12 @@ class CovarianceSpec(_Model):
 class BudgetSpec(_Model):
     """Total budget in money, spent exactly or treated as a cap."""
 
-    amount: float = Field(gt=0)
+    amount: Num = Field(gt=0)
     mode: Literal["exact", "cap"] = "exact"
 
     @field_validator("amount")
     @classmethod
-    def _finite(cls, v: float) -> float:
+    def _finite(cls, v: Num) -> Num:
         if not math.isfinite(v):
             raise ValueError("expected a finite number")
         return v
@@ -171,16 +182,16 @@ class RiskSpec(_Model):
     """Risk tolerance."""
 
     objective: Literal["utility", "min_risk", "max_return"] = "utility"
-    risk_aversion: float = Field(default=1.0, ge=0)
-    max_risk: float | None = Field(default=None, gt=0)
-    min_outcome: float | None = Field(default=None, ge=0)
+    risk_aversion: Num = Field(default=1.0, ge=0)
+    max_risk: Num | None = Field(default=None, gt=0)
+    min_outcome: Num | None = Field(default=None, ge=0)
 
 
 class LockSpec(_Model):
     """A committed spend on one asset: exactly ``amount``, or at least it (``minimum``)."""
 
     asset: str
-    amount: float = Field(ge=0)
+    amount: Num = Field(ge=0)
     minimum: bool = False
     name: str | None = None
 
@@ -198,7 +209,7 @@ class GroupSpec(_Model):
 
     name: str | None = None
     where: dict[str, ScalarOrList] = Field(min_length=1)
-    amount: float = Field(ge=0)
+    amount: Num = Field(ge=0)
     unit: Literal["money", "share"] = "money"
     strategic: bool = True
 
@@ -217,14 +228,14 @@ class ResponseFloorSpec(_Model):
 
     name: str | None = None
     where: dict[str, ScalarOrList] = Field(min_length=1)
-    level: float = Field(ge=0)
+    level: Num = Field(ge=0)
     strategic: bool = True
 
 
 class ShiftLimitSpec(_Model):
     """Per-asset limit on the change against current spend."""
 
-    max_change: float = Field(gt=0)
+    max_change: Num = Field(gt=0)
     relative: bool = True
     name: str = "shift_limit"
     strategic: bool = True
@@ -233,7 +244,7 @@ class ShiftLimitSpec(_Model):
 class TurnoverSpec(_Model):
     """Limit on the total absolute change against current spend."""
 
-    limit: float = Field(gt=0)
+    limit: Num = Field(gt=0)
     unit: Literal["money", "share"] = "share"
     name: str = "turnover"
     strategic: bool = True
@@ -245,8 +256,8 @@ class ViewSpec(_Model):
     name: str | None = None
     asset: str | None = None
     where: dict[str, ScalarOrList] | None = None
-    change: float = Field(gt=-1, description="Relative change of expected return (0.2 = +20%).")
-    confidence: float = Field(ge=0, le=1)
+    change: Num = Field(gt=-1, description="Relative change of expected return (0.2 = +20%).")
+    confidence: Num = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _target(self) -> ViewSpec:
@@ -258,20 +269,20 @@ class ViewSpec(_Model):
 class ApprovalSpec(_Model):
     """When a human must approve a recommendation."""
 
-    max_shift: float | None = Field(
+    max_shift: Num | None = Field(
         default=0.10, ge=0, description="Flag any asset moved by more than this share."
     )
     protect_tags: list[str] = Field(
         default_factory=lambda: ["brand"], description="Flag any cut to assets with these tags."
     )
-    min_confidence: float | None = Field(default=0.85, ge=0, le=1)
+    min_confidence: Num | None = Field(default=0.85, ge=0, le=1)
 
 
 class CostShockSpec(_Model):
     """The same outcome now costs ``change`` more (0.2 = 20% dearer) on a group."""
 
     where: dict[str, ScalarOrList] = Field(min_length=1)
-    change: float = Field(gt=-1)
+    change: Num = Field(gt=-1)
 
 
 class ScenarioSpec(_Model):
@@ -279,8 +290,8 @@ class ScenarioSpec(_Model):
 
     name: str = Field(min_length=1)
     description: str | None = None
-    budget_change: float | None = Field(default=None, gt=-1)
-    risk_aversion: float | None = Field(default=None, ge=0)
+    budget_change: Num | None = Field(default=None, gt=-1)
+    risk_aversion: Num | None = Field(default=None, ge=0)
     cost_shocks: list[CostShockSpec] = Field(default_factory=list)
     remove: dict[str, ScalarOrList] | None = None
     drop_constraints: list[str] = Field(default_factory=list)
@@ -290,8 +301,8 @@ class ResponseAssetSpec(_Model):
     """A response curve for one asset: explicit parameters or calibrated."""
 
     family: str | None = None
-    params: dict[str, float] = Field(default_factory=dict)
-    saturation: float | None = Field(default=None, gt=0)
+    params: dict[str, Num] = Field(default_factory=dict)
+    saturation: Num | None = Field(default=None, gt=0)
 
 
 class ResponseSpec(_Model):
@@ -299,9 +310,9 @@ class ResponseSpec(_Model):
 
     family: str = "exponential"
     calibrate: Literal["current", "none"] = "current"
-    saturation: float = Field(default=1.0, gt=0)
+    saturation: Num = Field(default=1.0, gt=0)
     assets: dict[str, ResponseAssetSpec] = Field(default_factory=dict)
-    tolerance: float | None = Field(default=None, gt=0)
+    tolerance: Num | None = Field(default=None, gt=0)
 
 
 class HaloSpec(_Model):
@@ -313,7 +324,7 @@ class HaloSpec(_Model):
 
     source: str
     target: str
-    lift: float = Field(ge=0, description="Outcome in target per unit of money in source.")
+    lift: Num = Field(ge=0, description="Outcome in target per unit of money in source.")
 
 
 class HistorySpec(_Model):
@@ -330,19 +341,19 @@ class PlanSpec(_Model):
     description: str | None = None
     outcome: str = "outcome"
     currency: str = "$"
-    assets: list[AssetSpec] | str | FileRef | None = None
+    assets: Annotated[list[AssetSpec], Field(min_length=1)] | str | FileRef | None = None
     history: str | HistorySpec | None = None
     covariance: str | CovarianceSpec | None = None
-    budget: float | BudgetSpec
+    budget: Num | BudgetSpec
     risk: RiskSpec = Field(default_factory=RiskSpec)
-    current: dict[str, float] | None = None
+    current: dict[str, Num] | None = None
     locks: list[LockSpec] = Field(default_factory=list)
     roster: list[str] | RosterSpec | None = None
     floors: list[GroupSpec] = Field(default_factory=list)
     caps: list[GroupSpec] = Field(default_factory=list)
     response_floors: list[ResponseFloorSpec] = Field(default_factory=list)
-    shift_limit: float | ShiftLimitSpec | None = None
-    turnover: float | TurnoverSpec | None = None
+    shift_limit: Annotated[Num, Field(gt=0)] | ShiftLimitSpec | None = None
+    turnover: Annotated[Num, Field(gt=0)] | TurnoverSpec | None = None
     response: ResponseSpec | None = None
     halo: list[HaloSpec] = Field(default_factory=list)
     views: list[ViewSpec] = Field(default_factory=list)
@@ -351,7 +362,7 @@ class PlanSpec(_Model):
 
     @field_validator("budget")
     @classmethod
-    def _budget_positive(cls, v: float | BudgetSpec) -> float | BudgetSpec:
+    def _budget_positive(cls, v: Num | BudgetSpec) -> Num | BudgetSpec:
         if isinstance(v, (int, float)) and not (math.isfinite(v) and v > 0):
             raise ValueError(f"the budget must be a positive amount of money, got {v}")
         return v
@@ -1345,6 +1356,8 @@ class Plan:
             base_loc = ("assets",) if isinstance(s.assets, str) else ("assets", "file")
             table = self._read_csv(rel, base_loc)
             loc_of = {i: base_loc for i in range(len(table))}
+            if table.empty:
+                raise self.source.error(base_loc, f"{rel} has no asset rows")
             if "id" not in table.columns:
                 raise self.source.error(
                     base_loc, f"{rel} needs an 'id' column; it has: {', '.join(table.columns)}"
@@ -1526,7 +1539,15 @@ class Plan:
                 "positive semidefinite); lower the largest values in correlation_by or pairs",
             )
         v = vol.to_numpy()
-        self.covariance = pd.DataFrame(corr * np.outer(v, v), index=index, columns=index)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = corr * np.outer(v, v)
+        if not np.isfinite(values).all():
+            raise self.source.error(
+                ("covariance",),
+                "the volatilities are too large to form a covariance (overflow); check the "
+                "'volatility' column and whether it is relative or absolute",
+            )
+        self.covariance = pd.DataFrame(values, index=index, columns=index)
 
     def _check_constraints(self) -> None:
         """Cheap checks that name the field and line before anything is solved."""

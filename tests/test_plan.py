@@ -444,3 +444,61 @@ def test_history_plan_unknown_asset_in_table(tmp_path):
             "assets:\n  - {id: de_search, expected_return: 2.0}\n")
     err = error_of(write(tmp_path, text))
     assert err.field == "assets" and "de_search" in str(err) and "not in the history" in str(err)
+
+
+def test_fuzzed_plans_fail_only_with_plan_errors(tmp_path_factory):
+    """Any junk in any field gives a PlanFileError (or a library error when solving), never a
+    raw pandas/pydantic/cvxpy traceback."""
+    import copy
+
+    import yaml
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from portfolio_mkt.exceptions import PortfolioMktError
+
+    base = yaml.safe_load(GOOD + textwrap.dedent("""\
+        covariance: {volatility: relative, correlation: 0.2}
+        risk: {risk_aversion: 1.0}
+        locks: [{asset: a, amount: 10}]
+        floors: [{name: ru, where: {market: RU}, amount: 0.2, unit: share}]
+        shift_limit: 0.5
+        scenarios: [{name: up, budget_change: 0.1}]
+    """))
+
+    def leaves(node, path=()):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from leaves(v, (*path, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from leaves(v, (*path, i))
+        yield path
+
+    paths = [p for p in leaves(base) if p]
+    junk = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
+                     st.lists(st.integers(-5, 5), max_size=3),
+                     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+    d = tmp_path_factory.mktemp("fuzz")
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(path=st.sampled_from(paths), value=junk)
+    def check(path, value):
+        plan = copy.deepcopy(base)
+        node = plan
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = value
+        p = d / "fuzz.yaml"
+        p.write_text(yaml.safe_dump(plan))
+        try:
+            loaded = load_plan(p)
+        except PlanFileError:
+            return
+        try:
+            pm.solve(loaded.to_problem())
+        except PortfolioMktError:
+            pass
+
+    check()
