@@ -181,13 +181,9 @@ def _load(plan_arg: str, args: argparse.Namespace) -> Any:
         overrides["risk_aversion"] = args.risk_aversion
     if getattr(args, "budget", None) is not None:
         overrides["budget"] = args.budget
+    if getattr(args, "scenario", None) is not None:
+        overrides["scenario"] = args.scenario
     return plan, overrides
-
-
-def _problem_source(plan: Any, overrides: dict[str, Any]) -> Any:
-    if not overrides:
-        return plan
-    return plan.to_problem(**overrides)
 
 
 def _print_run(run: Any, out: TextIO, verbose: bool = True) -> None:
@@ -275,7 +271,8 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
 
     plan, overrides = _load(args.plan, args)
     run = run_plan(
-        _problem_source(plan, overrides) if overrides else plan,
+        plan,
+        overrides=overrides,
         frontier=bool(args.out) and not args.no_frontier,
         n_points=args.points,
         scenarios=bool(args.out),
@@ -283,9 +280,8 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
         n_resamples=args.resamples,
         progress=args.progress,
     )
-    if overrides:
-        run.plan = plan
-        run.outcome, run.currency, run.name = plan.spec.outcome, plan.spec.currency, plan.name
+    if "scenario" in overrides:
+        run.name = f"{plan.name} (scenario: {overrides['scenario']})"
     _print_run(run, out)
     _write(run, args, out)
     return EXIT_OK
@@ -311,7 +307,7 @@ def cmd_frontier(args: argparse.Namespace, out: TextIO) -> int:
     from .report import run_plan, write_table
 
     plan, overrides = _load(args.plan, args)
-    run = run_plan(_problem_source(plan, overrides) if overrides else plan, frontier=True,
+    run = run_plan(plan, overrides=overrides, frontier=True,
                    n_points=args.points, scenarios=False, prices=True, confidence=False,
                    progress=args.progress)
     if run.frontier is None:
@@ -362,7 +358,7 @@ def cmd_scenarios(args: argparse.Namespace, out: TextIO) -> int:
             f"plan '{plan.name}' defines no scenarios; add a 'scenarios' list to "
             f"{plan.path} (see docs/plan_files.md)"
         )
-    run = run_plan(_problem_source(plan, overrides) if overrides else plan, frontier=False,
+    run = run_plan(plan, overrides=overrides, frontier=False,
                    scenarios=True, prices=False, confidence=False, progress=args.progress)
     s = run.scenarios
     if s is None:
@@ -520,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="solve a plan: recommendation, prices, approvals, report")
     common(pl)
     pl.add_argument("--points", type=int, default=20, help="frontier points in the report")
+    pl.add_argument("--scenario", default=None, metavar="NAME",
+                    help="solve one of the plan's scenarios instead of the base plan")
     pl.add_argument("--no-frontier", action="store_true", help="skip the frontier in the report")
     pl.add_argument("--resamples", type=int, default=40,
                     help="bootstrap resamples for confidence ranges (plans with a history)")

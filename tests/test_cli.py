@@ -98,6 +98,20 @@ def test_plan_overrides_risk_aversion(tmp_path):
     np.testing.assert_allclose(rec["recommended"], direct.spend.loc[rec.index], rtol=1e-6,
                                atol=1e-3)
     assert not (tmp_path / "report.html").exists()
+    # scenarios are re-solved on top of the override
+    scen = pd.read_csv(tmp_path / "scenarios.csv", index_col=0)
+    assert scen.loc["base", "expected_outcome"] == pytest.approx(direct.expected_outcome,
+                                                                 rel=1e-6)
+
+
+def test_plan_one_scenario():
+    code, out, err = run("plan", "monthly_100k", "--scenario", "budget +20%")
+    assert code == 0, err
+    direct = pm.solve(load_plan("monthly_100k").to_problem(scenario="budget +20%"))
+    assert "Budget 120,000" in out
+    assert f"{direct.spend['search']:,.0f}" in out
+    code, _, err = run("plan", "monthly_100k", "--scenario", "nope")
+    assert code == 2 and "no scenario named 'nope'" in err
 
 
 def test_demo():

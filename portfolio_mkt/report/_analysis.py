@@ -154,6 +154,7 @@ def run_plan(
     confidence: bool = True,
     n_resamples: int = 40,
     progress: bool | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> PlanRun:
     """Solve a plan (or a bare problem) and compute the report's sections.
 
@@ -171,6 +172,9 @@ def run_plan(
         Bootstrap resamples for confidence ranges (plans with a history only).
     progress : bool, optional
         Progress bars (default: only on a terminal).
+    overrides : dict, optional
+        Keyword arguments of :meth:`Plan.to_problem` (``risk_aversion``, ``budget``,
+        ``scenario``) applied to the plan before solving.
 
     Returns
     -------
@@ -187,7 +191,8 @@ def run_plan(
 
     solve = solve or pm.solve
     plan = source if isinstance(source, Plan) else None
-    problem = plan.to_problem() if plan is not None else source
+    overrides = dict(overrides or {})
+    problem = plan.to_problem(**overrides) if plan is not None else source
     alloc = solve(problem)
     run = PlanRun(
         name=plan.name if plan else str(problem.name),
@@ -225,7 +230,7 @@ def run_plan(
     else:
         run.unavailable["frontier"] = "not computed in this run (use --frontier)"
     if scenarios:
-        _scenarios(run, plan, solve, progress)
+        _scenarios(run, plan, solve, progress, overrides)
     else:
         run.unavailable["scenarios"] = "not computed in this run"
     if confidence:
@@ -387,7 +392,7 @@ def _frontier(run: PlanRun, n_points: int, progress: bool | None) -> None:
         run.notes.append(f"the frontier without the strategy could not be computed: {exc}")
 
 
-def _scenario_objects(plan: Any) -> list[Any]:
+def _scenario_objects(plan: Any, base: Any) -> list[Any]:
     Scenario = optional_module("portfolio_mkt.scenarios", "Scenario")
     out = []
     for sc in plan.spec.scenarios:
@@ -403,21 +408,22 @@ def _scenario_objects(plan: Any) -> list[Any]:
         if sc.drop_constraints:
             kwargs["changes"] = {
                 "constraints": [
-                    c for c in plan.to_problem().constraints if c.name not in sc.drop_constraints
+                    c for c in base.constraints if c.name not in sc.drop_constraints
                 ]
             }
         out.append(Scenario(**kwargs))
     return out
 
 
-def _scenarios(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: bool | None) -> None:
+def _scenarios(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: bool | None,
+               overrides: dict[str, Any] | None = None) -> None:
     if plan is None or not plan.spec.scenarios:
         run.unavailable["scenarios"] = "the plan defines no scenarios (add a 'scenarios' list)"
         return
     fn = optional_module("portfolio_mkt.scenarios", "scenarios")
     if fn is not None:
         try:
-            res = fn(run.problem, _scenario_objects(plan), backend="sequential",
+            res = fn(run.problem, _scenario_objects(plan, run.problem), backend="sequential",
                      progress=progress)
             summary = res.summary.copy()
             run.scenarios = summary
@@ -434,7 +440,8 @@ def _scenarios(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: boo
     for sc in plan.spec.scenarios:
         row: dict[str, Any] = {"scenario": sc.name}
         try:
-            alloc = solve(plan.to_problem(scenario=sc))
+            kw = {k: v for k, v in (overrides or {}).items() if k != "scenario"}
+            alloc = solve(plan.to_problem(scenario=sc, **kw))
             row.update(status=alloc.status, budget=alloc.budget,
                        expected_outcome=alloc.expected_outcome, risk=alloc.risk)
             spend[sc.name] = alloc.spend
