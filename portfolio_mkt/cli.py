@@ -404,7 +404,13 @@ def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
     if budget is None:
         budget = float(history["spend"].sum()) / max(history["period"].nunique(), 1) \
             if {"spend", "period"} <= set(history.columns) else 1.0
-    result = fn(history, budget)
+    kwargs: dict[str, Any] = {}
+    if args.cv:
+        kwargs["cv"] = args.cv
+    try:
+        result = fn(history, budget, **kwargs)
+    except TypeError as exc:  # an estimation module without cross-validation
+        raise InputError(f"cannot estimate from {path}: {exc}") from None
     problem = getattr(result, "problem", result)
     mu = pd.Series(getattr(result, "expected_return", None)
                    if getattr(result, "expected_return", None) is not None
@@ -460,6 +466,15 @@ def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
                 print(f"  - {m}", file=out)
         else:
             print("\nNo group is under-represented.", file=out)
+    cv = getattr(result, "cv", None)
+    if cv is not None:
+        print(f"\nOut-of-sample check: {cv}", file=out)
+        per_asset = getattr(cv, "per_asset", None)
+        if isinstance(per_asset, pd.DataFrame) and "mape" in per_asset.columns:
+            shown = per_asset[["mape"]].rename(columns={"mape": "out_of_sample_mape"})
+            table = table.join(shown, how="left")
+            print(format_table(shown.map(lambda v: f"{v:.1%}" if v == v else "")
+                               .rename_axis("asset")), file=out)
     if args.out:
         write_table(table, args.out, "estimates")
         if isinstance(cov, pd.DataFrame):
@@ -537,6 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("history", metavar="HISTORY", help="history CSV or Parquet (long format)")
     ft.add_argument("--budget", type=float, default=None,
                     help="budget for the estimated problem (default: mean spend per period)")
+    ft.add_argument("--cv", type=int, default=0, metavar="FOLDS",
+                    help="time-series cross-validation of the returns with FOLDS folds")
     common(ft, plan=False)
     ft.set_defaults(func=cmd_fit)
     return p

@@ -194,6 +194,20 @@ def test_fit(tmp_path):
     assert est.loc["ru_search", "expected_return"] == pytest.approx(2.0, rel=0.15)
 
 
+def test_fit_builtin_history_audit_and_cv(tmp_path):
+    from portfolio_mkt.plan import builtin_plans
+
+    hist = Path(builtin_plans()["us_ru_weekly"]).parent / "us_ru_history.csv"
+    code, out, err = run("fit", str(hist), "--cv", "3", "--out", str(tmp_path))
+    assert code == 0, err
+    assert "Market RU is under-represented" in out
+    est = pd.read_csv(tmp_path / "estimates.csv", index_col="asset")
+    assert est["out_of_sample_mape"].between(0, 5).all()
+    audit = pd.read_csv(tmp_path / "bias_audit.csv")
+    ru = audit[(audit["attribute"] == "market") & (audit["group"] == "RU")].iloc[0]
+    assert ru["periods_observed"] == 18 and bool(ru["flagged"])
+
+
 def test_fit_missing_file():
     code, _, err = run("fit", "/nonexistent/history.csv")
     assert code == 2
