@@ -499,15 +499,17 @@ def _audit(run: PlanRun, plan: Any) -> None:
             "gives expected returns directly, so check where they came from (add 'history:')"
         )
         return
-    fn = optional_module("portfolio_mkt.estimation", "bias_audit")
-    if fn is None:
-        run.unavailable["audit"] = "the bias audit (portfolio_mkt.estimation) is not available"
-        return
-    try:
-        result = fn(history)
-    except PortfolioMktError as exc:
-        run.unavailable["audit"] = f"the bias audit failed: {exc}"
-        return
+    result = getattr(getattr(plan, "estimate", None), "audit", None)
+    if result is None:
+        fn = optional_module("portfolio_mkt.estimation", "bias_audit")
+        if fn is None:
+            run.unavailable["audit"] = "the bias audit (portfolio_mkt.estimation) is not available"
+            return
+        try:
+            result = fn(history)
+        except PortfolioMktError as exc:
+            run.unavailable["audit"] = f"the bias audit failed: {exc}"
+            return
     table = getattr(result, "table", result)
     run.audit = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
     flags = getattr(result, "flags", None)
