@@ -161,3 +161,18 @@ def test_frontier_against_model_alone(us_ru_soup, us_ru_run):
     assert cost > 0
     assert us_ru_run.equal_risk["outcome_cost"] == pytest.approx(cost, rel=1e-4)
     assert f"strategy costs {cost:,.0f}" in text
+
+
+def test_plan_without_covariance_renders(tmp_path):
+    p = tmp_path / "nocov.yaml"
+    p.write_text("name: nocov\nassets:\n  - {id: a, market: US, expected_return: 3.0, current: 60}\n"
+                 "  - {id: b, market: RU, expected_return: 2.0, current: 40}\n"
+                 "budget: 100\nrisk: {objective: max_return}\n"
+                 "caps: [{name: us_cap, where: {market: US}, amount: 0.7, unit: share}]\n")
+    run = run_plan(load_plan(p), n_points=4, progress=False)
+    soup = BeautifulSoup(render_html(run, make_figures(run)), "html.parser")
+    assert [s["id"] for s in soup.find_all("section")] == list(SECTIONS)
+    assert "no covariance" in soup.find("section", id="frontier").get_text()
+    assert "not modelled" in soup.find("section", id="confidence").get_text()
+    # max return with a 70% US cap: the cap costs exactly 30 x (3 - 2) = 30
+    assert run.prices.loc["us_cap", "outcome_price"] == pytest.approx(30, rel=1e-5)

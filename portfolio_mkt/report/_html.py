@@ -88,7 +88,7 @@ def _img(png: bytes | None, alt: str) -> str:
 
 
 def _na(reason: str) -> str:
-    return f'<p class="na">Not available for this plan: {_e(reason)}.</p>'
+    return f'<p class="na">Not available for this plan: {_e(reason.rstrip(". "))}.</p>'
 
 
 def _table(frame: pd.DataFrame, formats: dict[str, Any] | None = None,
@@ -393,7 +393,11 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
         body["scenarios"] = _na(run.unavailable.get("scenarios", "no scenarios"))
 
     lo, hi = a.expected_outcome - a.risk, a.expected_outcome + a.risk
+    no_cov = getattr(run.problem, "covariance", None) is None
     risk_range = (
+        "<p>This plan has no covariance, so the spread of results around the expected "
+        f"{_e(run.outcome)} is not modelled (add a 'covariance' section or volatilities).</p>"
+    ) if no_cov else (
         f"<p>Outcome range from the risk model: in about two periods out of three the "
         f"{_e(run.outcome)} should land between {_num(lo)} and {_num(hi)} (expected "
         f"{_num(a.expected_outcome)} ± one standard deviation; about 19 in 20 between "
