@@ -165,7 +165,8 @@ def test_frontier_against_model_alone(us_ru_soup, us_ru_run):
 
 def test_plan_without_covariance_renders(tmp_path):
     p = tmp_path / "nocov.yaml"
-    p.write_text("name: nocov\nassets:\n  - {id: a, market: US, expected_return: 3.0, current: 60}\n"
+    p.write_text("name: nocov\nassets:\n"
+                 "  - {id: a, market: US, expected_return: 3.0, current: 60}\n"
                  "  - {id: b, market: RU, expected_return: 2.0, current: 40}\n"
                  "budget: 100\nrisk: {objective: max_return}\n"
                  "caps: [{name: us_cap, where: {market: US}, amount: 0.7, unit: share}]\n")
