@@ -216,9 +216,13 @@ def _print_run(run: Any, out: TextIO, verbose: bool = True) -> None:
               f" the strategy costs {_fmt_num(eq['outcome_cost'])} "
               f"({eq['outcome_cost_pct']:.1%}) at equal risk.", file=out)
     if run.approvals is not None and len(run.approvals):
-        print("\nNeeds approval:", file=out)
-        for m in run.approvals["message"]:
+        msgs = list(run.approvals["message"])
+        print(f"\nNeeds approval ({len(msgs)}):", file=out)
+        for m in msgs[:8]:
             print(f"  - {m}", file=out)
+        if len(msgs) > 8:
+            print(f"  ... and {len(msgs) - 8} more (approvals.csv and the report with --out).",
+                  file=out)
     if verbose:
         for key in ("frontier", "scenarios", "confidence", "audit"):
             if key in run.unavailable and key in ("confidence", "audit"):
