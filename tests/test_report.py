@@ -177,3 +177,20 @@ def test_plan_without_covariance_renders(tmp_path):
     assert "not modelled" in soup.find("section", id="confidence").get_text()
     # max return with a 70% US cap: the cap costs exactly 30 x (3 - 2) = 30
     assert run.prices.loc["us_cap", "outcome_price"] == pytest.approx(30, rel=1e-5)
+
+
+def test_a_failing_figure_does_not_sink_the_report(monkeypatch):
+    from portfolio_mkt.report import _figures
+
+    def boom(*args, **kwargs):
+        raise ValueError("bad curve")
+
+    monkeypatch.setattr(_figures, "curves_figure", boom)
+    run = run_plan(load_plan("monthly_100k"), frontier=False, scenarios=False, prices=False,
+                   confidence=False)
+    figures = make_figures(run)
+    assert "response_curves" not in figures and "allocation" in figures
+    soup = BeautifulSoup(render_html(run, figures), "html.parser")
+    text = soup.find("section", id="response-curves").get_text()
+    assert "could not be drawn" in text
+    assert "bad curve" in run.unavailable["figure:response_curves"]

@@ -223,16 +223,22 @@ def make_figures(run: Any) -> dict[str, bytes]:
     """
     from ._io import figure_png
 
-    figs = {"allocation": figure_png(allocation_figure(run.table))}
-    if run.frontier is not None and len(run.frontier):
-        figs["frontier"] = figure_png(
-            frontier_figure(run.frontier, run.chosen_point, run.current_point, run.outcome,
-                            free=getattr(run, "frontier_free", None))
-        )
     mu = getattr(run.problem, "expected_return", None)
-    figs["response_curves"] = figure_png(
-        curves_figure(run.curves, run.table, mu if isinstance(mu, pd.Series) else None,
-                      run.outcome)
-    )
-    figs["marginal_roi"] = figure_png(marginal_roi_figure(run.table, run.outcome))
+    builders: dict[str, Any] = {
+        "allocation": lambda: allocation_figure(run.table),
+        "response_curves": lambda: curves_figure(
+            run.curves, run.table, mu if isinstance(mu, pd.Series) else None, run.outcome),
+        "marginal_roi": lambda: marginal_roi_figure(run.table, run.outcome),
+    }
+    if run.frontier is not None and len(run.frontier):
+        builders["frontier"] = lambda: frontier_figure(
+            run.frontier, run.chosen_point, run.current_point, run.outcome,
+            free=getattr(run, "frontier_free", None))
+    figs: dict[str, bytes] = {}
+    for name, build in builders.items():
+        try:
+            figs[name] = figure_png(build())
+        except Exception as exc:  # noqa: BLE001 - a figure must never sink the report
+            plt.close("all")
+            run.unavailable[f"figure:{name}"] = f"the figure could not be drawn ({exc})"
     return figs

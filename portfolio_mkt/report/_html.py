@@ -82,7 +82,7 @@ def _pct(x: Any, signed: bool = True) -> str:
 
 def _img(png: bytes | None, alt: str) -> str:
     if not png:
-        return ""
+        return f'<p class="na">The {_e(alt)} figure could not be drawn.</p>'
     data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
@@ -308,12 +308,12 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
         + _table(t, fm) + _img(figures.get("allocation"), "current vs recommended spend")
     )
 
-    if "frontier" in figures:
+    if run.frontier is not None and len(run.frontier):
         body["frontier"] = (
             "<p>Each point is the best expected outcome for its level of risk. The star is the "
             "recommendation; the square is today's spend. Moving right buys more expected "
             f"{_e(run.outcome)} with more uncertainty.</p>" + _frontier_cost(run)
-            + _img(figures["frontier"], "efficient frontier")
+            + _img(figures.get("frontier"), "efficient frontier")
         )
     else:
         body["frontier"] = _na(run.unavailable.get("frontier", "no frontier was computed"))
