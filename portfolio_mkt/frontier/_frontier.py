@@ -14,7 +14,7 @@ from ..exceptions import InputError, SolverError
 from ..optimization import compile_problem
 from ..problem import Problem
 from ._extract import linear_qp
-from ._qp import OSQPFrontierSolver, PointResult
+from ._qp import OSQPFrontierSolver
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -313,25 +313,30 @@ def _fast(problem: Problem, qp, n_points: int, settings: dict | None,
           engine: str) -> list[FrontierPoint]:
     solver = OSQPFrontierSolver(qp, settings=settings, engine=engine)
     lo = solver.min_risk()
-    r_max, _, lp_msg = solver.max_return()
-    if lo.w is None and not np.isfinite(r_max):
+    r_max, hi_point = solver.max_return_point()
+    if lo.w is None and hi_point.w is None:
         raise SolverError(
-            f"frontier: neither end point could be solved ({lo.message}; max return: {lp_msg}). "
-            "Check that the constraints are feasible with pm.solve(problem)."
+            f"frontier: neither end point could be solved ({lo.message}; max return: "
+            f"{hi_point.message}). Check that the constraints are feasible with "
+            "pm.solve(problem)."
         )
     results = [("min_risk", None, lo)]
     if np.isfinite(r_max):
         r_min = float(qp.mu @ lo.w) if lo.w is not None else r_max
         targets = _targets(r_min, r_max, n_points)
-        # the LP's maximum is accurate to the solver tolerance: back off by a hair so that
-        # the last point is feasible
-        targets[-1] -= 1e-9 * max(abs(r_max - r_min), 1e-12 * abs(r_max))
-        for j, t in enumerate(targets[1:], start=1):
-            kind = "max_return" if j == n_points - 1 else "target"
-            results.append((kind, float(t), solver.solve_target(float(t))))
+        for t in targets[1:-1]:
+            results.append(("target", float(t), solver.solve_target(float(t))))
+        results.append(("max_return", float(r_max), hi_point))
+        # the multiplier at the end: the one-sided slope of the last interior piece
+        if np.isnan(hi_point.return_dual) and hi_point.w is not None and len(results) > 2:
+            prev = results[-2][2]
+            if prev.w is not None:
+                dv = qp.variance(hi_point.w) - qp.variance(prev.w)
+                dr = float(qp.mu @ hi_point.w - qp.mu @ prev.w)
+                hi_point.return_dual = float("nan") if dr <= 0 else 2 * dv / dr - (
+                    prev.return_dual if np.isfinite(prev.return_dual) else 0.0)
     else:
-        failed = PointResult(None, None, "failed", f"maximum return not found: {lp_msg}", 0, 0.0)
-        results += [("target", None, failed)] * (n_points - 1)
+        results += [("target", None, hi_point)] * (n_points - 1)
     # outcomes and risks of all points at once
     b = problem.budget
     ok = [i for i, (_, _, r) in enumerate(results) if r.w is not None]

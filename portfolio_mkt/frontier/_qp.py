@@ -447,9 +447,75 @@ class OSQPFrontierSolver:
             bounds=bounds,
             method="highs",
         )
+        self._lp_result = res
         if res.status != 0:
             return float("nan"), None, str(res.message)
         return float(qp.mu @ res.x), np.asarray(res.x), str(res.message)
+
+    def max_return_point(self) -> tuple[float, PointResult]:
+        """The maximum-return end point, exactly: the least-risk allocation among the optima.
+
+        The LP ``max mu'w`` is solved by HiGHS (an exact vertex with reduced costs and row
+        duals). Every allocation that keeps the variables with a non-zero reduced cost at their
+        bound and the rows with a non-zero dual active is optimal (complementary slackness):
+        that is the optimal face. When the face is a single point -- the usual case -- the
+        vertex is the answer; otherwise the least-variance point of the face is found by a QP
+        with those rows as equalities (no degenerate inequality is left for the solver). An
+        interior-point solve at a target just below the maximum, by contrast, converges slowly
+        and inaccurately because the feasible set has almost no interior there.
+
+        Returns
+        -------
+        value : float
+            ``max mu' w`` (``nan`` when the LP fails).
+        point : PointResult
+        """
+        t0 = time.perf_counter()
+        value, x, msg = self._lp(sign=-1.0)
+        if not np.isfinite(value):
+            value, x, msg = self._lp_clarabel()
+            if not np.isfinite(value):
+                return value, PointResult(None, None, "failed", f"maximum return: {msg}", 0,
+                                          time.perf_counter() - t0)
+            return value, self.solve_target(value - 1e-9 * max(abs(value), 1e-12))
+        res = self._lp_result
+        qp = self.qp
+        scale = max(self._mu_scale, 1e-300)
+        tol = 1e-9
+        lower_m = np.abs(np.asarray(res.lower.marginals)) * scale
+        upper_m = np.abs(np.asarray(res.upper.marginals)) * scale
+        fix = (lower_m > tol * scale) | (upper_m > tol * scale)
+        fix |= np.isfinite(qp.lower) & (qp.lower == qp.upper)
+        lo, hi = qp.lower.copy(), qp.upper.copy()
+        lo[fix] = hi[fix] = x[fix]
+        a = qp.A.tocsr()
+        eq = np.isfinite(qp.lo) & np.isfinite(qp.hi) & (qp.lo == qp.hi)
+        le = ~eq & np.isfinite(qp.hi)
+        ge = ~eq & np.isfinite(qp.lo)
+        duals = np.zeros(a.shape[0])
+        ineq = np.abs(np.asarray(res.ineqlin.marginals)) if a_rows(le, ge) else np.zeros(0)
+        duals[np.flatnonzero(le)] = ineq[: le.sum()]
+        duals[np.flatnonzero(ge)] = np.maximum(duals[np.flatnonzero(ge)], ineq[le.sum():])
+        active = eq | (duals > tol)
+        row_lo, row_hi = qp.lo.copy(), qp.hi.copy()
+        val = a @ x
+        row_lo[active] = row_hi[active] = val[active]
+        free = np.flatnonzero(~fix)
+        sub = a[active][:, free].toarray() if free.size <= 2000 else None
+        unique = free.size == 0 or (sub is not None and sub.shape[0] >= free.size
+                                    and np.linalg.matrix_rank(sub) == free.size)
+        if unique:
+            return value, PointResult(value, np.asarray(x, dtype=float), "solved",
+                                      f"HiGHS vertex (unique optimum): {msg}", 0,
+                                      time.perf_counter() - t0, float("nan"))
+        face = LinearQP(mu=qp.mu, lower=lo, upper=hi, A=qp.A, lo=row_lo, hi=row_hi,
+                        row_names=qp.row_names, factor=qp.factor, specific=qp.specific,
+                        dense=qp.dense)
+        point = OSQPFrontierSolver(face, clarabel_tol=self.clarabel_tol).min_risk()
+        point.target = value
+        point.message = f"least-risk point of the optimal face (HiGHS + {point.message})"
+        point.solve_time = time.perf_counter() - t0
+        return value, point
 
     def _lp_clarabel(self) -> tuple[float, np.ndarray | None, str]:
         """``max mu'w`` by Clarabel on the same constraint matrix (no quadratic term)."""
@@ -489,6 +555,11 @@ class OSQPFrontierSolver:
         if np.isfinite(value):
             return value, x, msg
         return self._lp(sign=-1.0)
+
+
+def a_rows(le: np.ndarray, ge: np.ndarray) -> bool:
+    """Whether the LP had inequality rows."""
+    return bool(le.any() or ge.any())
 
 
 def _snake(status: str) -> str:
