@@ -278,6 +278,7 @@ class OSQPFrontierSolver:
         self._k = self.data["k"]
         self._n_var = n + self._k
         self._clarabel = None
+        self._clarabel_refined = None
         self._low_target: float | None = None
         self.n_fallback = 0
         self.solver = None
@@ -304,7 +305,7 @@ class OSQPFrontierSolver:
         self.solver = osqp.OSQP()
         self.solver.setup(d["P"], np.zeros(self._n_var), a, self._l, self._u, **self.settings)
 
-    def _setup_clarabel(self) -> None:
+    def _setup_clarabel(self, refine: bool = False) -> None:
         import clarabel
 
         d = self.data
@@ -319,17 +320,26 @@ class OSQPFrontierSolver:
         st.tol_gap_rel = self.clarabel_tol
         st.tol_feas = self.clarabel_tol
         st.max_iter = 200
-        if self._n_var >= 5000:
-            # supernodal factorisation: measured ~1.6x faster than QDLDL at 10,000 assets
+        # Iterative refinement of each KKT solve halves the time per point and, measured on
+        # these problems, changes the variances by ~1e-8 relative; a point that does not reach
+        # "Solved" without it is re-solved with it (see _solve_clarabel).
+        st.iterative_refinement_enable = refine
+        if self._n_var >= 5000 or (self.qp.dense is not None and self.qp.n >= 100):
+            # supernodal factorisation (dense blocks): measured ~1.6x faster than QDLDL at
+            # 10,000 assets in factor form, and much faster on a dense covariance
             st.direct_solve_method = "faer"
         self._cones = cones
-        self._clarabel_settings = st
-        self._b = d["b"].copy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self._clarabel = clarabel.DefaultSolver(
-                d["P"], np.zeros(self._n_var), d["A"], self._b, cones, st
+            solver = clarabel.DefaultSolver(
+                d["P"], np.zeros(self._n_var), d["A"], d["b"].copy(), cones, st
             )
+        if refine:
+            self._clarabel_refined = solver
+        else:
+            self._clarabel_settings = st
+            self._b = d["b"].copy()
+            self._clarabel = solver
 
     # ------------------------------------------------------------------ helpers
     def _dual_to_slope(self, lam_scaled: float) -> float:
@@ -358,9 +368,19 @@ class OSQPFrontierSolver:
         self._clarabel.update(b=self._b)
         t0 = time.perf_counter()
         sol = self._clarabel.solve()
-        elapsed = time.perf_counter() - t0
         status = str(sol.status)
-        ok = status in ("Solved", "AlmostSolved")
+        if status != "Solved":
+            # again with iterative refinement (a second solver, set up on first need)
+            if self._clarabel_refined is None:
+                self._setup_clarabel(refine=True)
+            self._clarabel_refined.update(b=self._b)
+            first = status
+            sol = self._clarabel_refined.solve()
+            status = str(sol.status)
+            if status != "Solved":
+                status = f"{status} (first {first})"
+        elapsed = time.perf_counter() - t0
+        ok = status.split(" ")[0] in ("Solved", "AlmostSolved")
         w = np.array(sol.x[: self.qp.n], dtype=float) if ok else None
         dual = float("nan")
         if ok and target is not None:
@@ -370,7 +390,7 @@ class OSQPFrontierSolver:
         return PointResult(
             target=target,
             w=w,
-            status="solved" if status == "Solved" else _snake(status),
+            status="solved" if status == "Solved" else _snake(status.split(" ")[0]),
             message=f"Clarabel {status} in {sol.iterations} iterations",
             iterations=int(sol.iterations),
             solve_time=elapsed,
