@@ -299,13 +299,13 @@ def run_riskfolio(bp: BenchProblem, points: int = N_POINTS
     import riskfolio as rp
 
     cols = bp.ids
-    port = rp.Portfolio(returns=pd.DataFrame(np.zeros((2, bp.n)), columns=cols),
-                        upperlng=1.0)
+    port = rp.Portfolio(returns=pd.DataFrame(np.zeros((2, bp.n)), columns=cols))
     port.mu = pd.DataFrame([bp.mu], columns=cols)
     port.cov = pd.DataFrame(bp.dense(), index=cols, columns=cols)
-    port.upperlng = 1.0
-    port.ainequality = np.eye(bp.n) * -1.0
-    port.binequality = np.full((bp.n, 1), -bp.cap)
+    # per-asset cap in Riskfolio's convention (as built by rp.assets_constraints for
+    # "All Assets <= cap"): ainequality w <= binequality
+    port.ainequality = np.eye(bp.n)
+    port.binequality = np.full((bp.n, 1), bp.cap)
     port.solvers = ["CLARABEL"]
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -373,7 +373,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True, env=env).stdout.strip()
     versions = []
     for mod in ("numpy", "scipy", "cvxpy", "osqp", "clarabel", "skfolio", "pypfopt",
                 "riskfolio"):
@@ -629,5 +630,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     raise SystemExit(main())
