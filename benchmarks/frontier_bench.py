@@ -56,6 +56,8 @@ from portfolio_mkt.frontier import frontier  # noqa: E402
 
 N_POINTS = 50
 K_FACTORS = 10
+#: Peers that work on the dense covariance (and ours with it) run up to this size only.
+DENSE_MAX_N = 1000
 
 
 # --------------------------------------------------------------------------- problems
@@ -411,14 +413,17 @@ def bench_size(n: int, budget_s: float, reference: bool) -> dict:
         row["limit"] = t_lim
         row["limit_err"] = float(np.nanmax(np.abs(lim_var - ref_var) / ref_var))
         row["limit_done"] = int(np.isfinite(lim_var).sum())
-    t_dense, _ = best_of(lambda: run_ours(bp, dense=True)) if n <= 1000 else (None, None)
+    t_dense, _ = (best_of(lambda: run_ours(bp, dense=True)) if n <= DENSE_MAX_N
+                  else (None, None))
     row["ours_dense"] = t_dense
     res, note, proj = budgeted(lambda: run_skfolio(bp, dense=False),
                          lambda: run_skfolio(bp, False, points=2)[0] / 2, budget_s)
     row["skfolio_factor"] = res[0] if res else None
     row["skfolio_factor_note"] = note
     row["skfolio_factor_projected"] = proj
-    res, note, proj = budgeted(lambda: run_skfolio(bp, dense=True),
+    dense_ok = n <= DENSE_MAX_N
+    skip = (None, f"not run (dense covariance, n > {DENSE_MAX_N})", None)
+    res, note, proj = skip if not dense_ok else budgeted(lambda: run_skfolio(bp, dense=True),
                          lambda: run_skfolio(bp, True, points=2)[0] / 2, budget_s)
     row["skfolio_dense"] = res[0] if res else None
     row["skfolio_dense_note"] = note
@@ -429,11 +434,12 @@ def bench_size(n: int, budget_s: float, reference: bool) -> dict:
         run_pypfopt(bp, targets[[0, N_POINTS // 2, -1]])
         return (time.perf_counter() - t0) / 2
 
-    res, note, proj = budgeted(lambda: run_pypfopt(bp, targets), pyp_one, budget_s)
+    res, note, proj = skip if not dense_ok else budgeted(
+        lambda: run_pypfopt(bp, targets), pyp_one, budget_s)
     row["pypfopt"] = res[0] if res else None
     row["pypfopt_note"] = note
     row["pypfopt_projected"] = proj
-    res, note, proj = budgeted(lambda: run_riskfolio(bp),
+    res, note, proj = skip if not dense_ok else budgeted(lambda: run_riskfolio(bp),
                          lambda: run_riskfolio(bp, points=2)[0] / 2, budget_s)
     row["riskfolio"] = res[0] if res else None
     row["riskfolio_note"] = note
@@ -532,7 +538,7 @@ def render(rows: list[dict], scale: dict | None, info: str, total: float, quick:
             f"{(r['ours'] / lim) if lim else float('nan'):.2f} | "
             f"{fmt(r.get('skfolio_factor'), r.get('skfolio_factor_note', ''))} | "
             f"{_ratio(r.get('skfolio_factor'), r['ours'], r.get('skfolio_factor_projected'))} | "
-            f"{fmt(r.get('ours_dense'), 'not run (n > 1000)')} | "
+            f"{fmt(r.get('ours_dense'), f'not run (n > {DENSE_MAX_N})')} | "
             f"{fmt(r.get('skfolio_dense'), r.get('skfolio_dense_note', ''))} | "
             f"{_ratio(r.get('skfolio_dense'), r.get('ours_dense'), r.get('skfolio_dense_projected'))}"  # noqa: E501
             " | "

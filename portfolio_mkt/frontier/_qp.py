@@ -31,6 +31,10 @@ __all__ = ["LinearQP", "PointResult", "OSQPFrontierSolver", "DEFAULT_OSQP_SETTIN
 #: brings every point within 1e-6 relative variance of an interior-point reference; the tight
 #: tolerances only matter when polishing fails (then the point is flagged ``solved_inaccurate``
 #: only if OSQP itself says so).
+#: Dense covariances from this many assets on are factorised with faer (supernodal) instead of
+#: QDLDL inside Clarabel.
+DENSE_FAER_MIN = 100
+
 DEFAULT_OSQP_SETTINGS: dict[str, float | int | bool] = {
     "eps_abs": 1e-5,
     "eps_rel": 1e-5,
@@ -324,7 +328,7 @@ class OSQPFrontierSolver:
         # these problems, changes the variances by ~1e-8 relative; a point that does not reach
         # "Solved" without it is re-solved with it (see _solve_clarabel).
         st.iterative_refinement_enable = refine
-        if self._n_var >= 5000 or (self.qp.dense is not None and self.qp.n >= 100):
+        if self._n_var >= 5000 or (self.qp.dense is not None and self.qp.n >= DENSE_FAER_MIN):
             # supernodal factorisation (dense blocks): measured ~1.6x faster than QDLDL at
             # 10,000 assets in factor form, and much faster on a dense covariance
             st.direct_solve_method = "faer"
