@@ -271,3 +271,32 @@ def test_bad_inputs() -> None:
         frontier(p.replace(covariance=None), n_points=5)
     with pytest.raises(InputError, match="method"):
         frontier(p, method="magic")
+
+
+def test_every_point_passes_the_independent_constraint_check(fp: pm.Problem,
+                                                            front: Frontier) -> None:
+    for p in front:
+        report = pm.verify(fp, p.spend.to_numpy())
+        bad = {k: v for k, v in report.items() if v[0] > v[1]}
+        assert not bad, (p.kind, bad)
+        if p.kind != "min_risk":
+            assert p.expected_outcome >= p.target_outcome * (1 - 1e-7)
+
+
+def test_max_return_end_point_is_the_lp_optimum(fp: pm.Problem, front: Frontier) -> None:
+    # an independent LP: maximise mu'w under the same constraints (cvxpy + Clarabel)
+    best = pm.solve(fp.replace(objective="max_return"), solver="CLARABEL")
+    assert front[-1].expected_outcome == pytest.approx(best.expected_outcome, rel=1e-8)
+    assert front[-1].kind == "max_return"
+
+
+def test_interpolated_cost_matches_an_exact_resolve(fp: pm.Problem, front: Frontier) -> None:
+    free = frontier(fp.without("ru_floor"), n_points=15)
+    cmp = compare_frontiers(front, free, n_levels=7).at_equal_risk.dropna()
+    row = cmp.iloc[3]
+    exact = pm.solve(fp.without("ru_floor").replace(objective="max_return",
+                                                     max_risk=float(row["risk"])))
+    with_ = pm.solve(fp.replace(objective="max_return", max_risk=float(row["risk"])))
+    # Hermite interpolation through the points and their slopes: within 0.1% of the outcome
+    assert row["outcome_without"] == pytest.approx(exact.expected_outcome, rel=1e-3)
+    assert row["outcome_with"] == pytest.approx(with_.expected_outcome, rel=1e-3)

@@ -479,6 +479,62 @@ class OSQPFrontierSolver:
             return float("nan"), None, str(res.message)
         return float(qp.mu @ res.x), np.asarray(res.x), str(res.message)
 
+    def _lp_vertex(self) -> tuple[float, np.ndarray | None, str, np.ndarray, np.ndarray]:
+        """``max mu'w`` by HiGHS: value, vertex, message, reduced costs, row duals.
+
+        Uses ``highspy`` (a cvxpy dependency) directly when importable -- two-sided rows, no
+        conversion overhead -- and :func:`scipy.optimize.linprog` otherwise.
+        """
+        qp = self.qp
+        n, m = qp.n, qp.A.shape[0]
+        try:
+            import highspy
+        except ImportError:  # pragma: no cover - cvxpy ships highspy
+            highspy = None
+        if highspy is not None:
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            inf = h.getInfinity()
+            lp = highspy.HighsLp()
+            lp.num_col_ = n
+            lp.num_row_ = m
+            lp.col_cost_ = -qp.mu / self._mu_scale
+            lp.col_lower_ = np.where(np.isfinite(qp.lower), qp.lower, -inf)
+            lp.col_upper_ = np.where(np.isfinite(qp.upper), qp.upper, inf)
+            lp.row_lower_ = np.where(np.isfinite(qp.lo), qp.lo, -inf)
+            lp.row_upper_ = np.where(np.isfinite(qp.hi), qp.hi, inf)
+            a = sp.csc_matrix(qp.A)
+            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+            lp.a_matrix_.start_ = a.indptr
+            lp.a_matrix_.index_ = a.indices
+            lp.a_matrix_.value_ = a.data
+            h.passModel(lp)
+            h.run()
+            status = h.getModelStatus()
+            msg = f"HiGHS {h.modelStatusToString(status)}"
+            if status != highspy.HighsModelStatus.kOptimal:
+                return float("nan"), None, msg, np.zeros(n), np.zeros(m)
+            sol = h.getSolution()
+            x = np.asarray(sol.col_value, dtype=float)
+            return (float(qp.mu @ x), x, msg, np.asarray(sol.col_dual, dtype=float),
+                    np.asarray(sol.row_dual, dtype=float))
+        value, x, msg = self._lp(sign=-1.0)
+        if not np.isfinite(value):
+            return value, None, msg, np.zeros(n), np.zeros(m)
+        res = self._lp_result
+        col = np.asarray(res.lower.marginals) + np.asarray(res.upper.marginals)
+        eq = np.isfinite(qp.lo) & np.isfinite(qp.hi) & (qp.lo == qp.hi)
+        le = ~eq & np.isfinite(qp.hi)
+        ge = ~eq & np.isfinite(qp.lo)
+        row = np.zeros(m)
+        if le.any() or ge.any():
+            ineq = np.abs(np.asarray(res.ineqlin.marginals))
+            row[np.flatnonzero(le)] = ineq[: le.sum()]
+            row[np.flatnonzero(ge)] = np.maximum(row[np.flatnonzero(ge)], ineq[le.sum():])
+        if eq.any():
+            row[np.flatnonzero(eq)] = np.abs(np.asarray(res.eqlin.marginals))
+        return value, x, msg, col, row
+
     def max_return_point(self) -> tuple[float, PointResult]:
         """The maximum-return end point, exactly: the least-risk allocation among the optima.
 
@@ -498,31 +554,22 @@ class OSQPFrontierSolver:
         point : PointResult
         """
         t0 = time.perf_counter()
-        value, x, msg = self._lp(sign=-1.0)
+        value, x, msg, col_dual, row_dual = self._lp_vertex()
         if not np.isfinite(value):
             value, x, msg = self._lp_clarabel()
             if not np.isfinite(value):
                 return value, PointResult(None, None, "failed", f"maximum return: {msg}", 0,
                                           time.perf_counter() - t0)
             return value, self.solve_target(value - 1e-9 * max(abs(value), 1e-12))
-        res = self._lp_result
         qp = self.qp
-        scale = max(self._mu_scale, 1e-300)
         tol = 1e-9
-        lower_m = np.abs(np.asarray(res.lower.marginals)) * scale
-        upper_m = np.abs(np.asarray(res.upper.marginals)) * scale
-        fix = (lower_m > tol * scale) | (upper_m > tol * scale)
+        fix = np.abs(col_dual) > tol
         fix |= np.isfinite(qp.lower) & (qp.lower == qp.upper)
         lo, hi = qp.lower.copy(), qp.upper.copy()
         lo[fix] = hi[fix] = x[fix]
         a = qp.A.tocsr()
         eq = np.isfinite(qp.lo) & np.isfinite(qp.hi) & (qp.lo == qp.hi)
-        le = ~eq & np.isfinite(qp.hi)
-        ge = ~eq & np.isfinite(qp.lo)
-        duals = np.zeros(a.shape[0])
-        ineq = np.abs(np.asarray(res.ineqlin.marginals)) if a_rows(le, ge) else np.zeros(0)
-        duals[np.flatnonzero(le)] = ineq[: le.sum()]
-        duals[np.flatnonzero(ge)] = np.maximum(duals[np.flatnonzero(ge)], ineq[le.sum():])
+        duals = np.abs(row_dual)
         active = eq | (duals > tol)
         row_lo, row_hi = qp.lo.copy(), qp.hi.copy()
         val = a @ x
@@ -582,11 +629,6 @@ class OSQPFrontierSolver:
         if np.isfinite(value):
             return value, x, msg
         return self._lp(sign=-1.0)
-
-
-def a_rows(le: np.ndarray, ge: np.ndarray) -> bool:
-    """Whether the LP had inequality rows."""
-    return bool(le.any() or ge.any())
 
 
 def _snake(status: str) -> str:
