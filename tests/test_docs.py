@@ -31,6 +31,7 @@ RUNNABLE_PAGES = [
     "howto/market_floor.md",
     "howto/brand_floor.md",
     "howto/shift_limits.md",
+    "howto/choose_risk.md",
     "howto/sklearn_covariance.md",
     "howto/read_summary.md",
     "howto/infeasible.md",
