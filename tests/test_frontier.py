@@ -7,6 +7,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import portfolio_mkt as pm
 from portfolio_mkt.examples import example_problem
@@ -300,3 +302,25 @@ def test_interpolated_cost_matches_an_exact_resolve(fp: pm.Problem, front: Front
     # Hermite interpolation through the points and their slopes: within 0.1% of the outcome
     assert row["outcome_without"] == pytest.approx(exact.expected_outcome, rel=1e-3)
     assert row["outcome_with"] == pytest.approx(with_.expected_outcome, rel=1e-3)
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(5, 30), floor=st.floats(0.0, 0.6))
+@settings(max_examples=6, deadline=None)
+def test_random_problems_fast_equals_cvxpy_and_monotone(seed: int, n: int, floor: float) -> None:
+    rng = np.random.default_rng(seed)
+    ids = pd.Index([f"a{i}" for i in range(n)])
+    k = 3
+    fc = pm.FactorCovariance(pd.DataFrame(rng.normal(0, 0.3, (n, k)), ids, list("xyz")),
+                             pd.DataFrame(np.diag(rng.uniform(0.01, 0.05, k)), list("xyz"),
+                                          list("xyz")),
+                             pd.Series(rng.uniform(0.01, 0.05, n), ids))
+    assets = pd.DataFrame({"market": np.where(np.arange(n) % 2 == 0, "RU", "US")}, index=ids)
+    cons = [pm.Bounds(upper=max(0.3, 2.0 / n), unit="share", name="cap"),
+            pm.GroupFloor(where={"market": "RU"}, amount=floor, unit="share", name="ru")]
+    p = pm.Problem(pd.Series(rng.uniform(0.5, 3.0, n), ids), fc, budget=1e5, assets=assets,
+                   constraints=cons)
+    fast = frontier(p, n_points=6)
+    slow = frontier(p, n_points=6, method="cvxpy")
+    assert fast.ok.all() and slow.ok.all()
+    assert np.all(np.diff(fast.risk) >= -1e-9 * fast.risk.max())
+    np.testing.assert_allclose(fast.risk**2, slow.risk**2, rtol=1e-6)

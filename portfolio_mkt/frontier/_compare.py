@@ -177,4 +177,10 @@ def compare_frontiers(with_constraint: Frontier, without: Frontier,
     eo["risk_cost"] = eo["risk_with"] - eo["risk_without"]
     with np.errstate(divide="ignore", invalid="ignore"):
         eo["risk_cost_pct"] = 100.0 * eo["risk_cost"] / eo["risk_without"].abs()
-    return FrontierComparison(er, eo, with_constraint.problem.name, without.problem.name)
+    name_with, name_without = with_constraint.problem.name, without.problem.name
+    if name_with == name_without:
+        dropped = sorted({c.name for c in with_constraint.problem.constraints}
+                         - {c.name for c in without.problem.constraints})
+        name_without = (f"{name_without} without {', '.join(dropped)}" if dropped
+                        else f"{name_without} (other)")
+    return FrontierComparison(er, eo, name_with, name_without)
