@@ -39,6 +39,7 @@ __version__ = "0.1.0"
 # Names imported on first use, so that ``import portfolio_mkt`` stays light and fast.
 _LAZY = {
     "Frontier": "portfolio_mkt.frontier",
+    "FrontierPoint": "portfolio_mkt.frontier",
     "compare_frontiers": "portfolio_mkt.frontier",
     "FrontierComparison": "portfolio_mkt.frontier",
     "Scenario": "portfolio_mkt.scenarios",
