@@ -34,6 +34,9 @@ __all__ = ["LinearQP", "PointResult", "OSQPFrontierSolver", "DEFAULT_OSQP_SETTIN
 #: Dense covariances from this many assets on are factorised with faer (supernodal) instead of
 #: QDLDL inside Clarabel.
 DENSE_FAER_MIN = 100
+#: A dense covariance from this many assets on is swept by the active-set method by default
+#: (measured: below about 30 assets a Clarabel point is as cheap as an active-set point).
+ACTIVE_SET_MIN_N = 40
 
 DEFAULT_OSQP_SETTINGS: dict[str, float | int | bool] = {
     "eps_abs": 1e-5,
@@ -251,7 +254,16 @@ class OSQPFrontierSolver:
         Gap and feasibility tolerance of Clarabel.
     engine : {"clarabel", "osqp"}, default "clarabel"
         Which solver sweeps the targets.
+    active_set : bool, optional
+        Solve each target point by a warm-started active-set method first (see
+        :meth:`_solve_active_set`), falling back to Clarabel for that point whenever the
+        KKT conditions are not met exactly. Only with a dense covariance and
+        ``engine="clarabel"`` (where each interior-point iteration factorises a dense KKT
+        matrix); default: on from :data:`ACTIVE_SET_MIN_N` assets.
     """
+
+    #: Most active-set changes tried per point before falling back to Clarabel.
+    ACTIVE_SET_MAX_ITER = 30
 
     def __init__(
         self,
@@ -260,6 +272,7 @@ class OSQPFrontierSolver:
         fallback: bool = True,
         clarabel_tol: float = 1e-9,
         engine: str = "clarabel",
+        active_set: bool | None = None,
     ) -> None:
         if engine not in ("clarabel", "osqp"):
             raise ValueError(f"engine must be 'clarabel' or 'osqp'; got {engine!r}")
@@ -286,6 +299,16 @@ class OSQPFrontierSolver:
         self._low_target: float | None = None
         self.n_fallback = 0
         self.solver = None
+        if active_set is None:
+            active_set = qp.n >= ACTIVE_SET_MIN_N
+        self.active_set = bool(active_set) and engine == "clarabel" and qp.dense is not None
+        self.active_set_max_iter = self.ACTIVE_SET_MAX_ITER
+        self.n_active_set = 0
+        self.n_active_set_fallback = 0
+        self._as_data: dict | None = None
+        self._as_prev: np.ndarray | None = None
+        self._as_state: tuple[np.ndarray, np.ndarray] | None = None
+        self._as_reason = ""
         if engine == "osqp":
             self._setup_osqp()
         else:
@@ -442,8 +465,184 @@ class OSQPFrontierSolver:
 
     def _solve(self, target: float | None) -> PointResult:
         if self.engine == "clarabel":
-            return self._solve_clarabel(target)
+            if self.active_set and target is not None and self._as_prev is not None:
+                point = self._solve_active_set(target)
+                if point is not None:
+                    self.n_active_set += 1
+                    return point
+                self.n_active_set_fallback += 1
+                point = self._solve_clarabel(target)
+                point.message = f"active set: {self._as_reason} -> {point.message}"
+            else:
+                point = self._solve_clarabel(target)
+            if self.active_set:
+                self._as_prev = point.w
+                self._as_state = None
+            return point
         return self._solve_osqp(target)
+
+    def _solve_active_set(self, target: float) -> PointResult | None:
+        """One target by a primal-dual active-set method, or ``None`` (then Clarabel solves it).
+
+        The starting guess is the previous point's active set: the shares at a bound and the
+        inequality rows at a limit (taken from the previous active-set solution, or from the
+        previous Clarabel solution within ``1e-9``), with the return row ``mu'w = t`` active.
+        Each iteration solves the equality-constrained KKT system of that guess densely
+        (``[2 S_FF, C_F'; C_F, 0]`` over the free shares ``F``), then fixes at its bound every
+        free share outside its bounds, activates every violated row, and releases every bound or
+        row whose multiplier has the wrong sign. The point is accepted only when the KKT
+        conditions hold to tight tolerance, checked explicitly: primal feasibility (``1e-10``
+        of the bound), stationarity on the free shares and dual signs of the bound, row and
+        return multipliers (``1e-9`` of the gradient's size), the active rows met to
+        ``1e-10``. Complementarity holds by construction (the active constraints are met as
+        equalities, the inactive ones carry no multiplier). A singular KKT matrix, a repeated
+        active set, a negative return multiplier (the target is below the minimum-risk
+        return) or more than :attr:`active_set_max_iter` iterations give ``None``.
+        """
+        qp = self.qp
+        t0 = time.perf_counter()
+        d = self._as_data
+        if d is None:
+            a = qp.A.toarray()
+            lo_r, hi_r = qp.lo, qp.hi
+            d = self._as_data = {
+                "S": np.ascontiguousarray(qp.dense / self._var_scale),
+                "A": a,
+                "mu": qp.mu / self._mu_scale,
+                "eq": np.isfinite(lo_r) & np.isfinite(hi_r) & (lo_r == hi_r),
+                "fixed": np.isfinite(qp.lower) & (qp.lower == qp.upper),
+            }
+        S, a, mu = d["S"], d["A"], d["mu"]
+        eq, fixed = d["eq"], d["fixed"]
+        lower, upper, lo_r, hi_r = qp.lower, qp.upper, qp.lo, qp.hi
+        n = qp.n
+        if self._as_state is not None:
+            bnd, row = (x.copy() for x in self._as_state)
+        else:
+            w0 = self._as_prev
+            guess = 1e-9
+            bnd = np.zeros(n, dtype=np.int8)
+            bnd[w0 <= lower + guess * (1.0 + np.abs(lower))] = -1
+            bnd[w0 >= upper - guess * (1.0 + np.abs(upper))] = 1
+            bnd[fixed] = -1
+            aw = a @ w0
+            row = np.zeros(a.shape[0], dtype=np.int8)
+            with np.errstate(invalid="ignore"):
+                row[aw <= lo_r + guess * (1.0 + np.abs(lo_r))] = -1
+                row[aw >= hi_r - guess * (1.0 + np.abs(hi_r))] = 1
+            row[eq] = 2
+        tt = target / self._mu_scale
+        ptol_b_lo = 1e-10 * (1.0 + np.abs(lower))
+        ptol_b_hi = 1e-10 * (1.0 + np.abs(upper))
+        ptol_r_lo = 1e-10 * (1.0 + np.abs(lo_r))
+        ptol_r_hi = 1e-10 * (1.0 + np.abs(hi_r))
+        seen: set[bytes] = set()
+        single = False
+        for it in range(1, self.active_set_max_iter + 1):
+            key = bnd.tobytes() + row.tobytes()
+            if key in seen:
+                if single:
+                    return self._as_fail("the active set repeats")
+                # the simultaneous updates cycle: from here on one change per iteration
+                single = True
+                seen = set()
+            seen.add(key)
+            on = bnd != 0
+            free = np.flatnonzero(~on)
+            bound = np.flatnonzero(on)
+            wb = np.where(bnd[bound] < 0, lower[bound], upper[bound])
+            act = np.flatnonzero(row != 0)
+            c = np.vstack([a[act], mu[None, :]])
+            rhs_c = np.r_[np.where(row[act] < 0, lo_r[act], hi_r[act]), tt]
+            nf, nc = free.size, c.shape[0]
+            kkt = np.zeros((nf + nc, nf + nc))
+            kkt[:nf, :nf] = 2.0 * S[np.ix_(free, free)]
+            cf = c[:, free]
+            kkt[:nf, nf:] = cf.T
+            kkt[nf:, :nf] = cf
+            rhs = np.r_[-2.0 * (S[np.ix_(free, bound)] @ wb), rhs_c - c[:, bound] @ wb]
+            try:
+                sol = np.linalg.solve(kkt, rhs)
+            except np.linalg.LinAlgError:
+                return self._as_fail("singular KKT matrix")
+            if not np.all(np.isfinite(sol)):
+                return self._as_fail("singular KKT matrix")
+            w = np.empty(n)
+            w[free] = sol[:nf]
+            w[bound] = wb
+            nu = -sol[nf:]
+            g = 2.0 * (S @ w)
+            z = g - c.T @ nu  # bound multipliers: >= 0 at a lower bound, <= 0 at an upper
+            nu_ret = nu[-1]
+            nu_row = np.zeros(a.shape[0])
+            nu_row[act] = nu[:-1]
+            dscale = max(float(np.max(np.abs(g))) if n else 0.0,
+                         abs(nu_ret) * float(np.max(np.abs(mu))), 1e-300)
+            dtol = 1e-9 * dscale
+            # stationarity on the free shares and the active rows met (solve accuracy)
+            if nf and np.max(np.abs(z[free])) > dtol:
+                return self._as_fail("stationarity not met (ill-conditioned KKT matrix)")
+            cw = c @ w
+            if np.any(np.abs(cw - rhs_c) > 1e-10 * (1.0 + np.abs(rhs_c))):
+                return self._as_fail("active rows not met (ill-conditioned KKT matrix)")
+            if nu_ret < -dtol:
+                return self._as_fail("negative return multiplier")
+            aw = a @ w
+            inactive = row == 0
+            p_lo = ~on & (w < lower - ptol_b_lo)
+            p_hi = ~on & (w > upper + ptol_b_hi)
+            r_lo = inactive & (aw < lo_r - ptol_r_lo)
+            r_hi = inactive & (aw > hi_r + ptol_r_hi)
+            d_b = ~fixed & (((bnd < 0) & (z < -dtol)) | ((bnd > 0) & (z > dtol)))
+            d_r = ((row == -1) & (nu_row < -dtol)) | ((row == 1) & (nu_row > dtol))
+            if not (p_lo.any() or p_hi.any() or r_lo.any() or r_hi.any() or d_b.any()
+                    or d_r.any()):
+                self._as_prev = w
+                self._as_state = (bnd, row)
+                return PointResult(
+                    target=target,
+                    w=w,
+                    status="solved",
+                    message=f"active set: KKT conditions met in {it} iteration(s), warm "
+                            "start from the previous point",
+                    iterations=it,
+                    solve_time=time.perf_counter() - t0,
+                    return_dual=self._var_scale * float(nu_ret) / self._mu_scale,
+                )
+            if single:
+                # the largest primal violation enters; if there is none, the largest wrong-sign
+                # multiplier leaves
+                with np.errstate(invalid="ignore"):
+                    primal = np.r_[
+                        np.where(p_lo, (lower - w) / (1.0 + np.abs(lower)), 0.0),
+                        np.where(p_hi, (w - upper) / (1.0 + np.abs(upper)), 0.0),
+                        np.where(r_lo, (lo_r - aw) / (1.0 + np.abs(lo_r)), 0.0),
+                        np.where(r_hi, (aw - hi_r) / (1.0 + np.abs(hi_r)), 0.0)]
+                keep = np.zeros(primal.size, dtype=bool)
+                if primal.size and primal.max() > 0:
+                    keep[int(np.argmax(primal))] = True
+                else:
+                    dual = np.r_[np.where(d_b, np.abs(z), 0.0), np.where(d_r, np.abs(nu_row), 0.0)]
+                    drop = int(np.argmax(dual))
+                    d_b = np.zeros(n, dtype=bool)
+                    d_r = np.zeros(a.shape[0], dtype=bool)
+                    (d_b if drop < n else d_r)[drop if drop < n else drop - n] = True
+                m_r = a.shape[0]
+                p_lo = p_lo & keep[:n]
+                p_hi = p_hi & keep[n:2 * n]
+                r_lo = r_lo & keep[2 * n:2 * n + m_r]
+                r_hi = r_hi & keep[2 * n + m_r:]
+            bnd[p_lo] = -1
+            bnd[p_hi] = 1
+            bnd[d_b] = 0
+            row[r_lo] = -1
+            row[r_hi] = 1
+            row[d_r] = 0
+        return self._as_fail(f"no KKT point in {self.active_set_max_iter} iterations")
+
+    def _as_fail(self, reason: str) -> None:
+        self._as_reason = reason
+        return None
 
     # ------------------------------------------------------------------ public
     def min_risk(self) -> PointResult:
