@@ -120,6 +120,9 @@ def test_shift_limit_per_asset():
     # us_social gets the last 40
     expected = pd.Series([330, 265, 180, 135, 90], index=IDS, dtype=float)
     np.testing.assert_allclose(x, expected, atol=1e-4)
+    # widening the band by one unit of money gains most on ru_creator's lower side: one more
+    # unit moves from ru_creator (1.2) to the marginal asset us_social (2.5)
+    assert a.constraints.loc["shift", "dual"] == pytest.approx(1.3, rel=1e-5)
 
 
 def test_shift_limit_absolute_with_new_assets():

@@ -56,8 +56,10 @@ class Allocation:
         d risk / d spend per asset (NaN without a covariance).
     constraints : DataFrame
         One row per named constraint: kind, description, dual (d objective / d amount, outcome
-        units per unit of money for the utility objective), active, binding, violation,
-        tolerance.
+        units per unit of money for the utility objective: negative for a binding floor or
+        lock, positive for a binding cap; for a shift limit the amount is the band's width, so
+        its dual is the gain of widening it by one unit of money on the tightest asset),
+        active, binding, violation, tolerance.
     asset_duals : DataFrame
         Per-asset duals of per-asset constraints (locks, bounds, shift limits, long-only).
     change : Series or None

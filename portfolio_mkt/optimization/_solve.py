@@ -276,6 +276,10 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
             # d objective / d max_risk = dual on the variance target * d(target)/d(max_risk)
             vec = vec * 2 * problem.max_risk / budget ** 2 * budget
         vec = vec * to_units
+        if name in kinds and kinds[name].kind == "shift_limit":
+            # the amount of a shift limit is the width of the band: widening it moves the lower
+            # bound down and the upper bound up, so both sides' values count as gains
+            vec = np.abs(vec)
         dual = float(vec[np.argmax(np.abs(vec))]) if vec.size else 0.0
         c = kinds.get(name)
         if c is not None and c.kind in ("bounds", "lock", "shift_limit", "roster"):
