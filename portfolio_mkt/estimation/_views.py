@@ -276,7 +276,8 @@ def black_litterman(
     omega = np.full(len(Q), np.inf)
     active = conf > 0
     if active.any():
-        Pa, Qa, ca = P[active], Q[active], conf[active]
+        # confidences below 1e-12 are 0 for all purposes; the floor keeps omega finite
+        Pa, Qa, ca = P[active], Q[active], np.maximum(conf[active], 1e-12)
         sp = _sigma_times(covariance, Pa.T, index)  # Sigma P'
         psp = Pa @ sp
         om = tau * (1.0 - ca) / ca * np.diag(psp)
