@@ -57,50 +57,24 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------------------------
 
 
-def _fmt_money(v: Any) -> str:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    return "" if x != x else f"{x:,.0f}"
+def _formatter(fmt: Any, missing: str = "") -> Any:
+    """A cell formatter: non-numbers pass through as text, NaN becomes ``missing``."""
+
+    def format_cell(v: Any) -> str:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            return str(v)
+        return missing if x != x else fmt(x)
+
+    return format_cell
 
 
-def _fmt_signed(v: Any) -> str:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    if x != x:
-        return ""
-    return f"{x:+,.0f}" if abs(x) >= 0.5 else "0"
-
-
-def _fmt_pct(v: Any) -> str:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    if x != x:
-        return "new"
-    return "0.0%" if abs(x) < 1e-6 else f"{x:+.1%}"
-
-
-def _fmt_share(v: Any) -> str:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    return "" if x != x else f"{x:.1%}"
-
-
-def _fmt_num(v: Any) -> str:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    if x != x:
-        return ""
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+_fmt_money = _formatter(lambda x: f"{x:,.0f}")
+_fmt_signed = _formatter(lambda x: f"{x:+,.0f}" if abs(x) >= 0.5 else "0")
+_fmt_pct = _formatter(lambda x: "0.0%" if abs(x) < 1e-6 else f"{x:+.1%}", missing="new")
+_fmt_share = _formatter(lambda x: f"{x:.1%}")
+_fmt_num = _formatter(lambda x: f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}")
 
 
 _FORMATS = {
