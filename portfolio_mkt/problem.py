@@ -276,14 +276,30 @@ class Problem:
             return self.covariance.to_dense()
         return self.covariance
 
+    def covariance_times(self, spend: np.ndarray) -> np.ndarray:
+        """``Sigma x`` without forming ``Sigma`` for a factor model (zeros without covariance)."""
+        x = np.asarray(spend, dtype=float)
+        cov = self.covariance
+        if cov is None:
+            return np.zeros_like(x)
+        if isinstance(cov, FactorCovariance):
+            f = cov.factor_root(self.index)
+            return f @ (f.T @ x) + cov.specific(self.index) * x
+        return cov.to_numpy() @ x
+
+    def covariance_diagonal(self) -> np.ndarray:
+        """Variances of the per-unit returns (zeros without covariance)."""
+        cov = self.covariance
+        if cov is None:
+            return np.zeros(self.n_assets)
+        if isinstance(cov, FactorCovariance):
+            return (cov.factor_root(self.index) ** 2).sum(1) + cov.specific(self.index)
+        return np.diag(cov.to_numpy()).copy()
+
     def variance(self, spend: np.ndarray) -> float:
         """Variance of the outcome at money spend ``spend`` (``x' Sigma x``)."""
-        if self.covariance is None:
-            return 0.0
         x = np.asarray(spend, dtype=float)
-        if isinstance(self.covariance, FactorCovariance):
-            return self.covariance.variance(x)
-        return float(x @ self.covariance.to_numpy() @ x)
+        return float(x @ self.covariance_times(x))
 
     def constraint(self, name: str) -> Constraint:
         """The strategy constraint called ``name``."""

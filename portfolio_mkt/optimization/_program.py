@@ -132,13 +132,8 @@ class Program:
         x_ref = np.full(p.n_assets, p.budget / p.n_assets)
         m = np.abs(self.term.marginal(x_ref)).max()
         ret_scale = 1.0 / m if m > 0 else 1.0
-        var_scale = 1.0
-        if p.covariance is not None:
-            diag = np.diag(p.covariance_matrix().to_numpy()) if not hasattr(
-                p.covariance, "factor_root") else (
-                (p.covariance.factor_root(p.index) ** 2).sum(1) + p.covariance.specific(p.index))
-            dmax = float(np.max(diag))
-            var_scale = 1.0 / dmax if dmax > 0 else 1.0
+        dmax = float(np.max(p.covariance_diagonal()))
+        var_scale = 1.0 / dmax if dmax > 0 else 1.0
         return ret_scale, var_scale
 
     # ------------------------------------------------------------------ updates

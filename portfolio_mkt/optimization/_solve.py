@@ -242,12 +242,7 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
     utility = outcome - delta / (2 * budget) * var
     mret = term.marginal(x)
     if problem.covariance is not None:
-        cov = problem.covariance
-        if hasattr(cov, "factor_root"):
-            f = cov.factor_root(idx)
-            sx = f @ (f.T @ x) + cov.specific(idx) * x
-        else:
-            sx = cov.to_numpy() @ x
+        sx = problem.covariance_times(x)
         mrisk = sx / risk if risk > 0 else np.full(len(x), np.nan)
         mutil = mret - delta * sx / budget
     else:
