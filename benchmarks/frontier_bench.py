@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import portfolio_mkt as pm  # noqa: E402
-from portfolio_mkt.frontier import frontier  # noqa: E402
+from portfolio_mkt.frontiers import frontier  # noqa: E402
 
 N_POINTS = 50
 K_FACTORS = 10
@@ -641,7 +641,7 @@ def render(rows: list[dict], scale: dict | None, info: str, total: float, quick:
         "",
         "Notes:",
         "",
-        "- *ours*: `portfolio_mkt.frontier.frontier(problem, n_points=50)` on a `pm.Problem`"
+        "- *ours*: `portfolio_mkt.frontier(problem, n_points=50)` on a `pm.Problem`"
         " with a `pm.FactorCovariance`: reading the constraints, assembling the QP, both end"
         " points and the sweep (Clarabel set up once, right-hand side updated in place).",
         "- *OSQP limit*: OSQP on the factor-form QP (variables w and y = F'w) assembled in the"

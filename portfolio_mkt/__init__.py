@@ -13,9 +13,6 @@ Sub-packages: :mod:`portfolio_mkt.response` (curves and carryover),
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
 from typing import Any
 
 from . import exceptions
@@ -30,87 +27,98 @@ from .constraints import (
     ShiftLimit,
     Turnover,
 )
-from .optimization import Allocation, compile_problem, solve, verify
 from .problem import Problem
 from .risk import FactorCovariance, nearest_psd
 
 __version__ = "0.1.0"
 
-# Names imported on first use, so that ``import portfolio_mkt`` stays light and fast.
-_LAZY = {
-    "Frontier": "portfolio_mkt.frontier",
-    "FrontierPoint": "portfolio_mkt.frontier",
-    "compare_frontiers": "portfolio_mkt.frontier",
-    "FrontierComparison": "portfolio_mkt.frontier",
-    "Scenario": "portfolio_mkt.scenarios",
-    "ScenarioResults": "portfolio_mkt.scenarios",
-    "constraint_prices": "portfolio_mkt.scenarios",
-    "bootstrap": "portfolio_mkt.confidence",
-    "Confidence": "portfolio_mkt.confidence",
-    "ApprovalRules": "portfolio_mkt.confidence",
-    "approval_flags": "portfolio_mkt.confidence",
-    "approval_messages": "portfolio_mkt.confidence",
-    "map_solves": "portfolio_mkt.parallel",
-    "problem_from_history": "portfolio_mkt.estimation",
-    "Estimates": "portfolio_mkt.estimation",
-    "bias_audit": "portfolio_mkt.estimation",
-    "View": "portfolio_mkt.estimation",
-    "audit_flags_for": "portfolio_mkt.estimation",
-    "fit_covariance": "portfolio_mkt.estimation",
-    "returns_matrix": "portfolio_mkt.estimation",
-    "black_litterman": "portfolio_mkt.estimation",
-    "cross_validate_returns": "portfolio_mkt.estimation",
-    "simulate_history": "portfolio_mkt.simulate",
-    "load_plan": "portfolio_mkt.plan",
-    "Plan": "portfolio_mkt.plan",
-    "run_plan": "portfolio_mkt.report",
-    "write_report": "portfolio_mkt.report",
-    "write_outputs": "portfolio_mkt.report",
-    "Linear": "portfolio_mkt.response",
-    "Logarithmic": "portfolio_mkt.response",
-    "ExponentialSaturation": "portfolio_mkt.response",
-    "MichaelisMenten": "portfolio_mkt.response",
-    "Power": "portfolio_mkt.response",
-    "Hill": "portfolio_mkt.response",
-    "Logistic": "portfolio_mkt.response",
-    "GeometricAdstock": "portfolio_mkt.response",
-    "WeibullAdstock": "portfolio_mkt.response",
-    "ResponseCurveRegressor": "portfolio_mkt.response",
-    "fit_response_curves": "portfolio_mkt.response",
-    "solve_s_curves": "portfolio_mkt.response",
+# Names loaded on first use (module -> names), so that ``import portfolio_mkt`` stays light:
+# cvxpy, scipy and scikit-learn are imported only by the modules that use them.
+_LAZY_FROM = {
+    "optimization": ("solve", "verify", "compile_problem", "Allocation", "solve_s_curves"),
+    "frontiers": ("frontier", "Frontier", "FrontierPoint", "compare_frontiers",
+                  "FrontierComparison"),
+    "whatif": ("scenarios", "Scenario", "ScenarioResults", "constraint_prices"),
+    "confidence": ("bootstrap", "Confidence", "ApprovalRules", "approval_flags",
+                   "approval_messages"),
+    "caveats": ("with_caveats",),
+    "parallel": ("map_solves",),
+    "estimation": ("problem_from_history", "Estimates", "bias_audit", "View", "audit_flags_for",
+                   "fit_covariance", "returns_matrix", "black_litterman",
+                   "cross_validate_returns"),
+    "simulate": ("simulate_history",),
+    "plan": ("load_plan", "Plan"),
+    "report": ("run_plan", "write_report", "write_outputs"),
+    "response": ("Linear", "Logarithmic", "ExponentialSaturation", "MichaelisMenten", "Power",
+                 "Hill", "Logistic", "GeometricAdstock", "WeibullAdstock",
+                 "ResponseCurveRegressor", "fit_response_curves"),
 }
-_SUBMODULES = {"response", "estimation", "simulate", "frontier", "scenarios", "confidence",
-               "parallel", "plan", "cli", "report", "examples", "risk", "constraints",
-               "optimization"}
+_LAZY = {name: module for module, names in _LAZY_FROM.items() for name in names}
+_SUBMODULES = {"response", "estimation", "simulate", "frontiers", "whatif", "confidence",
+               "caveats", "parallel", "plan", "report", "examples", "risk",
+               "constraints", "optimization", "terms"}
 
 
-class _CallableModule(types.ModuleType):
-    """A module that can be called like the function of the same name it defines.
+_LOADING: set[str] = set()
 
-    ``pm.frontier(problem)`` and ``pm.scenarios(problem, [...])`` must work whatever the import
-    order: importing the sub-module ``portfolio_mkt.frontier`` rebinds the package attribute to
-    the module, so the module itself forwards calls to its function.
+
+def _submodule(name: str) -> Any:
+    """Import one sub-module of the package (plain relative imports, no importlib).
+
+    ``from . import x`` first asks the package for ``x`` (which lands in :func:`__getattr__`
+    again); :data:`_LOADING` answers that inner question with AttributeError, so the import
+    system loads the sub-module.
     """
+    _LOADING.add(name)
+    try:
+        return _import(name)
+    finally:
+        _LOADING.discard(name)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self, self.__name__.rsplit(".", 1)[1])(*args, **kwargs)
 
-
-for _name in ("frontier", "scenarios"):
-    _mod = importlib.import_module(f"portfolio_mkt.{_name}")
-    if not callable(_mod):
-        _mod.__class__ = _CallableModule
-    globals()[_name] = sys.modules[f"portfolio_mkt.{_name}"]
-del _name, _mod
+def _import(name: str) -> Any:
+    if name == "optimization":
+        from . import optimization as mod
+    elif name == "frontiers":
+        from . import frontiers as mod
+    elif name == "whatif":
+        from . import whatif as mod
+    elif name == "confidence":
+        from . import confidence as mod
+    elif name == "caveats":
+        from . import caveats as mod
+    elif name == "parallel":
+        from . import parallel as mod
+    elif name == "estimation":
+        from . import estimation as mod
+    elif name == "simulate":
+        from . import simulate as mod
+    elif name == "plan":
+        from . import plan as mod
+    elif name == "report":
+        from . import report as mod
+    elif name == "response":
+        from . import response as mod
+    elif name == "examples":
+        from . import examples as mod
+    elif name == "terms":
+        from . import terms as mod
+    elif name == "risk":
+        from . import risk as mod
+    else:
+        from . import constraints as mod
+    return mod
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LOADING:
+        raise AttributeError(name)
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(_submodule(_LAZY[name]), name)
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        return importlib.import_module(f"portfolio_mkt.{name}")
+        return _submodule(name)
     raise AttributeError(f"module 'portfolio_mkt' has no attribute {name!r}")
 
 
@@ -120,10 +128,6 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Problem",
-    "solve",
-    "verify",
-    "compile_problem",
-    "Allocation",
     "Bounds",
     "Lock",
     "Roster",
@@ -137,7 +141,5 @@ __all__ = [
     "nearest_psd",
     "exceptions",
     "__version__",
-    "frontier",
-    "scenarios",
     *_LAZY,
 ]

@@ -12,7 +12,8 @@ import pandas as pd
 from ._validation import as_asset_series, as_index, check_finite_number, split_tags
 from .constraints import Constraint
 from .exceptions import AlignmentError, ConstraintError, InputError, format_labels
-from .risk import DEFAULT_PSD_TOLERANCE, FactorCovariance, as_covariance
+from .risk import DEFAULT_PSD_TOLERANCE, FactorCovariance, RiskModel, as_covariance, risk_model
+from .terms import LinearReturn
 
 __all__ = ["Problem", "RESERVED_NAMES"]
 
@@ -72,14 +73,13 @@ class Problem:
         Relative error allowed for piecewise-linear approximations of curves.
     psd_tolerance : float, default 0.05
         Largest relative distance of covariance PSD repair before raising.
-    audit : BiasAudit, optional
-        The data-bias audit of the estimates (:func:`portfolio_mkt.estimation.bias_audit`);
-        the allocation's summary repeats its flags next to recommendations that depend on
-        under-represented groups.
-    approval_rules : ApprovalRules, optional
-        Rules for what needs a human's approval (:class:`portfolio_mkt.ApprovalRules`);
-        defaults to the planning guides' rules.
     name : str, default "plan"
+
+    Notes
+    -----
+    A problem is plain data: it knows nothing of solvers, bias audits or approval policy.
+    Data caveats and approval lines are attached to an allocation by
+    :func:`portfolio_mkt.with_caveats`.
 
     Raises
     ------
@@ -112,8 +112,6 @@ class Problem:
         halo: pd.DataFrame | None = None,
         response_tolerance: float = 1e-3,
         psd_tolerance: float = DEFAULT_PSD_TOLERANCE,
-        audit: Any = None,
-        approval_rules: Any = None,
         name: str = "plan",
     ) -> None:
         self._args = dict(
@@ -121,11 +119,8 @@ class Problem:
             assets=assets, constraints=constraints, current=current,
             risk_aversion=risk_aversion, objective=objective, max_risk=max_risk,
             min_outcome=min_outcome, budget_mode=budget_mode, response=response, halo=halo,
-            response_tolerance=response_tolerance, psd_tolerance=psd_tolerance, audit=audit,
-            approval_rules=approval_rules, name=name,
+            response_tolerance=response_tolerance, psd_tolerance=psd_tolerance, name=name,
         )
-        self.audit = audit
-        self.approval_rules = approval_rules
         if isinstance(expected_return, Mapping) and not isinstance(expected_return, pd.Series):
             expected_return = pd.Series(dict(expected_return), dtype=float)
         if not isinstance(expected_return, pd.Series):
@@ -147,6 +142,7 @@ class Problem:
             None if covariance is None
             else as_covariance(covariance, self.index, psd_tolerance=psd_tolerance)
         )
+        self.risk_model: RiskModel = risk_model(self.covariance, self.index)
         self.assets: pd.DataFrame = self._normalise_assets(assets)
         self.current: pd.Series | None = None
         if current is not None:
@@ -241,15 +237,11 @@ class Problem:
     @cached_property
     def return_term(self) -> Any:
         """The objective's return term (linear in ``mu``, or built from response curves)."""
-        from .optimization._terms import LinearReturn
-
         mu = self.expected_return.to_numpy(float)
         if self.response is None and self.halo is None:
             return LinearReturn(mu)
-        try:
-            from .response import make_return_term
-        except ImportError as exc:  # pragma: no cover - response module ships with the package
-            raise InputError("response curves need portfolio_mkt.response") from exc
+        from .response import make_return_term
+
         return make_return_term(
             self.response or {}, self.index, mu, self.halo, self.response_tolerance,
             upper=self.spend_upper_bounds(),
@@ -278,28 +270,25 @@ class Problem:
 
     def covariance_times(self, spend: np.ndarray) -> np.ndarray:
         """``Sigma x`` without forming ``Sigma`` for a factor model (zeros without covariance)."""
-        x = np.asarray(spend, dtype=float)
-        cov = self.covariance
-        if cov is None:
-            return np.zeros_like(x)
-        if isinstance(cov, FactorCovariance):
-            f = cov.factor_root(self.index)
-            return f @ (f.T @ x) + cov.specific(self.index) * x
-        return cov.to_numpy() @ x
+        return self.risk_model.times(spend)
 
     def covariance_diagonal(self) -> np.ndarray:
         """Variances of the per-unit returns (zeros without covariance)."""
-        cov = self.covariance
-        if cov is None:
-            return np.zeros(self.n_assets)
-        if isinstance(cov, FactorCovariance):
-            return (cov.factor_root(self.index) ** 2).sum(1) + cov.specific(self.index)
-        return np.diag(cov.to_numpy()).copy()
+        return self.risk_model.diagonal()
 
     def variance(self, spend: np.ndarray) -> float:
         """Variance of the outcome at money spend ``spend`` (``x' Sigma x``)."""
-        x = np.asarray(spend, dtype=float)
-        return float(x @ self.covariance_times(x))
+        return self.risk_model.variance(spend)
+
+    def shares(self, spend: np.ndarray) -> np.ndarray:
+        """Money per asset -> shares of the budget (the one place this conversion is made)."""
+        return np.asarray(spend, dtype=float) / self.budget
+
+    def money(self, shares: np.ndarray) -> np.ndarray:
+        """Shares of the budget -> money per asset, solver round-off below zero set to zero."""
+        x = np.asarray(shares, dtype=float) * self.budget
+        x[(x < 0) & (x > -1e-7 * self.budget)] = 0.0
+        return x
 
     def constraint(self, name: str) -> Constraint:
         """The strategy constraint called ``name``."""

@@ -21,7 +21,8 @@ from .exceptions import (
     format_labels,
 )
 
-__all__ = ["FactorCovariance", "nearest_psd", "as_covariance", "DEFAULT_PSD_TOLERANCE"]
+__all__ = ["FactorCovariance", "nearest_psd", "as_covariance", "DEFAULT_PSD_TOLERANCE",
+           "RiskModel", "DenseRisk", "FactorRisk", "NoRisk", "risk_model"]
 
 #: Largest relative Frobenius distance a covariance may be moved by PSD repair before the
 #: library refuses it (an error instead of a warning).
@@ -333,3 +334,152 @@ def as_covariance(
         )
         mat = repaired
     return pd.DataFrame(mat, index=index, columns=index)
+
+
+# ---------------------------------------------------------------------------- risk models
+class RiskModel:
+    """The risk of an allocation, whatever form the covariance takes.
+
+    Every caller asks the same questions -- the variance ``x' Sigma x``, the vector
+    ``Sigma x``, the diagonal, a root ``G`` with ``G' G = Sigma``, and the variance as a convex
+    cvxpy expression -- and never branches on the covariance's form. Built by
+    :func:`risk_model`; arrays are in the problem's asset order.
+    """
+
+    #: Whether the model has a risk term at all (``False`` only for :class:`NoRisk`).
+    present: bool = True
+
+    def times(self, x: np.ndarray) -> np.ndarray:
+        """``Sigma x``."""
+        raise NotImplementedError
+
+    def diagonal(self) -> np.ndarray:
+        """The variances ``diag(Sigma)``."""
+        raise NotImplementedError
+
+    def root(self) -> np.ndarray:
+        """A matrix ``G`` with ``G' G = Sigma`` (rows are risk sources)."""
+        raise NotImplementedError
+
+    def expression(self, w: Any) -> Any:
+        """``w' Sigma w`` as a convex cvxpy expression (``w`` a cvxpy vector)."""
+        raise NotImplementedError
+
+    def variance(self, x: np.ndarray) -> float:
+        """``x' Sigma x``."""
+        x = np.asarray(x, dtype=float)
+        return float(x @ self.times(x))
+
+    def scaled_by(self, factors: np.ndarray) -> RiskModel:
+        """The model of ``diag(f) Sigma diag(f)`` (returns per unit scaled by ``f``)."""
+        raise NotImplementedError
+
+
+class NoRisk(RiskModel):
+    """No covariance: every variance is zero and the program has no risk term."""
+
+    present = False
+
+    def __init__(self, n: int) -> None:
+        self.n = int(n)
+
+    def times(self, x: np.ndarray) -> np.ndarray:  # noqa: D102
+        return np.zeros_like(np.asarray(x, dtype=float))
+
+    def diagonal(self) -> np.ndarray:  # noqa: D102
+        return np.zeros(self.n)
+
+    def root(self) -> np.ndarray:  # noqa: D102
+        return np.zeros((0, self.n))
+
+    def expression(self, w: Any) -> Any:  # noqa: D102
+        return None
+
+    def scaled_by(self, factors: np.ndarray) -> RiskModel:  # noqa: D102
+        return self
+
+
+class DenseRisk(RiskModel):
+    """A dense ``n x n`` covariance (symmetric, PSD)."""
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        self.matrix = np.asarray(matrix, dtype=float)
+
+    def times(self, x: np.ndarray) -> np.ndarray:  # noqa: D102
+        return self.matrix @ np.asarray(x, dtype=float)
+
+    def diagonal(self) -> np.ndarray:  # noqa: D102
+        return np.diag(self.matrix).copy()
+
+    def root(self) -> np.ndarray:  # noqa: D102
+        vals, vecs = np.linalg.eigh(self.matrix)
+        keep = vals > vals.max(initial=0.0) * 1e-14
+        return (vecs[:, keep] * np.sqrt(vals[keep])).T
+
+    def expression(self, w: Any) -> Any:  # noqa: D102
+        import cvxpy as cp
+
+        return cp.quad_form(w, cp.psd_wrap(self.matrix))
+
+    def scaled_by(self, factors: np.ndarray) -> RiskModel:  # noqa: D102
+        f = np.asarray(factors, dtype=float)
+        return DenseRisk(self.matrix * np.outer(f, f))
+
+
+class FactorRisk(RiskModel):
+    """``Sigma = F F' + diag(d)``: never forms ``n x n``.
+
+    Parameters
+    ----------
+    factor : ndarray of shape (n, k)
+        Factor root ``F``.
+    specific : ndarray of shape (n,)
+        Specific variances ``d``.
+    """
+
+    def __init__(self, factor: np.ndarray, specific: np.ndarray) -> None:
+        self.factor = np.asarray(factor, dtype=float)
+        self.specific = np.asarray(specific, dtype=float)
+
+    def times(self, x: np.ndarray) -> np.ndarray:  # noqa: D102
+        x = np.asarray(x, dtype=float)
+        return self.factor @ (self.factor.T @ x) + self.specific * x
+
+    def diagonal(self) -> np.ndarray:  # noqa: D102
+        return (self.factor**2).sum(1) + self.specific
+
+    def root(self) -> np.ndarray:  # noqa: D102
+        return np.vstack([self.factor.T, np.diag(np.sqrt(self.specific))])
+
+    def expression(self, w: Any) -> Any:  # noqa: D102
+        import cvxpy as cp
+
+        return cp.sum_squares(self.factor.T @ w) + cp.sum(cp.multiply(self.specific, cp.square(w)))
+
+    def scaled_by(self, factors: np.ndarray) -> RiskModel:  # noqa: D102
+        f = np.asarray(factors, dtype=float)
+        return FactorRisk(self.factor * f[:, None], self.specific * f**2)
+
+
+def risk_model(covariance: pd.DataFrame | FactorCovariance | None, index: pd.Index
+               ) -> RiskModel:
+    """The :class:`RiskModel` of an aligned covariance (from :func:`as_covariance`) or None.
+
+    Parameters
+    ----------
+    covariance : DataFrame, FactorCovariance or None
+        Aligned to ``index``.
+    index : Index
+        Asset ids in the problem's order.
+
+    Returns
+    -------
+    RiskModel
+    """
+    if covariance is None:
+        return NoRisk(len(index))
+    if isinstance(covariance, FactorCovariance):
+        same = covariance.assets.equals(index)
+        return FactorRisk(covariance.factor_root(None if same else index),
+                          covariance.specific(None if same else index))
+    return DenseRisk(covariance.loc[index, index].to_numpy(float))

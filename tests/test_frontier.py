@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 import portfolio_mkt as pm
 from portfolio_mkt.examples import example_problem
 from portfolio_mkt.exceptions import InputError, SolverError
-from portfolio_mkt.frontier import Frontier, compare_frontiers, frontier
-from portfolio_mkt.frontier import _qp as qp_module
+from portfolio_mkt.frontiers import Frontier, compare_frontiers, frontier
+from portfolio_mkt.frontiers import _qp as qp_module
 from portfolio_mkt.optimization import Program
 
 matplotlib.use("Agg")

@@ -9,8 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 import portfolio_mkt as pm
-from portfolio_mkt.frontier import frontier
-from portfolio_mkt.frontier._qp import LinearQP, OSQPFrontierSolver
+from portfolio_mkt.frontiers import frontier
+from portfolio_mkt.frontiers._qp import LinearQP, OSQPFrontierSolver
 
 
 def dense_qp(n: int, seed: int, cap: float, floor: float) -> LinearQP:

@@ -207,7 +207,7 @@ def test_curves_and_linear_assets_mix_and_response_floor():
 
 @pytest.mark.parametrize(("k_video", "expect_zero"), [(5e5, False), (7e5, True)])
 def test_solve_s_curves_reaches_the_true_optimum(k_video, expect_zero):
-    from portfolio_mkt.response import solve_s_curves
+    from portfolio_mkt import solve_s_curves
 
     budget = 1e6
     curves = {"video": Hill(9e5, k_video, 2.5), "search": Logarithmic(6e5, 2e5)}
@@ -271,7 +271,7 @@ def test_solve_s_curves_keeps_outcome_targets_true():
     """The envelope can promise outcome an S-curve does not deliver; pm.solve then refuses
     (the target fails on the true curves) and solve_s_curves finds a plan that meets it."""
     from portfolio_mkt.exceptions import ConstraintViolationError
-    from portfolio_mkt.response import solve_s_curves
+    from portfolio_mkt import solve_s_curves
 
     idx = pd.Index(["video", "search"])
     curves = {"video": Hill(9e5, 7e5, 2.5), "search": Logarithmic(6e5, 2e5)}

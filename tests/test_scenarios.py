@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import portfolio_mkt as pm
 from portfolio_mkt.exceptions import AlignmentError, ConstraintError, InputError
-from portfolio_mkt.scenarios import Scenario, constraint_prices, cost_factors, scenarios
+from portfolio_mkt.whatif import Scenario, constraint_prices, cost_factors, scenarios
 
 IDS = ["us_search", "us_social", "us_video", "ru_search", "ru_social"]
 ASSETS = pd.DataFrame(
@@ -334,13 +334,13 @@ def test_prices_of_risk_target_and_selection_and_errors():
 
 
 def test_pm_scenarios_is_callable_whatever_was_imported_first():
-    import importlib
+    import portfolio_mkt.whatif as module
 
-    module = importlib.import_module("portfolio_mkt.scenarios")
     p = _problem()
-    for fn in (pm.scenarios, module):
+    for fn in (pm.scenarios, module.scenarios):
         res = fn(p, [Scenario(budget_change=0.1)], backend="sequential")
         assert list(res.summary.index) == ["base", "budget +10%"]
+    assert pm.scenarios is module.scenarios and callable(pm.frontier)
 
 
 def test_cost_shock_on_factor_covariance_equals_dense():

@@ -1,6 +1,6 @@
 """Strategy constraints: small named value objects compiled into the convex program."""
 
-from ._base import BuildContext, Constraint, select_assets
+from ._base import BuildContext, Constraint, ProblemData, Row, resolve_ids, select_assets
 from ._strategy import (
     Bounds,
     CustomConstraint,
@@ -16,7 +16,10 @@ from ._strategy import (
 __all__ = [
     "Constraint",
     "BuildContext",
+    "ProblemData",
+    "Row",
     "select_assets",
+    "resolve_ids",
     "Bounds",
     "Lock",
     "Roster",

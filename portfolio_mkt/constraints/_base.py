@@ -4,18 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:  # pragma: no cover
+    import cvxpy as cp
+
 from ..exceptions import ConstraintError, format_labels
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..problem import Problem
+__all__ = ["Constraint", "BuildContext", "Row", "ProblemData", "select_assets", "resolve_ids"]
 
-__all__ = ["Constraint", "BuildContext", "Row", "select_assets"]
+
+class ProblemData(Protocol):
+    """What a constraint reads of the problem it belongs to (plain data, no solver).
+
+    :class:`portfolio_mkt.Problem` satisfies it; the constraints never import it, so the
+    problem sits above the constraints and not beside them in a circle.
+    """
+
+    index: pd.Index
+    assets: pd.DataFrame
+    budget: float
+    current: pd.Series | None
+    name: str
+
+    @property
+    def n_assets(self) -> int: ...  # noqa: D102
+
+    @property
+    def return_term(self) -> Any: ...  # noqa: D102
+
+
+Problem = ProblemData  # the annotations below read "problem: Problem"
 
 
 def select_assets(problem: Problem, where: Mapping[str, Any], owner: str) -> np.ndarray:
@@ -125,6 +147,8 @@ class BuildContext:
 
     def money(self, amount: float | np.ndarray, nonneg: bool = False) -> cp.Parameter:
         """A Parameter for a money amount, valued in shares of the budget."""
+        import cvxpy as cp
+
         arr = np.asarray(amount, dtype=float)
         p = cp.Parameter(arr.shape, nonneg=nonneg)
         p.value = arr / self.budget
@@ -133,6 +157,8 @@ class BuildContext:
 
     def share(self, value: float | np.ndarray) -> cp.Parameter:
         """A Parameter for an amount already in shares of the budget (not re-scaled)."""
+        import cvxpy as cp
+
         arr = np.asarray(value, dtype=float)
         p = cp.Parameter(arr.shape)
         p.value = arr
@@ -143,6 +169,8 @@ class BuildContext:
         return self.share(value) if unit == "share" else self.money(value)
 
     def _slack(self, owner: str, shape: tuple[int, ...]) -> cp.Variable:
+        import cvxpy as cp
+
         s = cp.Variable(shape, nonneg=True, name=f"slack[{owner}]")
         self.slacks.setdefault(owner, []).append(s)
         return s

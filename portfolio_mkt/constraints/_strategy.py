@@ -10,16 +10,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    import cvxpy as cp
 
 from .._validation import as_asset_series, check_finite_number
 from ..exceptions import ConstraintError, InputError, format_labels
 from ._base import BuildContext, Constraint, resolve_ids, select_assets
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..problem import Problem
+from ._base import ProblemData as Problem
 
 __all__ = [
     "Bounds",
@@ -282,6 +282,8 @@ class _Group(Constraint):
 
     def build(self, ctx: BuildContext) -> None:
         """Add ``sum_{i in group} w_i (>=|<=) amount / B``."""
+        import cvxpy as cp
+
         mask = select_assets(ctx.problem, self.where, self.name)
         lhs = cp.sum(ctx.w[np.flatnonzero(mask)])
         self._money_amount(ctx.problem)  # validates
@@ -449,6 +451,8 @@ class Turnover(Constraint):
 
     def build(self, ctx: BuildContext) -> None:
         """Add ``sum |w - w0| <= limit / B``."""
+        import cvxpy as cp
+
         cur = ctx.money(ctx.problem.current.to_numpy(float))
         self._money_limit(ctx.problem)  # validates
         ctx.add(self.name, cp.sum(cp.abs(ctx.w - cur)), "le",
@@ -498,6 +502,8 @@ class ResponseFloor(Constraint):
 
     def build(self, ctx: BuildContext) -> None:
         """Add ``sum_{i in group} r_i(x_i) / B >= level / B``."""
+        import cvxpy as cp
+
         mask = select_assets(ctx.problem, self.where, self.name)
         if ctx.outcome is None:  # pragma: no cover - program always provides it
             raise InputError("response floor needs the outcome expression")
@@ -540,6 +546,8 @@ class CustomConstraint(Constraint):
 
     def build(self, ctx: BuildContext) -> None:
         """Call ``func`` on the money expression ``budget * w`` and add what it returns."""
+        import cvxpy as cp
+
         x = ctx.budget * ctx.w
         out = self.func(x, ctx.problem)
         if isinstance(out, cp.Constraint):
@@ -567,6 +575,8 @@ class CustomConstraint(Constraint):
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Largest violation of the custom constraints at ``spend`` (their own units)."""
+        import cvxpy as cp
+
         x = cp.Constant(np.asarray(spend, dtype=float))
         worst = 0.0
         out = self.func(x, problem)

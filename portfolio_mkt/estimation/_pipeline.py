@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import EstimationError, format_labels
+from ..problem import Problem
 from ..risk import FactorCovariance
 from ._audit import BiasAudit, audit_flags_for, bias_audit
 from ._covariance import fit_covariance
@@ -30,7 +30,9 @@ class Estimates:
     Attributes
     ----------
     problem : Problem
-        Ready for :func:`portfolio_mkt.solve`.
+        Ready for :func:`portfolio_mkt.solve` (estimation never solves it; attach the audit
+        flags, views and validation to the allocation with
+        :func:`portfolio_mkt.with_caveats`).
     expected_return : Series
         Expected return per unit used by the problem (after views).
     prior_return : Series
@@ -84,43 +86,23 @@ class Estimates:
         spend = allocation if isinstance(allocation, pd.Series) else allocation.spend
         return audit_flags_for(spend, self.audit, self.assets)
 
-    def solve(self, **kwargs: Any) -> Any:
-        """Solve the problem; the allocation's summary repeats the audit flags it depends on.
-
-        The problem carries the audit (``Problem(audit=...)``), so ``Allocation.summary()``
-        lists the flags of the groups the allocation funds; the views applied and the
-        cross-validation error (when run) are added to the allocation's notes.
-
-        Parameters
-        ----------
-        **kwargs
-            Passed to :func:`portfolio_mkt.solve`.
-
-        Returns
-        -------
-        Allocation
-        """
-        from ..optimization import solve  # noqa: PLC0415
-
-        alloc = solve(self.problem, **kwargs)
-        notes = getattr(alloc, "notes", None)
-        if isinstance(notes, list):
-            if getattr(self.problem, "audit", None) is None:
-                notes.extend(self.flags_for(alloc))
-            if self.views is not None and len(self.views):
-                for _, v in self.views.iterrows():
-                    notes.append(
-                        f"View '{v['view']}': {v['description']} moved its return from "
-                        f"{v['prior']:.3g} to {v['posterior']:.3g} (target {v['target']:.3g})."
-                    )
-            if self.cv is not None:
-                notes.append(
-                    f"Out-of-sample check of the expected returns ({self.cv.estimator}): the "
-                    f"predicted outcome per asset and period misses by {self.cv.overall:.0%} "
-                    f"on average (MAPE; {self.cv.weighted:.0%} weighted by outcome) over "
-                    f"{len(self.cv.folds)} time-series folds."
+    def notes(self) -> list[str]:
+        """Plain-language lines on the views applied and the out-of-sample check (if run)."""
+        out: list[str] = []
+        if self.views is not None and len(self.views):
+            for _, v in self.views.iterrows():
+                out.append(
+                    f"View '{v['view']}': {v['description']} moved its return from "
+                    f"{v['prior']:.3g} to {v['posterior']:.3g} (target {v['target']:.3g})."
                 )
-        return alloc
+        if self.cv is not None:
+            out.append(
+                f"Out-of-sample check of the expected returns ({self.cv.estimator}): the "
+                f"predicted outcome per asset and period misses by {self.cv.overall:.0%} "
+                f"on average (MAPE; {self.cv.weighted:.0%} weighted by outcome) over "
+                f"{len(self.cv.folds)} time-series folds."
+            )
+        return out
 
     def summary(self) -> str:
         """Plain-language account of the estimates: data, flags, views, validation."""
@@ -264,8 +246,6 @@ def problem_from_history(
     >>> est.problem.n_assets
     25
     """
-    from ..problem import Problem  # noqa: PLC0415
-
     frame = validate_history(history)
     assets = asset_table(frame)
     returns = returns_matrix(frame)
@@ -339,8 +319,6 @@ def problem_from_history(
         cv_result = cross_validate_returns(frame, estimator, n_splits=folds)
 
     extra = dict(problem_options)
-    if "audit" in inspect.signature(Problem).parameters:
-        extra.setdefault("audit", audit)
     problem = Problem(
         expected_return=mu,
         covariance=cov,

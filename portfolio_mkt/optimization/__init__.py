@@ -2,6 +2,7 @@
 
 from ._allocation import Allocation
 from ._program import SOLVER_SETTINGS, Program, RawResult, compile_problem
+from ._scurve import solve_s_curves
 from ._solve import (
     DEFAULT_TOLERANCE,
     allocation_from_raw,
@@ -10,7 +11,6 @@ from ._solve import (
     solve,
     verify,
 )
-from ._terms import LinearReturn, risk_root, variance_expression
 
 __all__ = [
     "Allocation",
@@ -24,7 +24,5 @@ __all__ = [
     "diagnose_infeasibility",
     "allocation_from_raw",
     "DEFAULT_TOLERANCE",
-    "LinearReturn",
-    "variance_expression",
-    "risk_root",
+    "solve_s_curves",
 ]

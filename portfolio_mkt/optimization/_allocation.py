@@ -69,7 +69,8 @@ class Allocation:
     attempts : list of dict
         Every solver attempt: solver, status, time, message.
     notes : list of str
-        Extra plain-language notes added by other modules (bias audit, approval flags).
+        Plain-language lines the layers above attach (data caveats, approval flags, views,
+        validation; see :func:`portfolio_mkt.with_caveats`); :meth:`summary` ends with them.
     """
 
     problem: Problem
@@ -134,20 +135,18 @@ class Allocation:
         df.index.name = "asset"
         return df
 
-    def summary(self, top: int = 8, confidence: Any = None) -> str:
+    def summary(self, top: int = 8) -> str:
         """A plain-language explanation of the recommendation.
 
         Lists the largest allocations with their change and marginal ROI, the binding strategy
-        constraints with what each costs, the data caveats of the bias audit (when the problem
-        carries one) and what needs a human's approval.
+        constraints with what each costs, then the :attr:`notes` attached by the layers above
+        (data caveats of the bias audit and what needs a human's approval:
+        :func:`portfolio_mkt.with_caveats`).
 
         Parameters
         ----------
         top : int, default 8
             How many assets to list.
-        confidence : Confidence or Series, optional
-            Per-asset confidence of the recommended direction (from :func:`bootstrap`), for
-            the approval rule on low confidence.
 
         Returns
         -------
@@ -170,7 +169,7 @@ class Allocation:
                 lines.append(
                     f"{a} has an S-shaped curve and is funded at {_money(self.spend[a])}, below "
                     f"the {_money(float(row.get('pays_from', np.nan)))} where it starts to pay; "
-                    "fund it past that or not at all (portfolio_mkt.response.solve_s_curves)."
+                    "fund it past that or not at all (portfolio_mkt.solve_s_curves)."
                 )
         order = self.spend.sort_values(ascending=False).index[:top]
         lines.append("Largest allocations:")
@@ -216,29 +215,8 @@ class Allocation:
         if "budget" in cons.index and self.problem.objective == "utility":
             lines.append(f"One more unit of budget is worth {float(cons.loc['budget', 'dual']):.4g}"
                          " in risk-adjusted outcome.")
-        lines.extend(self._caveats(confidence))
         lines.extend(self.notes)
         return "\n".join(lines)
-
-    def _caveats(self, confidence: Any) -> list[str]:
-        """Bias-audit flags and approval flags, in plain language."""
-        out: list[str] = []
-        p = self.problem
-        if getattr(p, "audit", None) is not None:
-            from ..estimation import audit_flags_for
-
-            flags = audit_flags_for(self.spend, p.audit, p.assets)
-            if flags:
-                out.append("Data caveats (recommendations that rest on thin history):")
-                out.extend(f"  - {f}" for f in flags)
-        if p.current is not None:
-            from ..confidence import approval_messages
-
-            msgs = approval_messages(self, getattr(p, "approval_rules", None), confidence)
-            if msgs:
-                out.append("Needs a human's approval:")
-                out.extend(f"  - {m}" for m in msgs)
-        return out
 
     def __repr__(self) -> str:
         return (f"Allocation(problem={self.problem.name!r}, status={self.status!r}, "

@@ -10,10 +10,8 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
-from ..constraints import BuildContext
-from ..constraints._base import Row
+from ..constraints import BuildContext, Row
 from ..problem import Problem
-from ._terms import variance_expression
 
 __all__ = ["Program", "compile_problem", "SOLVER_SETTINGS", "RawResult"]
 
@@ -89,8 +87,7 @@ class Program:
         for c in problem.constraints:
             c.build(ctx)
         ret = cp.sum(outcome)
-        self.variance = (None if problem.covariance is None
-                         else variance_expression(problem.covariance, problem.index, self.w))
+        self.variance = problem.risk_model.expression(self.w)
         self.risk_aversion = cp.Parameter(nonneg=True, name="risk_aversion")
         self.risk_aversion.value = problem.risk_aversion
         self.target_variance: cp.Parameter | None = None

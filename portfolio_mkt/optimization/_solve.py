@@ -436,7 +436,7 @@ def _explain_envelope_violation(problem: Problem, raw: RawResult, budget: float,
             f"{format_labels(sorted(set(bad) & outcome_targets))} hold on the concave envelope "
             f"of the S-shaped curves but not on the true curves, because "
             f"{format_labels(below)} would be funded below the spend at which their curve starts "
-            "to pay. Use portfolio_mkt.response.solve_s_curves(problem), which funds each such "
+            "to pay. Use portfolio_mkt.solve_s_curves(problem), which funds each such "
             "asset past its payback spend or not at all.",
             violations=bad,
         )

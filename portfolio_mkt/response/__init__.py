@@ -29,7 +29,6 @@ from ._curves import (
 )
 from ._fit import ResponseCurveRegressor, ResponseFit, fit_response_curves
 from ._pwl import PiecewiseLinear, approximate, concave_envelope
-from ._scurve import solve_s_curves
 from ._term import CurveReturn, make_return_term
 
 __all__ = [
@@ -55,6 +54,5 @@ __all__ = [
     "ResponseFit",
     "fit_response_curves",
     "CurveReturn",
-    "solve_s_curves",
     "make_return_term",
 ]

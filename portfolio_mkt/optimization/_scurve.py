@@ -21,8 +21,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..constraints import Bounds
 from ..exceptions import InfeasibleError, InputError
-from ._curves import Curve
+from ..response import Curve
+from ._solve import solve, verify
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,6 @@ def solve_s_curves(
     InfeasibleError
         When no branch is feasible.
     """
-    from .. import Bounds, solve, verify
-
     if problem.objective == "min_risk":
         raise InputError(
             "solve_s_curves needs objective 'utility' or 'max_return' (with 'min_risk' the "

@@ -15,9 +15,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..constraints import BuildContext
-from ..optimization import LinearReturn
 from ..problem import Problem
 from ..risk import FactorCovariance
+from ..terms import LinearReturn
 from ._qp import LinearQP
 
 __all__ = ["linear_qp"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import sys
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +27,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import InputError, PortfolioMktError, format_labels
+from .constraints import Bounds, select_assets
+from .exceptions import (
+    AlignmentError,
+    ConstraintViolationError,
+    InfeasibleError,
+    InputError,
+    PortfolioMktError,
+    SolverError,
+    format_labels,
+)
+from .optimization import compile_problem, solve
 from .parallel import _effective_jobs, map_chunks, resolve_backend
+from .risk import FactorCovariance
 
 __all__ = ["Scenario", "ScenarioResults", "scenarios", "constraint_prices", "cost_factors"]
 
@@ -205,8 +215,6 @@ class Scenario:
             args.update(_shocked_inputs(problem, factors))
         if self.remove is not None:
             removed = _select(problem, self.remove, f"scenario: {self.name}")
-            from .constraints import Bounds
-
             base = list(args.get("constraints", problem.constraints))
             used = {c.name for c in base}
             name = _REMOVE_NAME
@@ -224,8 +232,6 @@ class Scenario:
 def _select(problem: Any, selector: Any, owner: str) -> pd.Index:
     """Asset ids chosen by a where-filter (Mapping) or by ids (str or sequence)."""
     if isinstance(selector, Mapping):
-        from .constraints._base import select_assets
-
         mask = select_assets(problem, selector, owner)
         return problem.index[mask]
     ids = [selector] if isinstance(selector, str) else list(selector)
@@ -233,8 +239,6 @@ def _select(problem: Any, selector: Any, owner: str) -> pd.Index:
         raise InputError(f"{owner}: the asset list is empty.")
     unknown = pd.Index(ids).difference(problem.index)
     if len(unknown):
-        from .exceptions import AlignmentError
-
         raise AlignmentError(
             f"{owner}: unknown asset ids {format_labels(unknown)}; use ids of the problem's "
             "expected_return, or a filter such as {'channel': 'video'}."
@@ -307,8 +311,6 @@ def cost_factors(problem: Any, shock: Any, owner: str = "cost_shock") -> pd.Seri
 
 def _shocked_inputs(problem: Any, factors: pd.Series) -> dict[str, Any]:
     """Replace arguments with returns, covariance, curves and halo under cost factors."""
-    from .risk import FactorCovariance
-
     f = factors.to_numpy(float)
     out: dict[str, Any] = {"expected_return": problem.expected_return * factors}
     cov = problem.covariance
@@ -488,8 +490,6 @@ class ScenarioResults:
 
 
 def _solve_fn() -> Any:
-    from .optimization import solve
-
     return solve
 
 
@@ -510,8 +510,6 @@ def _record(name: str, alloc: Any, method: str) -> dict[str, Any]:
 
 
 def _failure(name: str, exc: Exception, budget: float = np.nan) -> dict[str, Any]:
-    from .exceptions import InfeasibleError, SolverError
-
     if isinstance(exc, InfeasibleError):
         status = "infeasible"
     elif isinstance(exc, SolverError):
@@ -566,8 +564,8 @@ class _ScenarioTask:
 class _ProgramReuse:
     """Re-solve one compiled program for scenarios that only change Parameter values.
 
-    Uses the core's ``solve(problem, program=...)`` when it accepts a pre-compiled program;
-    otherwise every scenario is rebuilt (correct, only slower).
+    Uses ``solve(problem, program=...)`` with the base program's Parameters re-set; a scenario
+    the compiled program cannot represent is rebuilt.
     """
 
     PARAMETRIC = {"budget", "risk_aversion", "max_risk", "min_outcome", "expected_return"}
@@ -576,7 +574,7 @@ class _ProgramReuse:
         self.base = base
         self.solver = solver
         self.program: Any = None
-        self.enabled = _core_accepts_program()
+        self.enabled = True
 
     def solve(self, problem: Any, args: Mapping[str, Any]) -> Any | None:
         if not self.enabled or not set(args) <= self.PARAMETRIC:
@@ -590,8 +588,6 @@ class _ProgramReuse:
             return None
         if "expected_return" in args and (base.covariance is not None or base.halo is not None):
             return None
-        from .optimization import compile_problem, solve
-
         if self.program is None:
             self.program = compile_problem(base)
         prog = self.program
@@ -603,27 +599,12 @@ class _ProgramReuse:
             prog.target_outcome.value = problem.min_outcome / problem.budget
         prog.term.parameter.value = problem.expected_return.to_numpy(float)
         kwargs = {} if self.solver is None else {"solver": self.solver}
-        from .exceptions import ConstraintViolationError
-
         try:
             return solve(problem, program=prog, **kwargs)
         except ConstraintViolationError:
             # the compiled program does not represent this scenario after all: rebuild
             self.enabled = False
             return None
-
-
-def _core_accepts_program() -> bool:
-    import inspect
-
-    try:
-        from .optimization import solve
-    except ImportError:  # pragma: no cover
-        return False
-    try:
-        return "program" in inspect.signature(solve).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return False
 
 
 def _as_scenarios(items: Sequence[Scenario | Mapping[str, Any]]) -> list[Scenario]:
@@ -943,19 +924,7 @@ class _Each:
         return [self.fn(item) for item in chunk]
 
 
-class _CallableModule(types.ModuleType):
-    """The module made callable: ``portfolio_mkt.scenarios(...)`` calls :func:`scenarios`.
-
-    The package exposes the function ``pm.scenarios``, but once the submodule
-    ``portfolio_mkt.scenarios`` has been imported, Python binds that attribute of the package to
-    the module. Making the module callable keeps ``pm.scenarios(problem, [...])`` working
-    whatever was imported first.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ScenarioResults:
-        return scenarios(*args, **kwargs)
-
-
-# still reported as a plain module by tools that look at type(obj).__name__ (docs, inspect)
-_CallableModule.__name__ = _CallableModule.__qualname__ = "module"
-sys.modules[__name__].__class__ = _CallableModule
+# Backwards-compatible module path "portfolio_mkt.scenarios" for callers that still import it
+# (report/_analysis.py): an alias registered once this module is loaded, never a module of its
+# own (which would rebind pm.scenarios). To be removed when they import portfolio_mkt.whatif.
+sys.modules.setdefault("portfolio_mkt.scenarios", sys.modules[__name__])

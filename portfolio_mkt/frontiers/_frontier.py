@@ -13,13 +13,12 @@ import pandas as pd
 from ..exceptions import InputError, SolverError
 from ..optimization import compile_problem
 from ..problem import Problem
+from ._compare import FrontierComparison, compare_frontiers
 from ._extract import linear_qp
 from ._qp import OSQPFrontierSolver
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
-
-    from ._compare import FrontierComparison
 
 __all__ = ["frontier", "Frontier", "FrontierPoint"]
 
@@ -276,8 +275,6 @@ class Frontier:
 
         See :func:`compare_frontiers`.
         """
-        from ._compare import compare_frontiers
-
         return compare_frontiers(self, other, n_levels=n_levels)
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._frontier import Frontier
+#: What this module reads of a frontier (:class:`portfolio_mkt.frontiers.Frontier`): ``ok``,
+#: ``expected_outcome``, ``risk``, ``points`` and ``problem``. It does not import the class,
+#: so the frontier imports its comparison and not the other way round.
+Frontier = Any
 
 __all__ = ["compare_frontiers", "FrontierComparison"]
 
