@@ -27,6 +27,7 @@ import pandas as pd
 
 from .exceptions import EstimationError, InputError, format_labels
 from .parallel import map_chunks, resolve_backend
+from .status import FAILED, is_usable, normalize_status
 
 __all__ = [
     "bootstrap",
@@ -272,7 +273,7 @@ class Confidence:
     @property
     def n_failed(self) -> int:
         """Resamples whose estimation or solve failed (kept in :attr:`samples`)."""
-        return int((self.samples["status"] != "optimal").sum())
+        return int((~self.samples["status"].map(is_usable)).sum())
 
     @property
     def recommendation_confidence(self) -> pd.Series:
@@ -426,7 +427,7 @@ class _ResampleTask:
         out = []
         for positions in chunk:
             rec: dict[str, Any] = {
-                "status": "error",
+                "status": FAILED,
                 "message": "",
                 "expected_outcome": np.nan,
                 "risk": np.nan,
@@ -442,10 +443,10 @@ class _ResampleTask:
                 # (estimators may fail on a resample in any way: a KeyError for an asset
                 # without data, a LinAlgError ...); if every resample fails, bootstrap raises
                 # quoting the first failure
-                rec["status"] = type(exc).__name__
-                rec["message"] = str(exc)
+                rec["status"] = FAILED
+                rec["message"] = f"{type(exc).__name__}: {exc}"
             else:
-                rec["status"] = str(alloc.status)
+                rec["status"] = normalize_status(alloc.status)
                 rec["expected_outcome"] = float(alloc.expected_outcome)
                 rec["risk"] = float(alloc.risk)
                 if self.point_spend is not None:
@@ -610,10 +611,10 @@ def bootstrap(
     )
     spend = np.full((len(records), len(index)), np.nan)
     for i, r in enumerate(records):
-        if r["spend"] is not None and r["status"] == "optimal":
+        if r["spend"] is not None and is_usable(r["status"]):
             spend[i] = r["spend"]
     spend_samples = pd.DataFrame(spend, index=samples.index, columns=index)
-    ok = (samples["status"] == "optimal").to_numpy()
+    ok = samples["status"].map(is_usable).to_numpy(bool)
     samples.loc[~ok, ["expected_outcome", "risk", "plan_outcome", "plan_risk"]] = np.nan
     if not ok.any():
         from .exceptions import SolverError

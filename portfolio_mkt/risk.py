@@ -22,7 +22,7 @@ from .exceptions import (
 )
 
 __all__ = ["FactorCovariance", "nearest_psd", "as_covariance", "DEFAULT_PSD_TOLERANCE",
-           "RiskModel", "DenseRisk", "FactorRisk", "NoRisk", "risk_model"]
+           "RiskModel", "DenseRisk", "FactorRisk", "NoRisk", "risk_model", "scale_covariance"]
 
 #: Largest relative Frobenius distance a covariance may be moved by PSD repair before the
 #: library refuses it (an error instead of a warning).
@@ -336,6 +336,33 @@ def as_covariance(
     return pd.DataFrame(mat, index=index, columns=index)
 
 
+def scale_covariance(covariance: pd.DataFrame | FactorCovariance, factors: pd.Series
+                     ) -> pd.DataFrame | FactorCovariance:
+    """The covariance of returns per unit scaled by ``factors``: ``diag(f) Sigma diag(f)``.
+
+    Keeps the form: a factor model stays a factor model (cost shocks, unit changes).
+
+    Parameters
+    ----------
+    covariance : DataFrame or FactorCovariance
+        Aligned covariance.
+    factors : Series
+        Factor per asset id.
+
+    Returns
+    -------
+    DataFrame or FactorCovariance
+    """
+    if isinstance(covariance, FactorCovariance):
+        f = factors.reindex(covariance.assets).astype(float)
+        return FactorCovariance(covariance.loadings.mul(f, axis=0),
+                                covariance.factor_covariance,
+                                covariance.specific_variance * f**2)
+    f = factors.reindex(covariance.index).to_numpy(float)
+    return pd.DataFrame(covariance.to_numpy(float) * np.outer(f, f), index=covariance.index,
+                        columns=covariance.columns)
+
+
 # ---------------------------------------------------------------------------- risk models
 class RiskModel:
     """The risk of an allocation, whatever form the covariance takes.
@@ -374,6 +401,10 @@ class RiskModel:
         """The model of ``diag(f) Sigma diag(f)`` (returns per unit scaled by ``f``)."""
         raise NotImplementedError
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays by name: ``dense``, or ``factor`` and ``specific`` (the fast frontier)."""
+        raise NotImplementedError
+
 
 class NoRisk(RiskModel):
     """No covariance: every variance is zero and the program has no risk term."""
@@ -394,6 +425,9 @@ class NoRisk(RiskModel):
 
     def expression(self, w: Any) -> Any:  # noqa: D102
         return None
+
+    def arrays(self) -> dict[str, np.ndarray]:  # noqa: D102
+        return {}
 
     def scaled_by(self, factors: np.ndarray) -> RiskModel:  # noqa: D102
         return self
@@ -424,6 +458,9 @@ class DenseRisk(RiskModel):
     def scaled_by(self, factors: np.ndarray) -> RiskModel:  # noqa: D102
         f = np.asarray(factors, dtype=float)
         return DenseRisk(self.matrix * np.outer(f, f))
+
+    def arrays(self) -> dict[str, np.ndarray]:  # noqa: D102
+        return {"dense": self.matrix}
 
 
 class FactorRisk(RiskModel):
@@ -459,6 +496,9 @@ class FactorRisk(RiskModel):
     def scaled_by(self, factors: np.ndarray) -> RiskModel:  # noqa: D102
         f = np.asarray(factors, dtype=float)
         return FactorRisk(self.factor * f[:, None], self.specific * f**2)
+
+    def arrays(self) -> dict[str, np.ndarray]:  # noqa: D102
+        return {"factor": self.factor, "specific": self.specific}
 
 
 def risk_model(covariance: pd.DataFrame | FactorCovariance | None, index: pd.Index

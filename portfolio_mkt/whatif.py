@@ -34,12 +34,12 @@ from .exceptions import (
     InfeasibleError,
     InputError,
     PortfolioMktError,
-    SolverError,
     format_labels,
 )
 from .optimization import compile_problem, solve
 from .parallel import _effective_jobs, map_chunks, resolve_backend
-from .risk import FactorCovariance
+from .risk import scale_covariance
+from .status import FAILED, INFEASIBLE, normalize_status
 
 __all__ = ["Scenario", "ScenarioResults", "scenarios", "constraint_prices", "cost_factors"]
 
@@ -311,19 +311,9 @@ def cost_factors(problem: Any, shock: Any, owner: str = "cost_shock") -> pd.Seri
 
 def _shocked_inputs(problem: Any, factors: pd.Series) -> dict[str, Any]:
     """Replace arguments with returns, covariance, curves and halo under cost factors."""
-    f = factors.to_numpy(float)
     out: dict[str, Any] = {"expected_return": problem.expected_return * factors}
-    cov = problem.covariance
-    if isinstance(cov, FactorCovariance):
-        out["covariance"] = FactorCovariance(
-            cov.loadings.mul(factors, axis=0),
-            cov.factor_covariance,
-            cov.specific_variance * factors**2,
-        )
-    elif cov is not None:
-        out["covariance"] = pd.DataFrame(
-            cov.to_numpy(float) * np.outer(f, f), index=cov.index, columns=cov.columns
-        )
+    if problem.covariance is not None:
+        out["covariance"] = scale_covariance(problem.covariance, factors)
     if problem.response:
         curves = {}
         for a, curve in problem.response.items():
@@ -496,7 +486,7 @@ def _solve_fn() -> Any:
 def _record(name: str, alloc: Any, method: str) -> dict[str, Any]:
     return {
         "name": name,
-        "status": str(alloc.status),
+        "status": normalize_status(alloc.status),
         "budget": float(alloc.problem.budget),
         "expected_outcome": float(alloc.expected_outcome),
         "risk": float(alloc.risk),
@@ -510,12 +500,7 @@ def _record(name: str, alloc: Any, method: str) -> dict[str, Any]:
 
 
 def _failure(name: str, exc: Exception, budget: float = np.nan) -> dict[str, Any]:
-    if isinstance(exc, InfeasibleError):
-        status = "infeasible"
-    elif isinstance(exc, SolverError):
-        status = "solver_error"
-    else:
-        status = "error"
+    status = INFEASIBLE if isinstance(exc, InfeasibleError) else FAILED
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return {
         "name": name,

@@ -216,7 +216,7 @@ def test_failed_point_cvxpy_path_and_all_failed_raises(fp: pm.Problem, monkeypat
 
     monkeypatch.setattr(Program, "solve_with", flaky)
     f = frontier(fp, n_points=6, method="cvxpy")
-    assert f.ok.sum() == 5 and f[2].status == "solver_error"
+    assert f.ok.sum() == 5 and f[2].status == "failed"
 
     def broken(self, solver, warm_start=True, settings=None):
         raw = real(self, solver, warm_start, settings)
@@ -323,4 +323,7 @@ def test_random_problems_fast_equals_cvxpy_and_monotone(seed: int, n: int, floor
     slow = frontier(p, n_points=6, method="cvxpy")
     assert fast.ok.all() and slow.ok.all()
     assert np.all(np.diff(fast.risk) >= -1e-9 * fast.risk.max())
-    np.testing.assert_allclose(fast.risk**2, slow.risk**2, rtol=1e-6)
+    # each path sweeps targets between its own minimum-risk and maximum-return points; the
+    # outcome of the minimum-risk point is fixed only to ~1e-6 (the variance is flat there), so
+    # the targets, and the variances along them, agree to ~1e-6 relative (seed 9098: 3.2e-6)
+    np.testing.assert_allclose(fast.risk**2, slow.risk**2, rtol=1e-5)

@@ -58,7 +58,7 @@ def test_active_set_points_equal_clarabel(seed: int, n: int, cap: float, floor: 
     assert fast.n_active_set == len(points)  # every interior point from the active set
     assert ref.n_active_set == 0
     for p, r in zip(points, ref_points, strict=True):
-        assert p.status == "solved" and p.message.startswith("active set")
+        assert p.status == "optimal" and p.message.startswith("active set")
         v = qp.variance(p.w)
         exact = reference_variance(qp, p.target)
         assert abs(v - exact) <= 1e-8 * exact
@@ -81,7 +81,7 @@ def test_failed_guess_falls_back_to_clarabel() -> None:
     target = float(qp.mu @ lo.w) + 0.9 * (r_max - float(qp.mu @ lo.w))
     point = solver.solve_target(target)
     assert solver.n_active_set == 0 and solver.n_active_set_fallback == 1
-    assert point.status == "solved" and "-> Clarabel" in point.message
+    assert point.status == "optimal" and "-> Clarabel" in point.message
     exact = reference_variance(qp, target)
     assert abs(qp.variance(point.w) - exact) <= 1e-6 * exact
     # a target below the minimum-risk return: negative return multiplier -> Clarabel

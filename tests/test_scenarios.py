@@ -191,8 +191,8 @@ def test_failed_scenarios_keep_their_status_and_do_not_sink_the_table():
     s = res.summary
     assert s.loc["drop video", "status"] == "infeasible"
     assert "video_lock" in s.loc["drop video", "message"]
-    assert s.loc["typo", "status"] == "error" and "us_vidoe" in s.loc["typo", "message"]
-    assert s.loc["bad filter", "status"] == "error" and "tv" in s.loc["bad filter", "message"]
+    assert s.loc["typo", "status"] == "failed" and "us_vidoe" in s.loc["typo", "message"]
+    assert s.loc["bad filter", "status"] == "failed" and "tv" in s.loc["bad filter", "message"]
     assert s.loc["budget +5%", "status"] == "optimal"
     assert res.spend["drop video"].isna().all()
     assert res.allocations["drop video"] is None

@@ -1,6 +1,14 @@
 """Strategy constraints: small named value objects compiled into the convex program."""
 
-from ._base import BuildContext, Constraint, ProblemData, Row, resolve_ids, select_assets
+from ._base import (
+    BuildContext,
+    Constraint,
+    LinearRows,
+    ProblemData,
+    Row,
+    resolve_ids,
+    select_assets,
+)
 from ._strategy import (
     Bounds,
     CustomConstraint,
@@ -16,6 +24,7 @@ from ._strategy import (
 __all__ = [
     "Constraint",
     "BuildContext",
+    "LinearRows",
     "ProblemData",
     "Row",
     "select_assets",

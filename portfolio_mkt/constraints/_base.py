@@ -14,7 +14,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from ..exceptions import ConstraintError, format_labels
 
-__all__ = ["Constraint", "BuildContext", "Row", "ProblemData", "select_assets", "resolve_ids"]
+__all__ = ["Constraint", "BuildContext", "Row", "LinearRows", "ProblemData", "select_assets",
+           "resolve_ids"]
 
 
 class ProblemData(Protocol):
@@ -114,6 +115,42 @@ def select_assets(problem: Problem, where: Mapping[str, Any], owner: str) -> np.
     return mask
 
 
+@dataclass(frozen=True)
+class LinearRows:
+    """The rows of one linear constraint on money spend ``x``: ``lower <= rows(x) <= upper``.
+
+    Either per-asset rows (``assets`` given: ``x[assets[j]]`` between ``lower[j]`` and
+    ``upper[j]``) or coefficient rows (``coef`` of shape (m, n): ``coef @ x``). ``-inf`` /
+    ``inf`` mark an absent side; ``equal`` marks equalities (``lower == upper``). ``unit``
+    says how the amounts follow a change of budget: ``"money"`` amounts stay in money,
+    ``"share"`` amounts stay a share of the budget.
+
+    These rows are the one definition of a linear constraint: the cvxpy program
+    (:meth:`BuildContext.add_rows`) and the fast frontier both read them.
+    """
+
+    owner: str
+    lower: np.ndarray
+    upper: np.ndarray
+    assets: np.ndarray | None = None
+    coef: np.ndarray | None = None
+    unit: str = "money"
+    equal: bool = False
+
+    def values(self, spend: np.ndarray) -> np.ndarray:
+        """The rows' left-hand sides at money spend ``spend``."""
+        x = np.asarray(spend, dtype=float)
+        return x[self.assets] if self.assets is not None else self.coef @ x
+
+    def violation(self, spend: np.ndarray) -> float:
+        """Largest violation of the rows at ``spend`` (money); 0 when they hold."""
+        v = self.values(spend)
+        with np.errstate(invalid="ignore"):
+            worst = np.concatenate([self.lower - v, v - self.upper])
+        worst = worst[np.isfinite(worst)]
+        return float(max(worst.max(initial=0.0), 0.0))
+
+
 @dataclass
 class Row:
     """One compiled piece of a named constraint: a cvxpy constraint and its sense.
@@ -175,6 +212,38 @@ class BuildContext:
         self.slacks.setdefault(owner, []).append(s)
         return s
 
+    def add_rows(self, rows: LinearRows) -> None:
+        """Add the rows of a linear constraint (amounts as budget Parameters, see ``unit``)."""
+        import cvxpy as cp
+
+        def amount(money: np.ndarray) -> cp.Parameter:
+            if rows.unit == "share":
+                return self.share(money / self.problem.budget)
+            return self.money(money)
+
+        if rows.assets is not None:
+            sides: list[tuple[np.ndarray, str, np.ndarray]] = (
+                [(np.ones(len(rows.assets), dtype=bool), "eq", rows.lower)] if rows.equal
+                else [(np.isfinite(rows.lower), "ge", rows.lower),
+                      (np.isfinite(rows.upper), "le", rows.upper)]
+            )
+            for keep, sense, bound in sides:
+                if keep.any():
+                    self.add(rows.owner, self.w[rows.assets[keep]], sense, amount(bound[keep]))
+            return
+        for i in range(rows.coef.shape[0]):
+            a = rows.coef[i]
+            nz = np.flatnonzero(a)
+            lhs = (cp.sum(self.w[nz]) if np.all(a[nz] == 1.0)
+                   else a[nz] @ self.w[nz])
+            if rows.equal:
+                self.add(rows.owner, lhs, "eq", amount(np.float64(rows.lower[i])))
+                continue
+            if np.isfinite(rows.lower[i]):
+                self.add(rows.owner, lhs, "ge", amount(np.float64(rows.lower[i])))
+            if np.isfinite(rows.upper[i]):
+                self.add(rows.owner, lhs, "le", amount(np.float64(rows.upper[i])))
+
     def add(self, owner: str, lhs: cp.Expression, sense: str, rhs: Any) -> None:
         """Add ``lhs (<=|>=|==) rhs`` owned by the named constraint ``owner``."""
         if self.relax:
@@ -216,9 +285,16 @@ class Constraint:
     def validate(self, problem: Problem) -> None:
         """Raise :class:`ConstraintError` if the constraint does not fit ``problem``."""
 
+    def linear_rows(self, problem: Problem) -> LinearRows | None:
+        """The constraint as linear rows on money spend, or None when it is not linear."""
+        return None
+
     def build(self, ctx: BuildContext) -> None:
-        """Add the constraint's rows to ``ctx``."""
-        raise NotImplementedError
+        """Add the constraint's rows to ``ctx`` (by default its :meth:`linear_rows`)."""
+        rows = self.linear_rows(ctx.problem)
+        if rows is None:  # pragma: no cover - non-linear constraints override build
+            raise NotImplementedError
+        ctx.add_rows(rows)
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Largest violation at ``spend`` (money, or the constraint's own unit); 0 if it holds."""

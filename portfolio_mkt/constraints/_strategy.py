@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from .._validation import as_asset_series, check_finite_number
 from ..exceptions import ConstraintError, InputError, format_labels
-from ._base import BuildContext, Constraint, resolve_ids, select_assets
+from ._base import BuildContext, Constraint, LinearRows, resolve_ids, select_assets
 from ._base import ProblemData as Problem
 
 __all__ = [
@@ -98,14 +98,12 @@ class Bounds(Constraint):
         """Check the bounds align to the assets and lower <= upper."""
         self._money(problem)
 
-    def build(self, ctx: BuildContext) -> None:
-        """Add ``w_i >= lower_i / B`` and ``w_i <= upper_i / B`` where bounds are given."""
-        lo, hi = self._money(ctx.problem)
-        scale = ctx.problem.budget if self.unit == "share" else 1.0
-        for arr, sense in ((lo, "ge"), (hi, "le")):
-            sel = np.flatnonzero(~np.isnan(arr))
-            if len(sel):
-                ctx.add(self.name, ctx.w[sel], sense, ctx.amount(arr[sel] / scale, self.unit))
+    def linear_rows(self, problem: Problem) -> LinearRows:
+        """``lower_i <= x_i <= upper_i`` where bounds are given (money)."""
+        lo, hi = self._money(problem)
+        sel = np.flatnonzero(~np.isnan(lo) | ~np.isnan(hi))
+        return LinearRows(self.name, np.nan_to_num(lo[sel], nan=-np.inf),
+                          np.nan_to_num(hi[sel], nan=np.inf), assets=sel, unit=self.unit)
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Largest bound violation in money."""
@@ -172,10 +170,12 @@ class Lock(Constraint):
         """Check the locked assets exist and the amounts are valid."""
         self._amounts(problem)
 
-    def build(self, ctx: BuildContext) -> None:
-        """Add ``w_i == amount_i / B`` (or ``>=`` for minimums)."""
-        pos, vals = self._amounts(ctx.problem)
-        ctx.add(self.name, ctx.w[pos], "ge" if self.minimum else "eq", ctx.money(vals))
+    def linear_rows(self, problem: Problem) -> LinearRows:
+        """``x_i == amount_i`` (or ``>=`` for minimums)."""
+        pos, vals = self._amounts(problem)
+        if self.minimum:
+            return LinearRows(self.name, vals, np.full(len(vals), np.inf), assets=pos)
+        return LinearRows(self.name, vals, vals, assets=pos, equal=True)
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Largest deviation from the committed spend, in money."""
@@ -232,11 +232,10 @@ class Roster(Constraint):
         """Check the roster's ids exist."""
         self._outside(problem)
 
-    def build(self, ctx: BuildContext) -> None:
-        """Add ``w_i == 0`` for every asset outside the roster."""
-        sel = np.flatnonzero(self._outside(ctx.problem))
-        if len(sel):
-            ctx.add(self.name, ctx.w[sel], "le", 0.0)
+    def linear_rows(self, problem: Problem) -> LinearRows:
+        """``x_i <= 0`` for every asset outside the roster."""
+        sel = np.flatnonzero(self._outside(problem))
+        return LinearRows(self.name, np.full(len(sel), -np.inf), np.zeros(len(sel)), assets=sel)
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Largest spend outside the roster, in money."""
@@ -280,14 +279,14 @@ class _Group(Constraint):
         select_assets(problem, self.where, self.name)
         self._money_amount(problem)
 
-    def build(self, ctx: BuildContext) -> None:
-        """Add ``sum_{i in group} w_i (>=|<=) amount / B``."""
-        import cvxpy as cp
-
-        mask = select_assets(ctx.problem, self.where, self.name)
-        lhs = cp.sum(ctx.w[np.flatnonzero(mask)])
-        self._money_amount(ctx.problem)  # validates
-        ctx.add(self.name, lhs, self.sense, ctx.amount(float(self.amount), self.unit))
+    def linear_rows(self, problem: Problem) -> LinearRows:
+        """``sum_{i in group} x_i (>=|<=) amount`` (money)."""
+        mask = select_assets(problem, self.where, self.name)
+        amt = np.array([self._money_amount(problem)])
+        inf = np.full(1, np.inf)
+        lower, upper = (amt, inf) if self.sense == "ge" else (-inf, amt)
+        return LinearRows(self.name, lower, upper, coef=mask[None, :].astype(float),
+                          unit=self.unit)
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Shortfall (floor) or excess (cap) in money."""
@@ -395,11 +394,10 @@ class ShiftLimit(Constraint):
         """Check that a current allocation exists."""
         self._limits(problem)
 
-    def build(self, ctx: BuildContext) -> None:
-        """Add ``lo_i <= w_i <= hi_i`` around the current shares."""
-        lo, hi = self._limits(ctx.problem)
-        ctx.add(self.name, ctx.w, "ge", ctx.money(lo))
-        ctx.add(self.name, ctx.w, "le", ctx.money(hi))
+    def linear_rows(self, problem: Problem) -> LinearRows:
+        """``lo_i <= x_i <= hi_i`` around the current spend."""
+        lo, hi = self._limits(problem)
+        return LinearRows(self.name, lo, hi, assets=np.arange(problem.n_assets))
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Largest move beyond the limit, in money."""
@@ -572,6 +570,38 @@ class CustomConstraint(Constraint):
                     f"constraint '{self.name}': only ==, <= and >= constraints are supported "
                     f"in custom constraints; got {type(c).__name__}."
                 )
+
+    def linear_rows(self, problem: Problem) -> LinearRows | None:
+        """The custom constraints as rows on money spend when they are all affine, else None."""
+        import cvxpy as cp
+
+        x = cp.Variable(problem.n_assets)
+        out = self.func(x, problem)
+        cons = [out] if isinstance(out, cp.Constraint) else list(out)
+        coefs, lowers, uppers, eq = [], [], [], []
+        for c in cons:
+            if not isinstance(c, (cp.constraints.Equality, cp.constraints.Inequality)):
+                return None
+            expr = c.args[0] - c.args[1]
+            if not expr.is_affine() or [v.id for v in expr.variables()] != [x.id]:
+                return None
+            x.value = np.zeros(problem.n_assets)
+            const = np.atleast_1d(np.asarray(expr.value, dtype=float)).ravel()
+            grad = expr.grad[x]
+            m = const.size
+            a = (np.zeros((m, problem.n_assets)) if grad is None
+                 else np.asarray(grad.toarray() if hasattr(grad, "toarray") else grad).T
+                 .reshape(m, problem.n_assets))
+            is_eq = isinstance(c, cp.constraints.Equality)
+            coefs.append(a)
+            uppers.append(-const)
+            lowers.append(-const if is_eq else np.full(m, -np.inf))
+            eq.append(np.full(m, is_eq))
+        if not coefs:
+            return None
+        # an equality among inequalities is the row with lower == upper
+        return LinearRows(self.name, np.concatenate(lowers), np.concatenate(uppers),
+                          coef=np.vstack(coefs), equal=bool(np.concatenate(eq).all()))
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Largest violation of the custom constraints at ``spend`` (their own units)."""

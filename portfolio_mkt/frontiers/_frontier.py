@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError, SolverError
-from ..optimization import compile_problem
+from ..optimization import compile_problem, installed_solvers
 from ..problem import Problem
+from ..status import is_usable, normalize_status
 from ._compare import FrontierComparison, compare_frontiers
 from ._extract import linear_qp
 from ._qp import OSQPFrontierSolver
@@ -23,7 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["frontier", "Frontier", "FrontierPoint"]
 
 Method = Literal["auto", "fast", "cvxpy"]
-_OK = ("solved", "optimal", "optimal_inaccurate", "solved_inaccurate", "almost_solved")
 
 
 @dataclass
@@ -77,7 +77,7 @@ class FrontierPoint:
     @property
     def ok(self) -> bool:
         """Whether the point was solved."""
-        return self.shares is not None and self.status in _OK
+        return self.shares is not None and is_usable(self.status)
 
 
 @dataclass
@@ -294,6 +294,7 @@ def _make_point(problem: Problem, kind: str, target_share: float | None,
                 w: np.ndarray | None, status: str, message: str, slope: float,
                 solve_time: float, variance) -> FrontierPoint:
     b = problem.budget
+    status = normalize_status(status)
     target = float("nan") if target_share is None else target_share * b
     if w is None:
         return FrontierPoint(kind, target, float("nan"), float("nan"), float("nan"), status,
@@ -368,14 +369,17 @@ def _generic(problem: Problem, n_points: int, solver: str | None,
     def variance_share(w: np.ndarray) -> float:
         return var(w * problem.budget) / problem.budget**2
 
-    ok_min = raw.w is not None and raw.status in _OK
+    ok_min = raw.w is not None and is_usable(normalize_status(raw.status))
     points.append(_make_point(problem, "min_risk", None, raw.w if ok_min else None,
                               raw.status, raw.message or f"{names} {raw.status}", float("nan"),
                               raw.solve_time, variance_share))
     prog_max = compile_problem(problem.replace(objective="max_return", max_risk=None,
                                                min_outcome=None))
-    raw_max = prog_max.solve_with(names)
-    if raw_max.w is None or raw_max.status not in _OK:
+    # the maximum return is an LP: an LP solver lands on the vertex exactly (an interior-point
+    # answer can sit ~1e-6 short of it and shift every target of the sweep)
+    raw_max = prog_max.solve_with("HIGHS" if solver is None and prog_max.is_lp
+                                  and "HIGHS" in installed_solvers() else names)
+    if raw_max.w is None or not is_usable(normalize_status(raw_max.status)):
         for _ in range(n_points - 1):
             points.append(_make_point(problem, "target", None, None, "failed",
                                       f"maximum return not found ({raw_max.status})",
@@ -396,7 +400,7 @@ def _generic(problem: Problem, n_points: int, solver: str | None,
         tt = t - 1e-9 * max(abs(r_max - r_min), 1e-12) if j == n_points - 1 else t
         sweep.target_outcome.value = float(tt)
         raw = sweep.solve_with(names)
-        ok = raw.w is not None and raw.status in _OK
+        ok = raw.w is not None and is_usable(normalize_status(raw.status))
         slope = float("nan")
         if ok and row.constraint.dual_value is not None:
             # objective is var_scale * var; dual per unit of share outcome

@@ -25,6 +25,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from ..optimization import silence_highs_banner
+from ..status import OPTIMAL, normalize_status
+
 __all__ = ["LinearQP", "PointResult", "OSQPFrontierSolver", "DEFAULT_OSQP_SETTINGS"]
 
 #: OSQP settings of the sweep. Polishing recovers the exact active-set solution, which is what
@@ -417,7 +420,7 @@ class OSQPFrontierSolver:
         return PointResult(
             target=target,
             w=w,
-            status="solved" if status == "Solved" else _snake(status.split(" ")[0]),
+            status=normalize_status(status.split(" ")[0]),
             message=f"Clarabel {status} in {sol.iterations} iterations",
             iterations=int(sol.iterations),
             solve_time=elapsed,
@@ -456,7 +459,7 @@ class OSQPFrontierSolver:
         return PointResult(
             target=target,
             w=w,
-            status=_snake(status),
+            status=normalize_status(status),
             message=message,
             iterations=int(info.iter),
             solve_time=elapsed,
@@ -602,7 +605,7 @@ class OSQPFrontierSolver:
                 return PointResult(
                     target=target,
                     w=w,
-                    status="solved",
+                    status=OPTIMAL,
                     message=f"active set: KKT conditions met in {it} iteration(s), warm "
                             "start from the previous point",
                     iterations=it,
@@ -691,6 +694,7 @@ class OSQPFrontierSolver:
         except ImportError:  # pragma: no cover - cvxpy ships highspy
             highspy = None
         if highspy is not None:
+            silence_highs_banner()
             h = highspy.Highs()
             h.setOptionValue("output_flag", False)
             inf = h.getInfinity()
@@ -778,7 +782,7 @@ class OSQPFrontierSolver:
         unique = free.size == 0 or (sub is not None and sub.shape[0] >= free.size
                                     and np.linalg.matrix_rank(sub) == free.size)
         if unique:
-            return value, PointResult(value, np.asarray(x, dtype=float), "solved",
+            return value, PointResult(value, np.asarray(x, dtype=float), OPTIMAL,
                                       f"HiGHS vertex (unique optimum): {msg}", 0,
                                       time.perf_counter() - t0, float("nan"))
         face = LinearQP(mu=qp.mu, lower=lo, upper=hi, A=qp.A, lo=row_lo, hi=row_hi,
@@ -828,12 +832,3 @@ class OSQPFrontierSolver:
         if np.isfinite(value):
             return value, x, msg
         return self._lp(sign=-1.0)
-
-
-def _snake(status: str) -> str:
-    out = []
-    for i, ch in enumerate(status.replace(" ", "_")):
-        if ch.isupper() and i and status[i - 1] != "_":
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)

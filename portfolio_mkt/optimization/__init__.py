@@ -1,7 +1,14 @@
 """The convex program: compile a Problem once, solve it, check and explain the answer."""
 
 from ._allocation import Allocation
-from ._program import SOLVER_SETTINGS, Program, RawResult, compile_problem
+from ._program import (
+    SOLVER_SETTINGS,
+    Program,
+    RawResult,
+    compile_problem,
+    installed_solvers,
+    silence_highs_banner,
+)
 from ._scurve import solve_s_curves
 from ._solve import (
     DEFAULT_TOLERANCE,
@@ -17,6 +24,8 @@ __all__ = [
     "Program",
     "RawResult",
     "compile_problem",
+    "installed_solvers",
+    "silence_highs_banner",
     "SOLVER_SETTINGS",
     "solve",
     "verify",

@@ -13,7 +13,8 @@ import numpy as np
 from ..constraints import BuildContext, Row
 from ..problem import Problem
 
-__all__ = ["Program", "compile_problem", "SOLVER_SETTINGS", "RawResult"]
+__all__ = ["Program", "compile_problem", "SOLVER_SETTINGS", "RawResult", "installed_solvers",
+           "silence_highs_banner"]
 
 def _osqp_polish_key() -> str:
     """OSQP 1.x renamed ``polish`` to ``polishing``."""
@@ -32,6 +33,7 @@ SOLVER_SETTINGS: dict[str, dict[str, Any]] = {
     "CLARABEL": {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10,
                  "tol_ktratio": 1e-8, "max_iter": 500},
     "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
+    "HIGHS": {},
 }
 
 
@@ -121,6 +123,9 @@ class Program:
         self.problem_cvx = cp.Problem(objective, [r.constraint for r in self.rows] + [long_only]
                                       + list(aux))
         self.is_qp = bool(term.linear and self.target_variance is None)
+        self.objective_kind = ("slack" if relax else problem.objective
+                               if problem.objective != "utility" or self.variance is not None
+                               else "max_return")
         self._compiled = False
 
     def _scales(self) -> tuple[float, float]:
@@ -151,6 +156,19 @@ class Program:
             self.target_outcome.value = self.problem.min_outcome / budget
         self.budget = budget
 
+    @property
+    def is_lp(self) -> bool:
+        """Whether the program is a linear program at its current Parameter values.
+
+        Linear returns, no risk target and a linear objective: maximum return, no covariance,
+        the slack of the infeasibility diagnosis, or utility with ``risk_aversion == 0``.
+        """
+        if not self.is_qp:
+            return False
+        if self.objective_kind in ("max_return", "slack"):
+            return True
+        return self.objective_kind == "utility" and float(self.risk_aversion.value) == 0.0
+
     def is_dpp(self) -> bool:
         """Whether the compiled problem follows cvxpy's DPP rules (compile once)."""
         return bool(self.problem_cvx.is_dcp(dpp=True))
@@ -159,6 +177,8 @@ class Program:
     def solve_with(self, solver: str, warm_start: bool = True,
                    settings: dict[str, Any] | None = None) -> RawResult:
         """Solve once with ``solver``; never raises for solver trouble (status says it)."""
+        if solver == "HIGHS":
+            silence_highs_banner()
         opts = dict(SOLVER_SETTINGS.get(solver, {}))
         opts.update(settings or {})
         t0 = time.perf_counter()
@@ -184,6 +204,41 @@ class Program:
                 raw.duals.setdefault(row.owner, []).append((row.sense, np.atleast_1d(
                     np.asarray(dv, dtype=float))))
         return raw
+
+
+_HIGHS_QUIET: list[bool] = []
+
+
+def silence_highs_banner() -> None:
+    """Construct the process's first HiGHS instance with the terminal muted.
+
+    HiGHS prints a copyright banner from C++ when its first instance is created, whatever
+    ``output_flag`` says afterwards; the library never writes solver output to the terminal.
+    """
+    if _HIGHS_QUIET:
+        return
+    try:
+        import highspy
+    except ImportError:  # pragma: no cover - cvxpy ships highspy
+        return
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _HIGHS_QUIET.append(True)
+
+
+def installed_solvers() -> list[str]:
+    """The solvers cvxpy can call here (upper case names)."""
+    return list(cp.installed_solvers())
 
 
 def compile_problem(problem: Problem, relax: bool = False) -> Program:

@@ -18,6 +18,7 @@ from ..exceptions import (
     format_labels,
 )
 from ..problem import Problem
+from ..status import normalize_status
 from ._allocation import Allocation
 from ._program import Program, RawResult, compile_problem
 
@@ -315,7 +316,7 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
         expected_outcome=outcome,
         risk=risk,
         utility=float(utility),
-        status=raw.status,
+        status=normalize_status(raw.status),
         solver=raw.solver,
         solve_time=float(sum(a["time"] for a in attempts)),
         marginal_return=pd.Series(mret, index=idx, name="marginal_return"),
@@ -332,26 +333,23 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
 
 def _per_asset(c: Any, parts: list[tuple[str, np.ndarray]], problem: Problem,
                sign: dict[str, float]) -> pd.Series | None:
-    """Sum a per-asset constraint's row duals back onto the assets they concern."""
-    n = problem.n_assets
-    out = np.zeros(n)
-    if c.kind == "lock":
-        pos, _ = c._amounts(problem)
-        if parts:
-            out[pos] += sign[parts[0][0]] * parts[0][1]
-    elif c.kind == "shift_limit":
-        for s, d in parts:
-            if d.size == n:
-                out += sign[s] * d
-    elif c.kind == "roster":
-        sel = np.flatnonzero(c._outside(problem))
-        if parts and len(sel):
-            out[sel] += sign[parts[0][0]] * parts[0][1]
-    elif c.kind == "bounds":
-        lo, hi = c._money(problem)
-        sels = [np.flatnonzero(~np.isnan(lo)), np.flatnonzero(~np.isnan(hi))]
-        sels = [s for s in sels if len(s)]
-        for (s, d), sel in zip(parts, sels, strict=False):
+    """Sum a per-asset constraint's row duals back onto the assets they concern.
+
+    The parts come in the order :meth:`BuildContext.add_rows` emits the constraint's
+    :class:`~portfolio_mkt.constraints.LinearRows`: the equality, or the lower then the upper
+    sides where they are finite.
+    """
+    rows = c.linear_rows(problem)
+    if rows is None or rows.assets is None:
+        return None
+    if rows.equal:
+        sels = [rows.assets]
+    else:
+        sels = [rows.assets[np.isfinite(rows.lower)], rows.assets[np.isfinite(rows.upper)]]
+    sels = [sel for sel in sels if len(sel)]
+    out = np.zeros(problem.n_assets)
+    for (s, d), sel in zip(parts, sels, strict=False):
+        if d.size == len(sel):
             out[sel] += sign[s] * d
     return pd.Series(out, index=problem.index)
 
@@ -450,6 +448,9 @@ def _solver_order(program: Program, solver: str | None) -> list[str]:
                 f"solver {solver!r} is not installed; installed: {cp.installed_solvers()}."
             )
         return [s] + (["CLARABEL"] if s != "CLARABEL" else [])
+    if program.is_lp:
+        # a linear objective: an LP solver ends at the vertex at once (OSQP would crawl)
+        return ["HIGHS", "CLARABEL"] if "HIGHS" in cp.installed_solvers() else ["CLARABEL"]
     return ["OSQP", "CLARABEL"] if program.is_qp else ["CLARABEL", "SCS"]
 
 
