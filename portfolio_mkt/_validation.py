@@ -10,7 +10,46 @@ import pandas as pd
 
 from .exceptions import AlignmentError, InputError, format_labels
 
-__all__ = ["as_asset_series", "check_finite_number", "as_index", "split_tags"]
+__all__ = ["as_asset_series", "check_finite_number", "check_flag", "check_name",
+           "check_real_values", "as_index", "split_tags"]
+
+
+def _is_real(v: Any) -> bool:
+    """A real number: int or float (numpy too), not a bool, a string or a complex."""
+    return (isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_)))
+
+
+def check_real_values(values: Any, field: str, labels: Any = None) -> None:
+    """Raise :class:`InputError` naming ``field`` (and the labels) if a value is not a real number.
+
+    Quoted numbers (``"100"``), booleans and complex numbers are refused rather than converted:
+    a value of the wrong type is a mistake to report, not to guess.
+    """
+    vals = list(values)
+    bad = [i for i, v in enumerate(vals) if not _is_real(v)]
+    if bad:
+        i = bad[0]
+        where = "" if labels is None else f" for {format_labels([list(labels)[j] for j in bad])}"
+        raise InputError(
+            f"{field} must hold numbers{where}; got {vals[i]!r} ({type(vals[i]).__name__}). "
+            "Write numbers without quotes."
+        )
+
+
+def check_flag(value: Any, field: str) -> bool:
+    """``value`` if it is a bool (True/False), else :class:`InputError` naming ``field``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{field} must be True or False; got {value!r}.")
+    return bool(value)
+
+
+def check_name(value: Any, field: str) -> str:
+    """``value`` if it is a non-empty string, else :class:`InputError` naming ``field``."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{field} must be a non-empty string (the name shown in results and "
+                         f"errors); got {value!r}.")
+    return value
 
 
 def check_finite_number(value: Any, field: str, *, minimum: float | None = None,
@@ -32,10 +71,9 @@ def check_finite_number(value: Any, field: str, *, minimum: float | None = None,
     -------
     float
     """
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{field} must be a number; got {value!r}.") from None
+    if not _is_real(value):
+        raise InputError(f"{field} must be a number; got {value!r} ({type(value).__name__}).")
+    out = float(value)
     if not np.isfinite(out):
         raise InputError(f"{field} must be finite; got {out}.")
     if minimum is not None:
@@ -102,11 +140,11 @@ def as_asset_series(
             raise InputError(f"{field} is required.")
         return pd.Series(default, index=index, dtype=float)
     if np.isscalar(value):
-        out = pd.Series(check_finite_number(value, field) if not allow_nan else float(value),
-                        index=index, dtype=float)
-        return out
+        if allow_nan and _is_real(value) and np.isnan(float(value)):
+            return pd.Series(np.nan, index=index, dtype=float)
+        return pd.Series(check_finite_number(value, field), index=index, dtype=float)
     if isinstance(value, Mapping) and not isinstance(value, pd.Series):
-        value = pd.Series(dict(value), dtype=float)
+        value = pd.Series(dict(value), dtype=object)
     if isinstance(value, pd.DataFrame):
         if value.shape[1] != 1:
             raise InputError(f"{field} must be a Series indexed by asset id, not a DataFrame.")
@@ -127,15 +165,25 @@ def as_asset_series(
                 f"{field} has no value for assets {format_labels(missing)}; give a value for "
                 "every asset."
             )
-        try:
-            out = value.reindex(index).astype(float)
-        except (TypeError, ValueError):
-            raise InputError(f"{field} must hold numbers.") from None
+        if value.dtype.kind not in "iuf":
+            if allow_nan:  # None means "no value" where NaN does
+                value = value.map(lambda v: np.nan if v is None else v)
+            check_real_values(value.to_numpy(), field, value.index)
+        given = value.astype(float)
+        if not allow_nan and given.isna().any():
+            raise InputError(
+                f"{field} has NaN for assets {format_labels(given.index[given.isna()])}; give "
+                "a number, or leave the asset out of the mapping."
+            )
+        out = given.reindex(index)
         if len(missing):
             out = out.fillna(np.nan if default is None else default) if default is not None \
                 else out
     else:
-        arr = np.asarray(value, dtype=float)
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iuf":
+            check_real_values(raw.ravel(), field)
+        arr = raw.astype(float)
         if arr.ndim != 1 or arr.shape[0] != len(index):
             raise AlignmentError(
                 f"{field} has shape {arr.shape}, but the problem has {len(index)} assets; pass a "

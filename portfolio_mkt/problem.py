@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._validation import as_asset_series, as_index, check_finite_number, split_tags
+from ._validation import as_asset_series, as_index, check_finite_number, check_name, split_tags
 from .constraints import Constraint
 from .exceptions import AlignmentError, ConstraintError, InputError, format_labels
 from .risk import DEFAULT_PSD_TOLERANCE, FactorCovariance, RiskModel, as_covariance, risk_model
@@ -49,9 +49,9 @@ class Problem:
     assets : DataFrame, optional
         Attributes indexed by asset id (market, channel, tier, creator, tags, ...). ``tags``
         may hold lists or ``;``-separated strings. Attributes are used by group constraints.
-    constraints : sequence of Constraint, optional
+    constraints : list of Constraint, optional
         Strategy constraints (:class:`~portfolio_mkt.Lock`, :class:`~portfolio_mkt.GroupFloor`
-        ...). Names must be unique.
+        ...). Names must be unique. ``None`` means none.
     current : Series, optional
         Current spend in money, by asset; enables shift limits and change reporting.
     risk_aversion : float, default 1.0
@@ -122,7 +122,7 @@ class Problem:
             response_tolerance=response_tolerance, psd_tolerance=psd_tolerance, name=name,
         )
         if isinstance(expected_return, Mapping) and not isinstance(expected_return, pd.Series):
-            expected_return = pd.Series(dict(expected_return), dtype=float)
+            expected_return = pd.Series(dict(expected_return), dtype=object)
         if not isinstance(expected_return, pd.Series):
             raise InputError(
                 "expected_return must be a pandas Series indexed by asset id (outcome per unit "
@@ -134,6 +134,7 @@ class Problem:
         self.expected_return: pd.Series = as_asset_series(
             expected_return, self.index, "expected_return"
         )
+        psd_tolerance = check_finite_number(psd_tolerance, "psd_tolerance", minimum=0.0)
         self.budget: float = check_finite_number(budget, "budget", minimum=0.0, strict=True)
         if budget_mode not in ("exact", "cap"):
             raise InputError(f"budget_mode must be 'exact' or 'cap'; got {budget_mode!r}.")
@@ -180,7 +181,15 @@ class Problem:
         self.response_tolerance = check_finite_number(
             response_tolerance, "response_tolerance", minimum=0.0, strict=True
         )
-        self.name = str(name)
+        self.name = check_name(name, "name")
+        if constraints is None:
+            constraints = ()
+        if isinstance(constraints, (Constraint, str, Mapping)) or not isinstance(
+                constraints, (list, tuple)):
+            raise ConstraintError(
+                "constraints must be a list of constraint objects, e.g. "
+                f"[pm.Lock(...), pm.GroupFloor(...)]; got {type(constraints).__name__}."
+            )
         self.constraints: tuple[Constraint, ...] = tuple(constraints)
         self._validate_constraints()
 

@@ -18,11 +18,21 @@ from .exceptions import (
     AlignmentError,
     CovarianceError,
     CovarianceRepairWarning,
+    InputError,
+    PortfolioMktWarning,
     format_labels,
 )
 
 __all__ = ["FactorCovariance", "nearest_psd", "as_covariance", "DEFAULT_PSD_TOLERANCE",
-           "RiskModel", "DenseRisk", "FactorRisk", "NoRisk", "risk_model", "scale_covariance"]
+           "RiskModel", "DenseRisk", "FactorRisk", "NoRisk", "risk_model", "scale_covariance",
+           "DegenerateCovarianceWarning"]
+
+class DegenerateCovarianceWarning(PortfolioMktWarning):
+    """The covariance gives some assets (or a combination of them) zero or near-zero risk."""
+
+
+#: An asset whose variance is below this fraction of the largest is treated as riskless.
+DEGENERATE_VARIANCE = 1e-10
 
 #: Largest relative Frobenius distance a covariance may be moved by PSD repair before the
 #: library refuses it (an error instead of a warning).
@@ -211,6 +221,51 @@ class FactorCovariance:
 
 
 def as_covariance(
+    covariance: Any,
+    index: pd.Index,
+    psd_tolerance: float = DEFAULT_PSD_TOLERANCE,
+) -> pd.DataFrame | FactorCovariance:
+    """Normalise a covariance input, align it to ``index`` and check it is not degenerate.
+
+    See :func:`_aligned_covariance` for the accepted forms. Assets with zero or near-zero
+    variance (below ``1e-10`` of the largest), and for a fitted estimator a singular matrix,
+    are reported with :class:`DegenerateCovarianceWarning` naming the assets: the optimizer
+    would treat them as riskless and may put the whole budget on them.
+    """
+    if isinstance(psd_tolerance, bool) or not isinstance(
+            psd_tolerance, (int, float, np.integer, np.floating)) or not (
+            np.isfinite(psd_tolerance) and psd_tolerance >= 0):
+        raise InputError(f"psd_tolerance must be a finite number >= 0; got {psd_tolerance!r}.")
+    fitted = hasattr(covariance, "covariance_") and not isinstance(covariance, pd.DataFrame)
+    out = _aligned_covariance(covariance, index, psd_tolerance)
+    diag = (out.specific(index) + (out.factor_root(index) ** 2).sum(1)
+            if isinstance(out, FactorCovariance) else np.diag(out.to_numpy(float)))
+    top = float(diag.max(initial=0.0))
+    tiny = diag <= DEGENERATE_VARIANCE * top if top > 0 else np.ones(len(diag), dtype=bool)
+    if tiny.any():
+        warnings.warn(
+            f"the covariance gives {format_labels(index[tiny])} zero or near-zero variance: the "
+            "optimizer treats them as riskless and may put the whole budget there. Check the "
+            "estimate (a robust estimator on a gappy history can do this) or remove them.",
+            DegenerateCovarianceWarning, stacklevel=3,
+        )
+    elif fitted and isinstance(out, pd.DataFrame) and len(index) > 1:
+        vals, vecs = np.linalg.eigh(out.to_numpy(float))
+        null = vals <= DEGENERATE_VARIANCE * vals.max(initial=0.0)
+        if null.any():
+            weight = np.abs(vecs[:, null]).max(axis=1)
+            names = index[weight > 0.1]
+            warnings.warn(
+                f"the fitted covariance estimator {type(covariance).__name__} returned a "
+                f"singular matrix (rank {int((~null).sum())} of {len(index)}): a combination of "
+                f"{format_labels(names)} has zero risk, and the optimizer may exploit it. Use "
+                "a shrinkage estimator (LedoitWolf) or more history.",
+                DegenerateCovarianceWarning, stacklevel=3,
+            )
+    return out
+
+
+def _aligned_covariance(
     covariance: Any,
     index: pd.Index,
     psd_tolerance: float = DEFAULT_PSD_TOLERANCE,

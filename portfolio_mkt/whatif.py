@@ -418,16 +418,24 @@ class ScenarioResults:
                 f"{row['risk']:,.0f} ({row['risk_change']:+,.0f})"
             )
             ch = self.change[name].dropna()
-            if len(ch) and ch.abs().max() > 1e-6 * max(abs(row["budget"]), 1.0):
+            tol = 1e-6 * max(abs(row["budget"]), 1.0)
+            if len(ch) and ch.abs().max() > tol:
+                net = float(ch.sum())
                 up, down = ch.idxmax(), ch.idxmin()
                 parts = []
                 if ch[up] > 0:
-                    parts.append(f"most to {up} ({ch[up]:+,.0f})")
+                    parts.append(f"largest increase {up} ({ch[up]:+,.0f})")
                 if ch[down] < 0:
-                    parts.append(f"most from {down} ({ch[down]:+,.0f})")
-                text += f"; {row['spend_moved']:,.0f} reallocated between assets"
+                    parts.append(f"largest decrease {down} ({ch[down]:+,.0f})")
+                # the change of each asset = its share of the net (budget) change + what moves
+                # between assets; spend_moved counts only the second part
+                if abs(net) > tol:
+                    text += (f"; total spend {net:+,.0f}, and besides that "
+                             f"{row['spend_moved']:,.0f} moved between assets")
+                else:
+                    text += f"; {row['spend_moved']:,.0f} reallocated between assets"
                 if parts:
-                    text += ", " + " and ".join(parts)
+                    text += " (" + ", ".join(parts) + ")"
             lines.append(text + ".")
         return "\n".join(lines)
 

@@ -270,8 +270,8 @@ def test_currency_unit_does_not_change_the_answer(unit):
 def test_solve_s_curves_keeps_outcome_targets_true():
     """The envelope can promise outcome an S-curve does not deliver; pm.solve then refuses
     (the target fails on the true curves) and solve_s_curves finds a plan that meets it."""
-    from portfolio_mkt.exceptions import ConstraintViolationError
     from portfolio_mkt import solve_s_curves
+    from portfolio_mkt.exceptions import ConstraintViolationError
 
     idx = pd.Index(["video", "search"])
     curves = {"video": Hill(9e5, 7e5, 2.5), "search": Logarithmic(6e5, 2e5)}

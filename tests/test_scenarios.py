@@ -224,7 +224,7 @@ def test_tables_long_and_wide():
     assert "budget +10%" in repr(res)
     text = res.explain()
     assert "budget +10%: expected outcome" in text and "+10.0%" in text
-    assert "most to us_search" in text
+    assert "largest increase us_search" in text
 
 
 def test_cost_shock_on_response_curve_reads_the_curve_at_x_over_1_plus_y():

@@ -43,6 +43,39 @@ def _check_unit(unit: str, owner: str) -> None:
         )
 
 
+def _check_name(name: Any, kind: str) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ConstraintError(
+            f"a {kind} constraint needs a name (a non-empty string shown in results and "
+            f"errors); got {name!r}."
+        )
+
+
+def _check_flag(value: Any, field: str, owner: str) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConstraintError(
+            f"constraint '{owner}': {field} must be True or False; got {value!r}."
+        )
+
+
+def _check_amount(value: Any, field: str, owner: str) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise ConstraintError(
+            f"constraint '{owner}': {field} must be a number; got {value!r} "
+            f"({type(value).__name__}). Write numbers without quotes."
+        )
+
+
+def _check_where(where: Any, owner: str) -> None:
+    if not isinstance(where, Mapping) or not where:
+        raise ConstraintError(
+            f"constraint '{owner}': where must be a non-empty mapping of attribute -> value(s), "
+            f"such as {{'market': 'RU'}}; got {where!r}. (GroupFloor(where, amount): the "
+            "filter comes first, the amount second.)"
+        )
+
+
 def _where_text(where: Mapping[str, Any]) -> str:
     parts = []
     for k, v in where.items():
@@ -78,6 +111,10 @@ class Bounds(Constraint):
     name: str = "bounds"
     kind: ClassVar[str] = "bounds"
 
+    def __post_init__(self) -> None:
+        _check_name(self.name, self.kind)
+        _check_unit(self.unit, self.name)
+
     def _money(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
         _check_unit(self.unit, self.name)
         lo = as_asset_series(self.lower, problem.index, f"{self.name}.lower", default=np.nan,
@@ -86,6 +123,14 @@ class Bounds(Constraint):
                              allow_partial=True, allow_nan=True).to_numpy()
         scale = problem.budget if self.unit == "share" else 1.0
         lo, hi = lo * scale, hi * scale
+        for side, arr in (("lower", lo), ("upper", hi)):
+            neg = ~np.isnan(arr) & (arr < 0)
+            if neg.any():
+                raise ConstraintError(
+                    f"constraint '{self.name}': a {side} bound is negative for "
+                    f"{format_labels(problem.index[neg])}; spend cannot be negative (every "
+                    "asset is already at least 0). Use 0 or leave the bound out."
+                )
         bad = (~np.isnan(lo)) & (~np.isnan(hi)) & (lo > hi)
         if bad.any():
             raise ConstraintError(
@@ -143,6 +188,13 @@ class Lock(Constraint):
     minimum: bool = False
     name: str = "lock"
     kind: ClassVar[str] = "lock"
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, self.kind)
+        _check_flag(self.minimum, "minimum", self.name)
+        if isinstance(self.spend, (Mapping, pd.Series)):
+            for a, v in dict(self.spend).items():
+                _check_amount(v, f"spend[{a!r}]", self.name)
 
     def _amounts(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(self.spend, Mapping):
@@ -218,6 +270,9 @@ class Roster(Constraint):
     name: str = "roster"
     kind: ClassVar[str] = "roster"
 
+    def __post_init__(self) -> None:
+        _check_name(self.name, self.kind)
+
     def _outside(self, problem: Problem) -> np.ndarray:
         if isinstance(self.assets, str) or not len(self.assets):
             raise ConstraintError(
@@ -261,8 +316,13 @@ class _Group(Constraint):
     sense: ClassVar[str] = "ge"
 
     def __post_init__(self) -> None:
+        owner = self.name if isinstance(self.name, str) else self.kind
+        _check_where(self.where, owner)
+        _check_amount(self.amount, "amount", owner)
+        _check_unit(self.unit, owner)
         if self.name is None:
             object.__setattr__(self, "name", f"{self.kind}[{_where_text(self.where)}]")
+        _check_name(self.name, self.kind)
 
     def _money_amount(self, problem: Problem) -> float:
         _check_unit(self.unit, self.name)
@@ -376,6 +436,11 @@ class ShiftLimit(Constraint):
     name: str = "shift"
     kind: ClassVar[str] = "shift_limit"
 
+    def __post_init__(self) -> None:
+        _check_name(self.name, self.kind)
+        _check_flag(self.relative, "relative", self.name)
+        _check_amount(self.allow_new, "allow_new", self.name)
+
     def _limits(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
         if problem.current is None:
             raise ConstraintError(
@@ -432,6 +497,11 @@ class Turnover(Constraint):
     unit: Unit = "share"
     name: str = "turnover"
     kind: ClassVar[str] = "turnover"
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, self.kind)
+        _check_amount(self.limit, "limit", self.name)
+        _check_unit(self.unit, self.name)
 
     def _money_limit(self, problem: Problem) -> float:
         _check_unit(self.unit, self.name)
@@ -490,8 +560,12 @@ class ResponseFloor(Constraint):
     kind: ClassVar[str] = "response_floor"
 
     def __post_init__(self) -> None:
+        owner = self.name if isinstance(self.name, str) else self.kind
+        _check_where(self.where, owner)
+        _check_amount(self.level, "level", owner)
         if self.name is None:
             object.__setattr__(self, "name", f"response_floor[{_where_text(self.where)}]")
+        _check_name(self.name, self.kind)
 
     def validate(self, problem: Problem) -> None:
         """Check the group and the level."""
@@ -542,6 +616,14 @@ class CustomConstraint(Constraint):
     name: str = "custom"
     kind: ClassVar[str] = "custom"
 
+    def __post_init__(self) -> None:
+        _check_name(self.name, self.kind)
+        if not callable(self.func):
+            raise ConstraintError(
+                f"constraint '{self.name}': func must be a callable func(x, problem) returning "
+                f"cvxpy constraints; got {type(self.func).__name__}."
+            )
+
     def build(self, ctx: BuildContext) -> None:
         """Call ``func`` on the money expression ``budget * w`` and add what it returns."""
         import cvxpy as cp
@@ -561,10 +643,16 @@ class CustomConstraint(Constraint):
                     f"constraint '{self.name}' is not convex (DCP) and cannot be solved "
                     f"exactly: {c}. Rewrite it following cvxpy's DCP rules."
                 )
+            lhs, rhs = c.args
             if isinstance(c, cp.constraints.Equality):
-                ctx.add(self.name, c.args[0] - c.args[1], "eq", 0.0)
+                ctx.add(self.name, lhs - rhs, "eq", 0.0)
+            elif isinstance(c, cp.constraints.Inequality) and not lhs.variables() \
+                    and rhs.variables():
+                # "amount <= expression" (also written "expression >= amount"): a floor, with
+                # its dual signed like a GroupFloor's (raising the amount costs)
+                ctx.add(self.name, rhs - lhs, "ge", 0.0)
             elif isinstance(c, cp.constraints.Inequality):
-                ctx.add(self.name, c.args[0] - c.args[1], "le", 0.0)
+                ctx.add(self.name, lhs - rhs, "le", 0.0)
             else:
                 raise ConstraintError(
                     f"constraint '{self.name}': only ==, <= and >= constraints are supported "

@@ -51,6 +51,22 @@ class RawResult:
     message: str = ""
 
 
+class _RiskAversion:
+    """``program.risk_aversion.value = delta`` re-weights the compiled utility objective."""
+
+    def __init__(self, program: Program) -> None:
+        self._program = program
+
+    @property
+    def value(self) -> float:
+        """The risk aversion the objective is weighted for."""
+        return self._program._delta
+
+    @value.setter
+    def value(self, delta: float) -> None:
+        self._program.set_risk_aversion(delta)
+
+
 class Program:
     """A compiled allocation program.
 
@@ -60,8 +76,11 @@ class Program:
         The problem compiled.
     w : cvxpy.Variable
         Shares of the budget.
-    risk_aversion, target_variance, target_outcome : cvxpy.Parameter or None
-        Parameters of the objective and targets (DPP), re-set between solves.
+    risk_aversion : object with ``value``
+        Setting ``risk_aversion.value`` re-weights the utility objective (see
+        :meth:`set_risk_aversion`); no recompilation.
+    target_variance, target_outcome : cvxpy.Parameter or None
+        Parameters of the targets (DPP), re-set between solves.
     problem_cvx : cvxpy.Problem
         The compiled problem.
     rows : list of Row
@@ -90,8 +109,6 @@ class Program:
             c.build(ctx)
         ret = cp.sum(outcome)
         self.variance = problem.risk_model.expression(self.w)
-        self.risk_aversion = cp.Parameter(nonneg=True, name="risk_aversion")
-        self.risk_aversion.value = problem.risk_aversion
         self.target_variance: cp.Parameter | None = None
         self.target_outcome: cp.Parameter | None = None
         if problem.max_risk is not None and self.variance is not None:
@@ -103,9 +120,28 @@ class Program:
             self.target_outcome.value = problem.min_outcome / self.budget
             ctx.add("min_outcome", ret, "ge", self.target_outcome)
         self.ret_scale, self.var_scale = self._scales()
+        # utility = ret - delta/2 var enters as c * utility with c chosen so that neither
+        # weight is huge (delta = 1e50 or a covariance x 1e50 stay solvable: the answer tends to
+        # the minimum-risk plan); c is what duals are divided by
+        # (the return weight is a constant fixed at compile time: a Parameter times the
+        # expected-return Parameter would not be DPP; re-set risk aversions move the variance
+        # weight only)
+        rho0 = problem.risk_aversion / 2.0 / self.var_scale * self.ret_scale
+        self.obj_scale = self.ret_scale if rho0 <= 1.0 else self.ret_scale / rho0
+        self._var_weight = cp.Parameter(nonneg=True, name="variance_weight")
+        self.risk_aversion = _RiskAversion(self)
+        self.risk_aversion.value = problem.risk_aversion
+        #: per named constraint, the weight of its slack in the relaxation's objective (0
+        #: removes the constraint, see diagnose_infeasibility)
+        self.slack_weights: dict[str, cp.Parameter] = {}
         if relax:
-            slack_total = cp.sum(cp.hstack([cp.sum(s) for ss in ctx.slacks.values() for s in ss]))
-            objective: cp.Minimize | cp.Maximize = cp.Minimize(slack_total)
+            terms = []
+            for owner, ss in ctx.slacks.items():
+                wgt = cp.Parameter(nonneg=True, name=f"weight[{owner}]")
+                wgt.value = 1.0
+                self.slack_weights[owner] = wgt
+                terms.append(wgt * cp.sum(cp.hstack([cp.sum(s) for s in ss])))
+            objective: cp.Minimize | cp.Maximize = cp.Minimize(cp.sum(cp.hstack(terms)))
             self.sense = "min"
         elif problem.objective == "min_risk":
             objective = cp.Minimize(self.var_scale * self.variance)
@@ -114,9 +150,7 @@ class Program:
             objective = cp.Maximize(self.ret_scale * ret)
             self.sense = "max"
         else:
-            objective = cp.Maximize(
-                self.ret_scale * (ret - self.risk_aversion / 2 * self.variance)
-            )
+            objective = cp.Maximize(self.obj_scale * ret - self._var_weight * self.variance)
             self.sense = "max"
         self.rows: list[Row] = ctx.rows
         self.long_only = long_only
@@ -156,6 +190,12 @@ class Program:
             self.target_outcome.value = self.problem.min_outcome / budget
         self.budget = budget
 
+    def set_risk_aversion(self, delta: float) -> None:
+        """Re-weight the utility objective for risk aversion ``delta`` (no recompilation)."""
+        delta = float(delta)
+        self._var_weight.value = self.obj_scale * delta / 2.0
+        self._delta = delta
+
     @property
     def is_lp(self) -> bool:
         """Whether the program is a linear program at its current Parameter values.
@@ -167,7 +207,7 @@ class Program:
             return False
         if self.objective_kind in ("max_return", "slack"):
             return True
-        return self.objective_kind == "utility" and float(self.risk_aversion.value) == 0.0
+        return self.objective_kind == "utility" and self._delta == 0.0
 
     def is_dpp(self) -> bool:
         """Whether the compiled problem follows cvxpy's DPP rules (compile once)."""

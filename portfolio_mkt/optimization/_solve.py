@@ -9,6 +9,7 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
+from .._validation import check_finite_number
 from ..exceptions import (
     ConstraintViolationError,
     InaccurateSolutionWarning,
@@ -30,11 +31,27 @@ __all__ = ["solve", "check_feasibility", "verify", "diagnose_infeasibility",
 DEFAULT_TOLERANCE = 1e-6
 
 _INFEASIBLE = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE}
+#: statuses that carry an answer worth verifying (a time limit may stop at a usable point)
+_ANSWERS = {cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.USER_LIMIT}
+_TIGHT_CLARABEL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12,
+                   "max_iter": 1000, "static_regularization_constant": 1e-10}
+_TIME_LIMIT_KEY = {"OSQP": "time_limit", "CLARABEL": "time_limit", "HIGHS": "time_limit",
+                   "SCS": "time_limit_secs"}
+
+
+def _time_limit_settings(solver: str, time_limit: float | None) -> dict[str, Any]:
+    """The solver's own time-limit option (seconds), or nothing."""
+    key = _TIME_LIMIT_KEY.get(solver)
+    return {} if time_limit is None or key is None else {key: float(time_limit)}
 
 
 # ---------------------------------------------------------------------------- pre-checks
 def check_feasibility(problem: Problem) -> None:
     """Cheap checks that find conflicting constraints before any solver runs.
+
+    The checks only detect a conflict (locks over budget, floors over 100%, a floor on a group
+    whose assets are capped below it, lower bounds above upper bounds ...); the constraints in
+    conflict are then named exactly by :func:`diagnose_infeasibility`.
 
     Parameters
     ----------
@@ -43,89 +60,60 @@ def check_feasibility(problem: Problem) -> None:
     Raises
     ------
     InfeasibleError
-        Naming the constraints in conflict (locks over budget, floors over 100%, a floor on a
-        group whose assets are capped below it, lower bounds above upper bounds ...).
+        Saying why, with ``conflicts`` = the irreducible set of constraints in conflict.
     """
     n, budget = problem.n_assets, problem.budget
     tol = DEFAULT_TOLERANCE * budget
     lo = np.zeros(n)
     hi = np.full(n, np.inf)
-    lo_src: list[list[str]] = [[] for _ in range(n)]
-    hi_src: list[list[str]] = [[] for _ in range(n)]
     for c in problem.constraints:
         b = c.implied_bounds(problem)
         if b is None:
             continue
-        clo, chi = b
-        for i in np.flatnonzero(clo > tol):
-            lo_src[i].append(c.name)
-        for i in np.flatnonzero(np.isfinite(chi)):
-            hi_src[i].append(c.name)
-        lo = np.maximum(lo, clo)
-        hi = np.minimum(hi, chi)
+        lo = np.maximum(lo, b[0])
+        hi = np.minimum(hi, b[1])
     bad = np.flatnonzero(lo > hi + tol)
     if len(bad):
         i = bad[0]
-        names = sorted(set(lo_src[i]) | set(hi_src[i]))
-        raise InfeasibleError(
-            f"plan '{problem.name}' is infeasible: for asset {problem.index[i]!r} the "
-            f"constraints {format_labels(names)} require at least {lo[i]:,.2f} and at most "
-            f"{hi[i]:,.2f}. Relax one of them.",
-            conflicts=names,
-        )
+        raise _conflict(problem, f"asset {problem.index[i]!r} must get at least {lo[i]:,.2f} "
+                                 f"and at most {hi[i]:,.2f}")
     if lo.sum() > budget + tol:
-        names = sorted({s for src in lo_src for s in src}) + ["budget"]
-        raise InfeasibleError(
-            f"plan '{problem.name}' is infeasible: the constraints {format_labels(names[:-1])} "
-            f"commit {lo.sum():,.2f}, more than the budget of {budget:,.2f}. Raise the budget "
-            "or reduce the commitments.",
-            conflicts=names,
-        )
+        raise _conflict(problem, f"the commitments add up to {lo.sum():,.2f}, more than the "
+                                 f"budget of {budget:,.2f}")
     if problem.budget_mode == "exact" and hi.sum() < budget - tol:
-        names = sorted({s for src in hi_src for s in src}) + ["budget"]
-        raise InfeasibleError(
-            f"plan '{problem.name}' is infeasible: the constraints {format_labels(names[:-1])} "
-            f"allow at most {hi.sum():,.2f} in total, less than the budget of {budget:,.2f} "
-            "that must be spent. Loosen the caps or use budget_mode='cap'.",
-            conflicts=names,
-        )
+        raise _conflict(problem, f"the caps allow at most {hi.sum():,.2f} in total, less than "
+                                 f"the budget of {budget:,.2f} that must be spent (or use "
+                                 "budget_mode='cap')")
     for c in problem.constraints:
         if c.kind not in ("group_floor", "group_cap"):
             continue
         mask = c.group_mask(problem)
         amount = c._money_amount(problem)
-        if c.kind == "group_floor":
-            if amount > budget + tol:
-                raise InfeasibleError(
-                    f"plan '{problem.name}' is infeasible: floor '{c.name}' asks for "
-                    f"{amount:,.2f}, more than the budget of {budget:,.2f}.",
-                    conflicts=[c.name, "budget"],
-                )
-            room = hi[mask].sum()
-            if amount > room + tol:
-                names = sorted({s for i in np.flatnonzero(mask) for s in hi_src[i]})
-                raise InfeasibleError(
-                    f"plan '{problem.name}' is infeasible: floor '{c.name}' asks for "
-                    f"{amount:,.2f} on its group, but {format_labels(names)} allow at most "
-                    f"{room:,.2f} there.",
-                    conflicts=[c.name, *names],
-                )
-        else:
-            need = lo[mask].sum()
-            if need > amount + tol:
-                names = sorted({s for i in np.flatnonzero(mask) for s in lo_src[i]})
-                raise InfeasibleError(
-                    f"plan '{problem.name}' is infeasible: cap '{c.name}' allows {amount:,.2f} "
-                    f"on its group, but {format_labels(names)} commit {need:,.2f} there.",
-                    conflicts=[c.name, *names],
-                )
+        if c.kind == "group_floor" and amount > min(budget, hi[mask].sum()) + tol:
+            raise _conflict(problem, f"floor '{c.name}' asks for {amount:,.2f} on its group, "
+                                     f"which can get at most {min(budget, hi[mask].sum()):,.2f}")
+        if c.kind == "group_cap" and lo[mask].sum() > amount + tol:
+            raise _conflict(problem, f"cap '{c.name}' allows {amount:,.2f} on its group, but "
+                                     f"{lo[mask].sum():,.2f} is committed there")
+
+
+def _conflict(problem: Problem, reason: str) -> InfeasibleError:
+    """The exact diagnosis, with the reason a cheap check found."""
+    diag = diagnose_infeasibility(problem)
+    return InfeasibleError(f"plan '{problem.name}' is infeasible: {reason}. {diag.detail}",
+                           conflicts=diag.conflicts, slack=diag.slack)
 
 
 def diagnose_infeasibility(problem: Problem) -> InfeasibleError:
-    """Find which named constraints must be relaxed, and by how much, for a feasible plan.
+    """Find exactly which named constraints conflict, and by how much each must be relaxed.
 
-    Every named constraint (and the budget and risk/outcome targets) gets a non-negative slack;
-    the total slack is minimised. Constraints left with slack are the ones in conflict.
+    Every named constraint (and the budget and the risk/outcome targets) gets a non-negative
+    slack whose weight in the objective is a Parameter; a constraint is removed by giving its
+    slack weight 0. A deletion filter then drops, one at a time, every constraint without
+    which the rest is still infeasible. What remains is an irreducible infeasible subset: the
+    constraints in conflict, every one of them and only them (removing any one of them makes
+    the rest feasible). For each member, the smallest relaxation of that member alone that
+    makes the plan feasible is reported.
 
     Parameters
     ----------
@@ -134,35 +122,73 @@ def diagnose_infeasibility(problem: Problem) -> InfeasibleError:
     Returns
     -------
     InfeasibleError
-        With ``conflicts`` (names) and ``slack`` (name -> relaxation in money, or in the
-        constraint's own unit for outcome and risk targets).
+        With ``conflicts`` (names, the irreducible subset) and ``slack`` (name -> the smallest
+        relaxation of that constraint alone: money, outcome units for outcome targets, the
+        standard deviation for ``max_risk``; ``inf`` when relaxing it alone is not enough
+        because of another, separate conflict).
     """
     prog = compile_problem(problem, relax=True)
-    raw = prog.solve_with("CLARABEL", warm_start=False)
-    if raw.w is None:
-        return InfeasibleError(
-            f"plan '{problem.name}' is infeasible and the relaxation could not be solved "
-            f"({raw.status}); check the constraints "
-            f"{format_labels([c.name for c in problem.constraints])}.",
-            conflicts=[c.name for c in problem.constraints],
-        )
+    weights = prog.slack_weights
+    owners = list(weights)
+    tol = 1e-7
+
+    def shortfall(active: set[str], big: float = 1.0, focus: str | None = None) -> float | None:
+        for o, wgt in weights.items():
+            wgt.value = (1.0 if o == focus else big) if o in active else 0.0
+        raw = prog.solve_with("CLARABEL", warm_start=False)
+        if raw.w is None or raw.objective is None:
+            return None
+        return float(raw.objective)
+
+    first = shortfall(set(owners))
+    if first is None:
+        names = [c.name for c in problem.constraints]
+        detail = (f"The relaxation that names the conflict could not be solved; check the "
+                  f"constraints {format_labels(names)}.")
+        err = InfeasibleError(f"plan '{problem.name}' is infeasible. {detail}",
+                              conflicts=names)
+        err.detail = detail
+        return err
+    subset = list(owners)
+    if first > tol:
+        # deletion filter: the budget last, so that strategy constraints are tried first
+        for name in sorted(owners, key=lambda o: o == "budget"):
+            rest = set(subset) - {name}
+            value = shortfall(rest)
+            if value is not None and value > tol:
+                subset = [o for o in subset if o != name]
     slack: dict[str, float] = {}
-    for owner, vars_ in prog.ctx.slacks.items():
-        total = float(sum(np.sum(np.abs(v.value)) for v in vars_ if v.value is not None))
-        if total > 1e-7:
-            if owner == "max_risk":
-                slack[owner] = float(np.sqrt(total)) * problem.budget
-            else:
-                slack[owner] = total * problem.budget
-    conflicts = sorted(slack, key=lambda k: -slack[k])
-    detail = "; ".join(f"'{k}' by {v:,.2f}" for k, v in ((k, slack[k]) for k in conflicts))
-    return InfeasibleError(
-        f"plan '{problem.name}' is infeasible: the constraints {format_labels(conflicts)} "
-        f"cannot all hold. The smallest relaxation that makes the plan feasible relaxes {detail}. "
-        "Loosen one of them.",
-        conflicts=conflicts,
-        slack=slack,
-    )
+    for name in subset:
+        value = shortfall(set(owners), big=1e6, focus=name)
+        total = 0.0
+        if value is not None:
+            total = float(sum(np.sum(np.abs(v.value)) for v in prog.ctx.slacks[name]
+                              if v.value is not None))
+            others = value - total
+            if others > 1e6 * tol:
+                total = np.inf  # relaxing this one alone is not enough
+        slack[name] = _slack_in_units(problem, name, total)
+    builtin = ("budget", "max_risk", "min_outcome")
+    conflicts = sorted(subset, key=lambda o: (o in builtin, owners.index(o)))
+    slack = {k: slack[k] for k in conflicts}
+    how = "; ".join(f"'{k}' by {v:,.2f}" for k, v in slack.items())
+    detail = (f"The constraints {format_labels(conflicts)} cannot all hold (each of them is "
+              f"part of the conflict); relaxing one of them is enough: {how}.")
+    err = InfeasibleError(f"plan '{problem.name}' is infeasible. {detail}",
+                          conflicts=conflicts, slack=slack)
+    err.detail = detail
+    return err
+
+
+def _slack_in_units(problem: Problem, name: str, share_slack: float) -> float:
+    """A slack of the relaxation (shares of the budget) in the constraint's own unit."""
+    b = problem.budget
+    if not np.isfinite(share_slack):
+        return float("inf")
+    if name == "max_risk":
+        limit = problem.max_risk / b
+        return float((np.sqrt(limit**2 + share_slack) - limit) * b)
+    return float(share_slack * b)
 
 
 # ---------------------------------------------------------------------------- verification
@@ -251,7 +277,8 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
         mutil = mret.copy()
     # Duals: d(objective)/d(amount), objective in outcome units (variance for min_risk).
     if program.sense == "max":
-        to_units = 1.0 / program.ret_scale
+        to_units = 1.0 / program.obj_scale if program.objective_kind == "utility" \
+            else 1.0 / program.ret_scale
     else:
         to_units = -budget / program.var_scale  # minimising variance: value = -variance
     sign = {"ge": -1.0, "le": 1.0, "eq": 1.0}
@@ -454,8 +481,29 @@ def _solver_order(program: Program, solver: str | None) -> list[str]:
     return ["OSQP", "CLARABEL"] if program.is_qp else ["CLARABEL", "SCS"]
 
 
+def _check_solve_args(problem: Any, solver: Any, verify_result: Any, tolerance: Any,
+                      time_limit: Any) -> None:
+    """Strict types for :func:`solve`: the library's own errors, naming the argument."""
+    if not isinstance(problem, Problem):
+        raise InputError(
+            f"solve needs a portfolio_mkt.Problem; got {type(problem).__name__}. Build one with "
+            "pm.Problem(expected_return, covariance, budget=...)."
+        )
+    if solver is not None and not isinstance(solver, str):
+        raise InputError(f"solver must be a solver name such as 'CLARABEL' or 'OSQP'; got "
+                         f"{solver!r}.")
+    if not isinstance(verify_result, (bool, np.bool_)):
+        raise InputError(f"verify_result must be True or False; got {verify_result!r}.")
+    tol = check_finite_number(tolerance, "tolerance", minimum=0.0, strict=True)
+    if tol >= 1.0:
+        raise InputError(f"tolerance is relative (1e-6 = one millionth of the budget); got {tol}.")
+    if time_limit is not None:
+        check_finite_number(time_limit, "time_limit", minimum=0.0, strict=True)
+
+
 def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = True,
-          tolerance: float = DEFAULT_TOLERANCE, program: Program | None = None) -> Allocation:
+          tolerance: float = DEFAULT_TOLERANCE, program: Program | None = None,
+          time_limit: float | None = None) -> Allocation:
     """Solve ``problem`` for the allocation that best trades expected outcome against risk.
 
     OSQP solves the quadratic program (linear returns) by default; Clarabel solves programs
@@ -478,6 +526,10 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
         ``set_budget``, ``term.parameter`` for expected returns ...) so that it represents
         ``problem`` (for example ``base.replace(budget=...)``); the answer is checked and
         explained against ``problem``.
+    time_limit : float, optional
+        Seconds each solver may run. An answer a solver returns at its limit is kept only if
+        every constraint holds at it (status ``"time_limit"``); otherwise :class:`SolverError`
+        says that the limit was reached.
 
     Returns
     -------
@@ -501,6 +553,7 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     >>> alloc.shares.round(4).tolist()
     [0.75, 0.25]
     """
+    _check_solve_args(problem, solver, verify_result, tolerance, time_limit)
     check_feasibility(problem)
     prog = program if program is not None else compile_problem(problem)
     if abs(prog.budget - problem.budget) > 1e-12 * problem.budget:
@@ -511,27 +564,43 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     attempts: list[dict[str, Any]] = []
     best: tuple[RawResult, dict[str, tuple[float, float]]] | None = None
     infeasible = False
-    for s in _solver_order(prog, solver):
-        raw = prog.solve_with(s)
+
+    def holds(checks: dict[str, tuple[float, float]]) -> bool:
+        return all(v <= t for v, t in checks.values())
+
+    order = [(s, _time_limit_settings(s, time_limit)) for s in _solver_order(prog, solver)]
+    # a last, tighter Clarabel attempt before giving up on an answer that misses by a hair
+    order.append(("CLARABEL", {**_time_limit_settings("CLARABEL", time_limit),
+                               **_TIGHT_CLARABEL, "_retry": True}))
+    for s, settings in order:
+        if settings.pop("_retry", False) and (best is None or holds(best[1]) or infeasible):
+            break
+        raw = prog.solve_with(s, settings=settings)
         attempts.append({"solver": s, "status": raw.status, "time": raw.solve_time,
                          "message": raw.message})
         if raw.status in _INFEASIBLE:
             infeasible = True
             continue
-        if raw.w is None or raw.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        if raw.w is None or raw.status not in _ANSWERS:
             continue
         checks = verify(problem, _clean(raw.w, prog.budget), tolerance)
-        ok = all(v <= t for v, t in checks.values())
-        if raw.status == cp.OPTIMAL and ok:
+        if raw.status == cp.OPTIMAL and holds(checks):
             best = (raw, checks)
             break
-        if best is None or (ok and not all(v <= t for v, t in best[1].values())):
+        if best is None or (holds(checks) and not holds(best[1])):
             best = (raw, checks)
-    if best is None:
+    if best is None or (infeasible and not holds(best[1])):
         if infeasible:
+            # a solver proved infeasibility and no other answer holds: the plan is infeasible
             raise diagnose_infeasibility(problem)
         detail = "; ".join(f"{a['solver']}: {a['status']} {a['message']}".strip()
                            for a in attempts)
+        if time_limit is not None and any(
+                normalize_status(a["status"]) == "time_limit" for a in attempts):
+            raise SolverError(
+                f"no verified plan for '{problem.name}' within the time limit of "
+                f"{time_limit:g} s per solver ({detail}); raise time_limit."
+            )
         raise SolverError(
             f"no solver could solve plan '{problem.name}' ({detail}). Check the inputs' "
             "scale (expected returns and covariance in consistent units) or try solver='SCS'."
@@ -548,10 +617,12 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
             + ". Try a different solver or rescale the inputs.",
             violations=bad,
         )
-    if raw.status == cp.OPTIMAL_INACCURATE:
+    if raw.status in (cp.OPTIMAL_INACCURATE, cp.USER_LIMIT):
+        why = ("stopped at the time limit" if raw.status == cp.USER_LIMIT
+               else "marked the solution inaccurate")
         warnings.warn(
-            f"{raw.solver} marked the solution of plan '{problem.name}' inaccurate; every "
-            "constraint was checked and holds within tolerance.",
+            f"{raw.solver} {why} for plan '{problem.name}'; every constraint was checked and "
+            "holds within tolerance, but the plan may not be the best one.",
             InaccurateSolutionWarning,
             stacklevel=2,
         )

@@ -380,6 +380,16 @@ class Power(Curve):
     def _group_key(self) -> tuple:
         return (type(self), self.alpha)
 
+    @property
+    def has_conic_form(self) -> bool:  # noqa: D102
+        # cvxpy writes x**alpha with second-order cones through a rational approximation of
+        # alpha; an exponent that is no small fraction (0.99997) needs thousands of cones or
+        # fails, so such a curve is approximated piecewise-linearly instead
+        from fractions import Fraction
+
+        a = float(self.alpha)
+        return a == 1.0 or abs(float(Fraction(a).limit_denominator(64)) - a) <= 1e-12
+
     @classmethod
     def _cvx(cls, x: cp.Expression, beta: Any, alpha: Any) -> cp.Expression:
         a = float(np.ravel(alpha)[0])
