@@ -105,10 +105,20 @@ def _round_pattern(rel: Relaxation, sol: NodeSolution, z_lo: np.ndarray, z_hi: n
         for _name, a, then in rules.links:
             if z[a] > 0.5:
                 z[then] = np.maximum(z[then], z_hi[then])
+        # the tickets of the booked assets must fit in the budget
+        need = float((rules.lower_on / b * z).sum())
+        if need > 1.0:
+            for i in np.argsort(score):
+                if need <= 1.0:
+                    break
+                if rules.binary[i] and z[i] > 0.5 and z_lo[i] < 0.5:
+                    z[i] = 0.0
+                    need -= rules.lower_on[i] / b
     return z
 
 
-def branch_and_bound(rel: Relaxation, *, gap: float = 1e-4, time_limit: float | None = None,
+def branch_and_bound(rel: Relaxation, exact: Relaxation | None = None, *, gap: float = 1e-4,
+                     time_limit: float | None = None,
                      node_limit: int | None = None, stop_at_first: bool = False,
                      heuristic_every: int = 10) -> SearchResult:
     """Search for the best whole plan of the relaxation ``rel``.
@@ -116,7 +126,10 @@ def branch_and_bound(rel: Relaxation, *, gap: float = 1e-4, time_limit: float | 
     Parameters
     ----------
     rel : Relaxation
-        The compiled relaxation.
+        The compiled relaxation (bounds).
+    exact : Relaxation, optional
+        The same program without perspectives, used to evaluate whole patterns exactly
+        (indicators fixed at exactly 0 or 1); default ``rel``.
     gap : float, default 1e-4
         Relative optimality gap at which the search stops.
     time_limit : float, optional
@@ -133,6 +146,7 @@ def branch_and_bound(rel: Relaxation, *, gap: float = 1e-4, time_limit: float | 
     SearchResult
     """
     t0 = time.perf_counter()
+    exact = rel if exact is None else exact
     n = rel.problem.n_assets
     binm = rel.rules.binary
     z_lo = np.where(binm, 0.0, 1.0)
@@ -158,23 +172,36 @@ def branch_and_bound(rel: Relaxation, *, gap: float = 1e-4, time_limit: float | 
             best_z = zf.copy()
             best_u = None if uf is None else uf.copy()
 
+    def evaluate(zf: np.ndarray, uf: np.ndarray | None, ul: np.ndarray, uh: np.ndarray
+                 ) -> None:
+        """Solve the exact program at a whole on/off pattern (and whole units) and keep it."""
+        zf = np.where(binm, np.round(zf), 1.0)
+        if not k:
+            s1 = exact.solve(zf, zf, u_lo, u_hi)
+            consider(s1, zf, None)
+            return
+        on = zf[exact.card_idx] > 0.5
+        if uf is None:
+            s1 = exact.solve(zf, zf, ul, uh)
+            if s1.w is None or s1.u is None:
+                return
+            uf = np.floor(s1.u + 1e-7)
+        for cand in (uf, np.round(uf), np.ceil(uf - 1e-7)):
+            ur = np.where(on, np.clip(np.maximum(cand, 1.0), ul, uh), 0.0)
+            s2 = exact.solve(zf, zf, ur, ur)
+            if s2.w is not None:
+                consider(s2, zf, ur)
+                return
+
     def try_rounding(sol: NodeSolution, zl: np.ndarray, zh: np.ndarray, ul: np.ndarray,
                      uh: np.ndarray) -> None:
-        zr = _round_pattern(rel, sol, zl, zh)
-        s1 = rel.solve(zr, zr, ul, uh)
-        if s1.w is None:
-            return
-        if k and s1.u is not None:
-            ur = np.clip(np.floor(s1.u + 1e-9), ul, uh)
-            ur = np.where(zr[rel.card_idx] > 0.5, np.maximum(ur, 1.0), 0.0)
-            s2 = rel.solve(zr, zr, ur, ur)
-            if s2.w is None:
-                ur = np.clip(np.round(s1.u), ul, uh)
-                s2 = rel.solve(zr, zr, ur, ur)
-            if s2.w is not None:
-                consider(s2, zr, ur)
-        else:
-            consider(s1, zr, None)
+        before = best_val
+        evaluate(_round_pattern(rel, sol, zl, zh), None, ul, uh)
+        if best_val == before and sol.z is not None:
+            # round down: keep only the indicators the relaxation sets to one
+            zd = np.where(sol.z > 1 - 1e-6, 1.0, 0.0)
+            evaluate(_round_pattern(rel, NodeSolution(sol.status, sol.value, sol.w * zd, zd,
+                                                      sol.u), zl, zh), None, ul, uh)
 
     root = rel.solve(z_lo, z_hi, u_lo, u_hi)
     if root.w is None:
@@ -182,12 +209,14 @@ def branch_and_bound(rel: Relaxation, *, gap: float = 1e-4, time_limit: float | 
                             incumbent=None, z=None, u=None, bound=-np.inf, root_bound=-np.inf,
                             nodes=1, solves=rel.n_solves, elapsed=time.perf_counter() - t0)
     root_bound = root.value
+    pruned = -np.inf  # largest bound of a node pruned against the incumbent
     heap: list[_Node] = [_Node(-root.value, next(tie), z_lo, z_hi, u_lo, u_hi, root)]
     nodes = 0
     status = "optimal"
     while heap:
         bound = -heap[0].key
         if best is not None and bound <= _threshold(best_val, gap, floor):
+            pruned = max(pruned, bound)
             break
         if stop_at_first and best is not None:
             break
@@ -198,12 +227,12 @@ def branch_and_bound(rel: Relaxation, *, gap: float = 1e-4, time_limit: float | 
         nodes += 1
         sol = node.sol
         if best is not None and sol.value <= _threshold(best_val, gap, floor):
+            pruned = max(pruned, sol.value)
             continue
         br = _fractional(rel, sol, node.z_lo, node.z_hi)
         if br is None:
-            zf = np.where(binm, np.round(sol.z), 1.0)
-            uf = None if sol.u is None else np.round(sol.u)
-            consider(sol, zf, uf)
+            pruned = max(pruned, sol.value)
+            evaluate(sol.z, None if sol.u is None else np.round(sol.u), node.u_lo, node.u_hi)
             continue
         if nodes == 1 or (heuristic_every and nodes % heuristic_every == 0):
             try_rounding(sol, node.z_lo, node.z_hi, node.u_lo, node.u_hi)
@@ -230,11 +259,11 @@ def branch_and_bound(rel: Relaxation, *, gap: float = 1e-4, time_limit: float | 
             child_val = min(child.value, sol.value)
             child.value = child_val if np.isfinite(child_val) else child.value
             if best is not None and child.value <= _threshold(best_val, gap, floor):
+                pruned = max(pruned, child.value)
                 continue
             if _fractional(rel, child, zl, zh) is None:
-                zf = np.where(binm, np.round(child.z), 1.0)
-                uf = None if child.u is None else np.round(child.u)
-                consider(child, zf, uf)
+                pruned = max(pruned, child.value)
+                evaluate(child.z, None if child.u is None else np.round(child.u), ul, uh)
                 continue
             heapq.heappush(heap, _Node(-child.value, next(tie), zl, zh, ul, uh, child,
                                        node.depth + 1))
@@ -242,7 +271,7 @@ def branch_and_bound(rel: Relaxation, *, gap: float = 1e-4, time_limit: float | 
             log.append((time.perf_counter() - t0, nodes, best_val,
                         -heap[0].key if heap else best_val))
     open_bound = max((-nd.key for nd in heap), default=-np.inf)
-    bound = max(open_bound, best_val) if best is not None else open_bound
+    bound = max(open_bound, pruned, best_val) if best is not None else open_bound
     if best is None:
         status = "time_limit" if status == "time_limit" else "infeasible"
     elif stop_at_first and heap and bound > _threshold(best_val, gap, floor):

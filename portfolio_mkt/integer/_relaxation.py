@@ -38,6 +38,10 @@ CLARABEL_SETTINGS: dict[str, Any] = {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9,
                                      "tol_feas": 1e-9, "max_iter": 300}
 
 
+#: Upper bound of an indicator fixed at 0 in the perspective relaxation.
+OFF = 1e-8
+
+
 @dataclass
 class NodeSolution:
     """One relaxation solve: status, model objective (share units) and the variables."""
@@ -88,6 +92,7 @@ class Relaxation:
                  ) -> None:
         self.problem = problem
         self.rules = rules
+        self.perspective = bool(perspective)
         n = problem.n_assets
         b = problem.budget
         self.budget = b
@@ -231,7 +236,12 @@ class Relaxation:
         w = self.w
         parts: list[cp.Expression] = []
         if g is not None:
-            parts.append(cp.sum_squares(g @ w))
+            # a few factor rows stay sparse; a full-rank root is cheaper as a quadratic
+            # objective than as n dense cone rows (measured: 2.8 s -> 1.6 s per node, n=200)
+            if g.shape[0] <= p.n_assets // 4:
+                parts.append(cp.sum_squares(g @ w))
+            else:
+                parts.append(cp.quad_form(w, cp.psd_wrap(g.T @ g)))
         binm = self.rules.binary & (d > 0) if perspective else np.zeros(p.n_assets, bool)
         plain = np.flatnonzero(~binm & (d > 0))
         if len(plain):
@@ -247,9 +257,17 @@ class Relaxation:
     # ------------------------------------------------------------------ solve
     def solve(self, z_lo: np.ndarray, z_hi: np.ndarray, u_lo: np.ndarray | None = None,
               u_hi: np.ndarray | None = None) -> NodeSolution:
-        """Solve the relaxation with the given bounds (share-unit objective, maximised)."""
+        """Solve the relaxation with the given bounds (share-unit objective, maximised).
+
+        With perspectives, an indicator fixed at 0 is given the upper bound ``OFF`` instead
+        (a superset of the node, so still a valid bound): cones at ``z = v = 0`` exactly have no
+        interior and stall the interior-point solver.
+        """
+        zh = np.asarray(z_hi, float)
+        if self.perspective:
+            zh = np.maximum(zh, OFF)
         self.z_lo.value = np.asarray(z_lo, float)
-        self.z_hi.value = np.asarray(z_hi, float)
+        self.z_hi.value = zh
         if self.u is not None:
             self.u_lo.value = np.asarray(u_lo, float)
             self.u_hi.value = np.asarray(u_hi, float)

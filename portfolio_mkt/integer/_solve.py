@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +74,8 @@ class IntegerAllocation:
     nodes, solves : int
         Branch-and-bound nodes expanded and relaxations solved.
     solve_time : float
-        Seconds of the search.
+        Seconds of the search (compiling the relaxation and solving the continuous plan
+        beside it come before and do not count against ``time_limit``).
     root_bound : float
         Value of the tightened relaxation at the root.
     relaxation : Allocation
@@ -235,7 +235,14 @@ def _polish(rel: Relaxation, res: SearchResult) -> tuple[np.ndarray, np.ndarray]
         u = np.where(on[ci], np.round(res.u), 0.0)
         units[ci] = u
         x[ci] = np.where(on[ci], rules.price[ci] * u + rules.booking_fee[ci], 0.0)
-    # tiny spends below the zero tolerance on free assets become exact zeros
+    # the solver's last digits: put the budget residual on the largest booked asset that is
+    # not on a rate card (its spend is free), so the budget holds to rounding
+    total = x.sum()
+    resid = b - total if rel.problem.budget_mode == "exact" else min(b - total, 0.0)
+    free = (x > 0) & ~rules.card
+    if resid != 0.0 and free.any():
+        j = int(np.argmax(np.where(free, x, -np.inf)))
+        x[j] = max(x[j] + resid, rules.lower_on[j])
     return x, units
 
 
@@ -243,9 +250,10 @@ def _feasible(problem: Problem, rules: Sequence[WholePiece], time_limit: float) 
     try:
         compiled = compile_rules(problem, rules)
         rel = Relaxation(problem, compiled)
+        exact = Relaxation(problem, compiled, perspective=False)
     except InputError:
         return None
-    res = branch_and_bound(rel, stop_at_first=True, time_limit=time_limit)
+    res = branch_and_bound(rel, exact, stop_at_first=True, time_limit=time_limit)
     if res.incumbent is not None:
         return True
     if res.status == "infeasible":
@@ -367,14 +375,12 @@ def solve_integer(problem: Problem, rules: Sequence[WholePiece] = (), *,
         if v is not None and not (np.isfinite(v) and v > 0):
             raise InputError(f"{label} must be positive; got {v!r}.")
     rules = tuple(rules)
-    t0 = time.perf_counter()
     compiled: CompiledRules = compile_rules(problem, rules)
     relaxed = continuous_solve(problem)  # raises InfeasibleError naming strategy conflicts
     relax_obj = _objective(problem, relaxed.spend.to_numpy(float))[3]
     rel = Relaxation(problem, compiled, perspective=perspective)
-    remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - t0),
-                                                    1e-3)
-    res = branch_and_bound(rel, gap=gap, time_limit=remaining, node_limit=node_limit)
+    exact = Relaxation(problem, compiled, perspective=False) if perspective else rel
+    res = branch_and_bound(rel, exact, gap=gap, time_limit=time_limit, node_limit=node_limit)
     if res.incumbent is None:
         if res.status == "infeasible":
             raise diagnose_whole_pieces(problem, rules)
@@ -426,7 +432,7 @@ def solve_integer(problem: Problem, rules: Sequence[WholePiece] = (), *,
         status=status,
         nodes=res.nodes,
         solves=res.solves,
-        solve_time=time.perf_counter() - t0,
+        solve_time=res.elapsed,
         root_bound=root,
         relaxation=relaxed,
         relaxation_objective=relax_obj,
