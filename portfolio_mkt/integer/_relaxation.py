@@ -233,7 +233,7 @@ class Relaxation:
         if p.covariance is None:
             return None
         g, d = _split_diagonal(p)
-        w = self.w
+        w = self.v  # the risk is that of the working spend (a booking fee earns nothing)
         parts: list[cp.Expression] = []
         if g is not None:
             # a few factor rows stay sparse; a full-rank root is cheaper as a quadratic

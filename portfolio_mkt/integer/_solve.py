@@ -206,7 +206,15 @@ def verify_integer(problem: Problem, rules: Sequence[WholePiece], spend: Any,
     return df
 
 
-def _objective(problem: Problem, x: np.ndarray) -> tuple[float, float, float, float]:
+def _objective(problem: Problem, x: np.ndarray, fees: np.ndarray | None = None
+               ) -> tuple[float, float, float, float]:
+    """Outcome, risk, utility and objective at money spend ``x``.
+
+    Booking fees (``fees`` per booked asset) earn nothing: curves and risk see the working
+    spend ``x - fee``.
+    """
+    if fees is not None:
+        x = np.where(x > 0, np.clip(x - fees, 0.0, None), 0.0)
     outcome = float(problem.return_term.outcome(x).sum())
     var = max(problem.variance(x), 0.0) if problem.covariance is not None else 0.0
     risk = float(np.sqrt(var))
@@ -398,7 +406,7 @@ def solve_integer(problem: Problem, rules: Sequence[WholePiece] = (), *,
             + ". Rescale the inputs or report a bug.",
             violations=bad["violation"].to_dict(),
         )
-    outcome, risk, utility, obj = _objective(problem, x)
+    outcome, risk, utility, obj = _objective(problem, x, compiled.booking_fee)
     b = problem.budget
     if problem.objective == "min_risk":
         bound = float(np.sqrt(max(-res.bound, 0.0))) * b
