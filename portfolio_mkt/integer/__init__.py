@@ -18,6 +18,8 @@ from ._constraints import (
     WholePiece,
     compile_rules,
 )
+from ._explore import ExplorationPlan, plan_exploration, readable_test_spend
+from ._simulate import simulate_exploration
 from ._solve import (
     DEFAULT_GAP,
     IntegerAllocation,
@@ -40,4 +42,8 @@ __all__ = [
     "verify_integer",
     "diagnose_whole_pieces",
     "DEFAULT_GAP",
+    "ExplorationPlan",
+    "plan_exploration",
+    "readable_test_spend",
+    "simulate_exploration",
 ]
