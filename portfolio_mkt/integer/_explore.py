@@ -78,7 +78,7 @@ def readable_test_spend(noise_sd: float, effect: float, weeks: int, alpha: float
     Examples
     --------
     >>> round(readable_test_spend(noise_sd=10_000, effect=2.0, weeks=4), 1)
-    6217.3
+    6216.2
     """
     if effect <= 0:
         raise InputError(f"effect must be positive (a return to detect); got {effect!r}.")
