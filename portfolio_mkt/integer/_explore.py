@@ -117,7 +117,7 @@ class ExplorationPlan:
 
     @property
     def leftover(self) -> float:
-        """Reserved money no readable test could use (returned to the exploitation plan)."""
+        """Reserved money no readable test could use (give it back to the plan)."""
         return self.reserved - self.allocated
 
     def summary(self) -> str:
@@ -131,7 +131,8 @@ class ExplorationPlan:
                 f"the measured ROI exceeds {r['scale_if']:.3g}."
             )
         if self.leftover > 0:
-            lines.append(f"  {self.leftover:,.0f} left over returns to the exploitation plan.")
+            lines.append(f"  {self.leftover:,.0f} of the reserve fits no readable test: give it "
+                         "back to the plan.")
         return "\n".join(lines)
 
 
