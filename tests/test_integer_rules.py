@@ -92,7 +92,7 @@ def test_infeasible_plan_names_the_conflict():
     with pytest.raises(InfeasibleError) as info:
         solve_integer(p, rules)
     conflicts = set(info.value.conflicts)
-    assert {"big_tickets", "three_creators"} <= conflicts
+    assert {"big_tickets", "three_creators", "budget"} <= conflicts
     assert "harmless" not in conflicts
     assert "three_creators" in str(info.value)
 
@@ -103,6 +103,7 @@ def test_conflicting_link_and_exclusion_are_named():
     with pytest.raises(InfeasibleError) as info:
         solve_integer(p, rules)
     assert {"a0_needs_a1", "rivals", "keep_a0"} <= set(info.value.conflicts)
+    assert "budget" not in info.value.conflicts  # more money would not help
 
 
 def test_relaxation_prices_are_labelled_and_whole_cost_is_reported():

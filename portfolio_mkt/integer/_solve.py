@@ -287,32 +287,30 @@ def diagnose_whole_pieces(problem: Problem, rules: Sequence[WholePiece],
     Returns
     -------
     InfeasibleError
-        With ``conflicts`` naming the constraints (``"budget"`` when spending the exact
-        budget is part of the conflict).
+        With ``conflicts`` naming the constraints (``"budget"`` when a ten times larger
+        budget, as a cap, would remove the conflict).
     """
     rules_left = list(rules)
     cons_left = list(problem.constraints)
-    budget_in = problem.budget_mode == "exact"
 
-    def build(rl: list[WholePiece], cl: list[Any], b_in: bool) -> Problem:
+    def build(cl: list[Any], b_in: bool = True) -> Problem:
         p = problem.replace(constraints=cl)
         if not b_in:
-            p = p.replace(budget_mode="cap")
+            # the budget relaxed: ten times larger and a cap (money amounts stay the same)
+            p = p.replace(budget=10 * problem.budget, budget_mode="cap")
         return p
 
     for r in list(rules_left):
         trial = [q for q in rules_left if q is not r]
-        if _feasible(build(trial, cons_left, budget_in), trial, time_limit) is False:
+        if _feasible(build(cons_left), trial, time_limit) is False:
             rules_left = trial
     for c in list(cons_left):
         trial_c = [q for q in cons_left if q is not c]
-        if _feasible(build(rules_left, trial_c, budget_in), rules_left, time_limit) is False:
+        if _feasible(build(trial_c), rules_left, time_limit) is False:
             cons_left = trial_c
-    if budget_in and _feasible(build(rules_left, cons_left, False), rules_left,
-                               time_limit) is False:
-        budget_in = False
+    budget_in = _feasible(build(cons_left, False), rules_left, time_limit) is not False
     conflicts = [r.name for r in rules_left] + [c.name for c in cons_left]
-    if budget_in or problem.budget_mode == "cap":
+    if budget_in:
         conflicts.append("budget")
     descr = "; ".join(
         [r.describe(problem) for r in rules_left]
