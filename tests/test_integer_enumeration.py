@@ -185,3 +185,37 @@ def test_node_limit_returns_best_plan_with_its_gap():
     # the proven bound of the truncated search bounds the true optimum
     assert plan.bound >= full.objective * (1 - 1e-6)
     assert full.objective >= plan.objective * (1 - 1e-6)
+
+
+@pytest.mark.parametrize("objective,mode", [("utility", "exact"), ("max_return", "cap"),
+                                            ("min_risk", "exact")])
+def test_strategy_constraints_and_objectives_match_pm_solve_per_subset(objective, mode):
+    """Second oracle: the library's own continuous solver on every subset (Bounds pin the
+    subset), with a group floor and a lock in the problem."""
+    p, fees = _world(6, 11, fee=(0.08, 0.2))
+    p = p.replace(objective=objective, budget_mode=mode,
+                  max_risk=None if objective != "max_return" else 0.6 * p.budget,
+                  constraints=[pm.GroupFloor({"market": "RU"}, 0.3, unit="share",
+                                             name="ru_floor"),
+                               pm.Lock({"c00": 150_000.0}, minimum=True, name="c00_min")])
+    plan = solve_integer(p, [MinimumTicket(fee="fee")])
+    f = fees.to_numpy()
+    best = None
+    for bits in itertools.product([0, 1], repeat=p.n_assets):
+        s = np.array(bits, dtype=bool)
+        if not s[0] or f[s].sum() > p.budget:
+            continue
+        lo = pd.Series(np.where(s, f, 0.0), index=p.index)
+        hi = pd.Series(np.where(s, p.budget, 0.0), index=p.index)
+        q = p.replace(constraints=[*p.constraints, pm.Bounds(lo, hi, name="subset")])
+        try:
+            a = pm.solve(q)
+        except pm.exceptions.PortfolioMktError:
+            continue
+        val = {"utility": a.utility, "max_return": a.expected_outcome, "min_risk": -a.risk}
+        v = val[objective]
+        best = v if best is None else max(best, v)
+    got = -plan.objective if objective == "min_risk" else plan.objective
+    assert plan.status == "optimal"
+    assert abs(got - best) <= 2 * GAP * abs(best)
+    assert plan.checks["ok"].all()
