@@ -266,11 +266,9 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _frontier_fn() -> Any:
-    import portfolio_mkt as pm
+    from .report._analysis import public
 
-    from .report._analysis import optional_module
-
-    fn = getattr(pm, "frontier", None) or optional_module("portfolio_mkt.frontier", "frontier")
+    fn = public("frontier")
     if fn is None:
         raise _Unavailable(
             "the 'frontier' command is not available in this installation: "
@@ -361,10 +359,9 @@ def cmd_scenarios(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
     """Estimate returns and covariance from a history file and audit it for bias."""
     from .report import write_table
-    from .report._analysis import optional_module
+    from .report._analysis import public
 
-    est = optional_module("portfolio_mkt.estimation")
-    fn = getattr(est, "problem_from_history", None) if est is not None else None
+    fn = public("problem_from_history")
     if fn is None:
         raise _Unavailable(
             "the 'fit' command is not available in this installation: "
@@ -419,8 +416,8 @@ def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
           f"{_fmt_money(budget)}):", file=out)
     print(format_table(table), file=out)
     audit_res = getattr(result, "audit", None)
-    if audit_res is None and getattr(est, "bias_audit", None) is not None:
-        audit_res = est.bias_audit(history)
+    if audit_res is None and public("bias_audit") is not None:
+        audit_res = public("bias_audit")(history)
     audit = None
     if audit_res is None:
         print("\n(bias audit: not available in this installation)", file=out)

@@ -181,11 +181,11 @@ def _history(tmp_path: Path) -> Path:
 
 
 def test_fit(tmp_path):
-    from portfolio_mkt.report._analysis import optional_module
+    from portfolio_mkt.report._analysis import public
 
     path = _history(tmp_path)
     code, out, err = run("fit", str(path), "--budget", "10000", "--out", str(tmp_path / "o"))
-    if optional_module("portfolio_mkt.estimation", "problem_from_history") is None:
+    if public("problem_from_history") is None:
         assert code == 2 and "not available" in err
         return
     assert code == 0, err

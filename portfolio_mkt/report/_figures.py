@@ -85,14 +85,26 @@ def frontier_figure(
     """
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
 
+    from ..status import OPTIMAL_INACCURATE, is_usable, normalize_status
+
     def ok(f: pd.DataFrame) -> pd.DataFrame:
+        f = f.copy()
         if "status" in f.columns:
-            f = f[f["status"].astype(str).str.startswith("optimal")]
-        return f.sort_values("risk")
+            f["status"] = f["status"].map(normalize_status)
+            f = f[f["status"].map(is_usable)]
+        else:
+            f["status"] = "optimal"
+        return f.dropna(subset=["risk", "expected_outcome"]).sort_values("risk")
 
     f = ok(frontier)
     label = "efficient frontier" if free is None else "frontier with your strategy"
-    ax.plot(f["risk"], f["expected_outcome"], "-o", ms=3, color=_BLUE, label=label)
+    ax.plot(f["risk"], f["expected_outcome"], "-", color=_BLUE, label=label)
+    exact = f[f["status"] != OPTIMAL_INACCURATE]
+    ax.plot(exact["risk"], exact["expected_outcome"], "o", ms=4, color=_BLUE)
+    rough = f[f["status"] == OPTIMAL_INACCURATE]
+    if len(rough):
+        ax.plot(rough["risk"], rough["expected_outcome"], "o", ms=6, mfc="white", color=_BLUE,
+                label="solved only approximately")
     if free is not None and len(free):
         g = ok(free)
         ax.plot(g["risk"], g["expected_outcome"], "--", color=_GREY, lw=1.5,
