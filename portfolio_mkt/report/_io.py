@@ -82,7 +82,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
 
     The temporary file is flushed, synced and renamed over ``path`` with :func:`os.replace`,
     which is atomic on POSIX and Windows: an interrupted run leaves either the old file or the
-    new one, never a truncated one.
+    new one, never a truncated one. The file's mode follows the umask (``0666 & ~umask``);
+    the temporary file's name carries the process id, so a later run removes it if this one was
+    killed (see :func:`portfolio_mkt.report.clean_stale`).
 
     Parameters
     ----------
@@ -98,8 +100,10 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: follow the umask instead
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -112,6 +116,20 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
