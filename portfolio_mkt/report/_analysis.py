@@ -143,7 +143,7 @@ def _progress(total: int, desc: str, enabled: bool | None) -> Any:
     from tqdm.auto import tqdm
 
     disable = not sys.stderr.isatty() if enabled is None else not enabled
-    return tqdm(total=total, desc=desc, disable=disable, leave=False, file=sys.stderr)
+    return tqdm(total=total, desc=desc, disable=disable, leave=False, file=sys.stderr, delay=2.0)
 
 
 def run_plan(
@@ -158,6 +158,9 @@ def run_plan(
     n_resamples: int = 40,
     progress: bool | None = None,
     overrides: dict[str, Any] | None = None,
+    outcome: str | None = None,
+    currency: str | None = None,
+    title: str | None = None,
 ) -> PlanRun:
     """Solve a plan (or a bare problem) and compute the report's sections.
 
@@ -178,6 +181,8 @@ def run_plan(
     overrides : dict, optional
         Keyword arguments of :meth:`Plan.to_problem` (``risk_aversion``, ``budget``,
         ``scenario``) applied to the plan before solving.
+    outcome, currency, title : str, optional
+        Labels for a bare problem (a plan file gives its own).
 
     Returns
     -------
@@ -199,9 +204,9 @@ def run_plan(
     alloc = solve(problem)
     run = PlanRun(
         name=plan.name if plan else str(problem.name),
-        title=(plan.spec.description or plan.name) if plan else str(problem.name),
-        outcome=plan.spec.outcome if plan else "outcome",
-        currency=plan.spec.currency if plan else "",
+        title=(plan.spec.description or plan.name) if plan else (title or str(problem.name)),
+        outcome=plan.spec.outcome if plan else (outcome or "outcome"),
+        currency=str(getattr(plan.spec, "currency", "") or "") if plan else (currency or ""),
         problem=problem,
         allocation=alloc,
         table=recommendation_table(alloc),
