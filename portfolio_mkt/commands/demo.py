@@ -13,7 +13,7 @@ from typing import Any
 
 from ._common import add_out_argument, add_progress_argument, print_run, write_run
 
-__all__ = ["register", "run_demo", "demo_problem", "DEMO_RISK_AVERSION"]
+__all__ = ["register", "run_demo", "demo_run", "demo_problem", "DEMO_RISK_AVERSION"]
 
 #: Risk aversion of the demo (on budget shares).
 DEMO_RISK_AVERSION = 1.0
@@ -76,15 +76,33 @@ def demo_problem(budget: float | None = None) -> Any:
     )
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """Solve the demo and print the recommendation (with ``--out``: the full report)."""
+def demo_run(frontier: bool = True, n_points: int = 12, progress: bool | None = None) -> Any:
+    """Solve the demo and compute its report (see :func:`portfolio_mkt.report.run_plan`).
+
+    Parameters
+    ----------
+    frontier : bool, default True
+        Compute the efficient frontier.
+    n_points : int, default 12
+        Frontier points.
+    progress : bool, optional
+        Progress bars (default: on a terminal).
+
+    Returns
+    -------
+    PlanRun
+    """
     from ..report import run_plan
 
-    problem = demo_problem()
-    run = run_plan(problem, frontier=bool(args.out), n_points=12, scenarios=False,
-                   confidence=False, progress=args.progress, outcome="revenue", currency="$",
-                   title="Next week's budget for a US/RU campaign, planned from a year of "
-                         "weekly spend and revenue with saturation curves fitted per asset.")
+    return run_plan(demo_problem(), frontier=frontier, n_points=n_points, scenarios=False,
+                    confidence=False, progress=progress, outcome="revenue", currency="$",
+                    title="Next week's budget for a US/RU campaign, planned from a year of "
+                          "weekly spend and revenue with saturation curves fitted per asset.")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Solve the demo and print the recommendation (with ``--out``: the full report)."""
+    run = demo_run(frontier=bool(args.out), progress=args.progress)
     print_run(run, verbose=False)
     write_run(run, args)
     return 0

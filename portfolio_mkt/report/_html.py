@@ -196,23 +196,29 @@ def _moves(run: Any, cur: str, top: int = 3) -> list[str]:
     median_roi = float(t.loc[t["recommended"] > DUST, "marginal_roi"].median()) \
         if (t["recommended"] > DUST).any() else float("nan")
     out = []
+    kinds = {c.name: type(c).__name__ for c in getattr(run.problem, "constraints", ())}
+    floors = [n for n in binding if member.get(n) and "Floor" in kinds.get(n, "")]
+    delta = float(getattr(run.problem, "risk_aversion", 0.0) or 0.0)
     for asset, r in big.iterrows():
         ch = float(r["change"])
         verb = "up" if ch > 0 else "down"
         held = [n for n, m in member.items() if str(asset) in m]
+        mroi = float(r["marginal_roi"])
+        unit = f"next {cur or ''}1"
         if held:
             why = "required by " + ", ".join(held)
-        elif run.curves and str(asset) in run.curves:
-            why = (f"its next {cur or ''}1 earns {number(r['marginal_roi'])} {run.outcome} "
-                   "at the recommended spend, where its response curve flattens"
-                   if ch > 0 else
-                   f"past this point its curve saturates (next {cur or ''}1 earns "
-                   f"{number(r['marginal_roi'])})")
+        elif ch < 0 and floors:
+            why = "money moves to meet " + ", ".join(floors)
         elif ch > 0:
-            why = (f"high return per {cur or ''}1 ({number(r['marginal_roi'])}) for its risk"
-                   if not math.isnan(median_roi) else "high return for its risk")
+            why = (f"the {unit} here still earns {number(mroi)} {run.outcome}, more than "
+                   "elsewhere" if not math.isnan(median_roi) and mroi >= median_roi else
+                   f"it spreads risk (the {unit} earns {number(mroi)})")
+        elif not math.isnan(median_roi) and mroi < median_roi:
+            why = f"its returns flatten: the {unit} earns only {number(mroi)} here"
+        elif delta > 0:
+            why = f"to lower risk (the {unit} still earns {number(mroi)})"
         else:
-            why = "lower return or higher risk than the alternatives"
+            why = "other assets earn more per money"
         out.append(f"{asset} {verb} {signed_money(ch, cur, minus=_MINUS)} "
                    f"({percent(r.get('change_pct'), signed=True, minus=_MINUS, missing='new')}"
                    f"): {why}.")
@@ -237,11 +243,13 @@ def _risk_trade(run: Any, cur: str) -> list[Block]:
         f"This plan trades expected {out} for lower risk. The plan with the most expected "
         f"{out} under the same constraints reaches {_o(om.expected_outcome)} with risk "
         f"±{_o(om.risk)}; the recommendation gives up {_o(gap)} of it to bring risk down to "
-        f"±{_o(a.risk)}. The risk setting is risk aversion δ = {number(delta)}: each unit of "
-        f"variance of {out} (risk squared) is counted as δ / (2 × budget) = {number(per_var, 3)} "
-        f"of expected {out}, so lowering risk from ±{_o(om.risk)} to ±{_o(a.risk)} is worth "
-        f"{_o(worth)} to this plan, more than the {_o(gap)} it costs. Lower the risk aversion "
-        f"(--risk-aversion) to move towards the outcome-maximising plan.", "warn")]
+        f"±{_o(a.risk)}. The risk setting is risk aversion δ = {number(delta)}: the plan counts "
+        f"risk as a cost of δ / (2 × budget) × risk² in {out}, so risk of ±{_o(a.risk)} costs "
+        f"{_o(per_var * float(a.risk) ** 2)} and ±{_o(om.risk)} would cost "
+        f"{_o(per_var * float(om.risk) ** 2)}; lowering risk from ±{_o(om.risk)} to "
+        f"±{_o(a.risk)} is worth {_o(worth)} to this plan, more than the {_o(gap)} of expected "
+        f"{out} it gives up. A lower risk aversion (--risk-aversion) moves the plan towards the "
+        "outcome-maximising one.", "warn")]
     rows = {"expected " + out: [], "risk (±1 standard deviation)": [],
             f"{out} per {cur or ''}1 spent": []}
     cols = []
@@ -365,10 +373,49 @@ def _approval_lines(run: Any) -> list[tuple[str, str]]:
     return [(asset, " ".join(m)) for asset, m in grouped.items()]
 
 
+_RULES = {"max_change": "moves more than the change allowed without approval",
+          "protected_tags": "cuts a protected asset",
+          "min_confidence": "the direction of change is not certain enough"}
+
+
+def _approval_blocks(run: Any, cur: str, lines: list[tuple[str, str]]) -> list[Block]:
+    """One row per asset that needs sign-off, each reason once, money in the currency."""
+    ap = run.approvals
+    if not {"asset", "rule"} <= set(ap.columns) or "change" not in run.table.columns:
+        return [_p(m, "flag") for _, m in lines]
+    rows = []
+    for asset, group in ap.groupby(ap["asset"].astype(str), sort=False):
+        reasons = list(dict.fromkeys(_RULES.get(str(r), str(r)) for r in group["rule"]))
+        t = run.table.loc[asset] if asset in run.table.index else None
+        rows.append({
+            "asset": asset,
+            "current": float(t["current"]) if t is not None else float("nan"),
+            "recommended": float(t["recommended"]) if t is not None else float("nan"),
+            "change": float(t["change"]) if t is not None else float("nan"),
+            "change_pct": float(t["change_pct"]) if t is not None else float("nan"),
+            "reason": "; ".join(reasons),
+        })
+    frame = pd.DataFrame(rows).set_index("asset")
+    return [
+        _p(f"{len(frame)} asset(s) change by more than the plan lets the model decide alone; "
+           "each needs a person's sign-off.", "flag"),
+        _table(frame, {"current": _money_cell(cur), "recommended": _money_cell(cur),
+                       "change": _signed_money_cell(cur), "change_pct": _pct_cell(True, "new"),
+                       "reason": lambda v: _cell(str(v), "wrap")}, "asset",
+               {"current": "current spend", "recommended": "recommended spend",
+                "change": "change", "change_pct": "change %",
+                "reason": "why it needs sign-off"}),
+    ]
+
+
 def _recommendation(run: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:
     t = run.table.copy().rename_axis("asset")
+    t = t.drop(columns=["tags"], errors="ignore")  # in recommendation.csv; too wide for the page
     out = run.outcome
     om = getattr(run, "outcome_max", None)
+    if om is not None and float(om.expected_outcome) - float(run.allocation.expected_outcome) \
+            < DUST:
+        om = None
     if om is not None and "current" in t.columns:
         t.insert(list(t.columns).index("recommended") + 1, "outcome_max",
                  om.spend.reindex(t.index).astype(float))
@@ -393,7 +440,8 @@ def _recommendation(run: Any, cur: str, figures: dict[str, bytes]) -> list[Block
         "change": _signed_money_cell(cur), "change_pct": _pct_cell(True, "new"),
         "share": _pct_cell(False), "expected_outcome": _outcome_cell,
         "marginal_roi": _num_cell(3), "confidence": _pct_cell(False),
-        "market": _text_cell, "channel": _text_cell, "tier": _text_cell, "tags": _text_cell,
+        "market": _text_cell, "channel": _text_cell, "tier": _text_cell,
+        "tags": lambda v: _cell(", ".join(t for t in str(v or "").split(";") if t), "wrap"),
     }
     blocks = [_p(f"Spend per asset in {cur or 'money'}: today, recommended, and the change. "
                  f"Expected {out} is read on each asset's response curve at the recommended "
@@ -427,12 +475,18 @@ def _frontier_blocks(run: Any, cur: str, figures: dict[str, bytes]) -> list[Bloc
     if eq is not None:
         cost = max(float(eq["outcome_cost"]), 0.0) if float(eq["outcome_cost"]) > \
             -1e-6 * max(abs(float(eq["outcome_with"])), 1.0) else float(eq["outcome_cost"])
-        blocks.append(_p(
-            f"At the same risk as the recommendation (±{_o(eq['risk'])}), the model alone — "
-            f"without the strategy constraints — would reach {_o(eq['outcome_without'])} "
-            f"expected {run.outcome}: the strategy costs {_o(cost)} "
-            f"({percent(cost / float(eq['outcome_without']) if eq['outcome_without'] else 0)})"
-            " at equal risk."))
+        if cost < DUST:
+            blocks.append(_p(
+                f"At the same risk as the recommendation (±{_o(eq['risk'])}), the model alone — "
+                "without the strategy constraints — reaches the same expected "
+                f"{run.outcome}: the strategy costs nothing at equal risk."))
+        else:
+            blocks.append(_p(
+                f"At the same risk as the recommendation (±{_o(eq['risk'])}), the model alone — "
+                f"without the strategy constraints — would reach {_o(eq['outcome_without'])} "
+                f"expected {run.outcome}: the strategy costs {_o(cost)} "
+                f"({percent(cost / float(eq['outcome_without']) if eq['outcome_without'] else 0)})"
+                " at equal risk."))
     fc = getattr(run, "frontier_cost", None)
     if fc is not None and len(fc) and "outcome_cost" in fc.columns:
         bad = fc[fc["status"] != "optimal"] if "status" in fc.columns else fc.iloc[:0]
@@ -521,7 +575,8 @@ def _scenario_blocks(run: Any, cur: str) -> list[Block]:
         _table(s[cols], {"budget": _money_cell(cur), "outcome_change_pct": _pct_cell(True),
                          "expected_outcome": _outcome_cell, "risk": _outcome_cell,
                          "risk_change": _signed_money_cell(""), "status": _text_cell,
-                         "message": _text_cell}, "scenario", headers),
+                         "message": lambda v: _cell("" if v is None or v != v else str(v),
+                                                    "wrap")}, "scenario", headers),
     ]
     if run.scenario_spend is not None:
         blocks.append(_p(f"Recommended spend per scenario ({cur or 'money'}):"))
@@ -634,7 +689,7 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
     body["bias-audit"] = _audit_blocks(run)
     lines = _approval_lines(run)
     if lines:
-        body["approvals"] = [_p(m, "flag") for _, m in lines]
+        body["approvals"] = _approval_blocks(run, cur, lines)
     elif run.approvals is not None:
         body["approvals"] = [_p("No change needs approval under the plan's rules.", "ok")]
     else:
