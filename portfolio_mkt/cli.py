@@ -151,6 +151,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     if getattr(args, "points", 2) is not None and getattr(args, "points", 2) < 2:
         print("portfolio-mkt: error: --points must be at least 2", file=err)
         return EXIT_BAD_INPUT
+    if args.command != "list":
+        _silence_solver_banners()
     try:
         with contextlib.redirect_stdout(out):
             return int(args.func(args))
@@ -165,6 +167,39 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - mapped to an exit code and one message below
         return _report_error(exc, err)
+
+
+def _silence_solver_banners() -> None:
+    """Make HiGHS's first solver object with standard output on the null device.
+
+    HiGHS prints a banner on the process's standard output when its first solver object is
+    made, before any option can switch output off; after this, no solver prints.
+    """
+    import os
+
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - no real stdout
+        return
+    saved = None
+    try:
+        sys.__stdout__.flush()
+        saved = os.dup(fd)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+        try:
+            import highspy
+
+            highspy.Highs()
+        except Exception:  # noqa: BLE001 - no HiGHS, nothing to silence
+            pass
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        if saved is not None:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def _report_error(exc: Exception, err: TextIO) -> int:

@@ -154,3 +154,14 @@ def test_progress_bars_wait_before_showing():
     finally:
         bar.close()
     assert _progress(3, "x", False).disable
+
+
+def test_no_solver_banner_on_the_terminal(tmp_path):
+    """HiGHS prints a banner on its first use; the command line never shows it."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), MPLBACKEND="Agg")
+    res = subprocess.run([sys.executable, "-m", "portfolio_mkt.cli", "frontier", "us_ru_weekly",
+                          "--points", "4", "--no-progress"], capture_output=True, text=True,
+                         env=env, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "Efficient frontier" in res.stdout
+    assert "HiGHS" not in res.stdout and "HiGHS" not in res.stderr
