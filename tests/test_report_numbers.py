@@ -256,3 +256,30 @@ def test_legends_are_off_the_data():
     assert legend.y1 <= axes_box.y0 + 1  # below the plotting area
     plt.close(fig)
     assert math.isfinite(run.allocation.expected_outcome)
+
+
+def test_constraint_costs_to_the_objective_never_negative(creators):
+    """Removing a constraint cannot lower the optimum of the objective: the price shown is
+    never negative; a noisy re-solve that says otherwise is repeated (Clarabel) or marked."""
+    from portfolio_mkt.report import _analysis
+
+    run, soup = creators
+    p = run.prices
+    assert (p["objective_cost"] >= 0).all()
+    core = p["objective_gain"].dropna()
+    tol = 1e-6 * run.allocation.expected_outcome
+    big = core[core.abs() > tol]
+    assert np.allclose(p.loc[big.index, "objective_cost"], big, rtol=1e-9)
+    # a re-solve that came back 100,000 short is repeated and corrected
+    noisy = run.prices.copy()
+    true_cost = noisy.loc["ru_penetration", "objective_cost"]
+    noisy.loc["ru_penetration", "outcome_without"] -= 100_000
+    run2 = _analysis.PlanRun(**{**run.__dict__, "prices": noisy.drop(
+        columns=["objective_cost", "price_status"])})
+    _analysis._objective_costs(run2, load_plan("us_ru_creators"), pm.solve)
+    assert run2.prices.loc["ru_penetration", "objective_cost"] == pytest.approx(true_cost,
+                                                                                  rel=1e-4)
+    assert run2.prices.loc["ru_penetration", "price_status"] == "optimal"
+    head = [th.get_text() for th in soup.find("section", id="constraint-prices").table.thead
+            .find_all("th")]
+    assert "cost to the plan's objective" in head

@@ -234,6 +234,7 @@ def run_plan(
     if prices:
         _prices(run, plan, solve, progress)
         _all_strategy(run, plan, solve)
+        _objective_costs(run, plan, solve)
     else:
         run.unavailable["prices"] = "not computed in this run"
     if frontier:
@@ -352,6 +353,68 @@ def _all_strategy(run: PlanRun, plan: Any, solve: Callable[..., Any]) -> None:
                                                name=run.prices.index.name))
     run.prices = pd.concat([run.prices, extra.reindex(columns=run.prices.columns.union(
         extra.columns, sort=False))])
+
+
+def _objective_costs(run: PlanRun, plan: Any, solve: Callable[..., Any]) -> None:
+    """The cost of each strategic constraint in the plan's own objective: never negative.
+
+    Removing a constraint can only improve the optimum of the objective the plan maximises
+    (expected outcome minus the risk charge); expected outcome alone may fall when the plan
+    uses the freedom to lower risk. A re-solve that says the objective fell beyond the
+    tolerance is repeated with Clarabel; if it still does, the row is marked
+    ``optimal_inaccurate`` instead of showing a negative cost.
+    """
+    p = run.prices
+    if p is None or not len(p):
+        return
+    problem = run.problem
+    objective = str(getattr(problem, "objective", "utility"))
+    delta = float(getattr(problem, "risk_aversion", 0.0) or 0.0)
+    budget = float(run.allocation.budget)
+    if objective == "utility":
+        def value(out: float, risk: float) -> float:
+            return out - delta / (2.0 * budget) * risk ** 2
+    elif objective == "max_return":
+        def value(out: float, risk: float) -> float:
+            return out
+    else:
+        return
+    a = run.allocation
+    base = value(float(a.expected_outcome), float(a.risk))
+    tol = 1e-6 * max(abs(base), 1.0)
+    names = _strategic_names(run, plan)
+    costs, status = [], []
+    for name, r in p.iterrows():
+        out_w, risk_w = r.get("outcome_without"), r.get("risk_without")
+        if out_w is None or risk_w is None or pd.isna(out_w) or pd.isna(risk_w):
+            costs.append(np.nan)
+            status.append("failed")
+            continue
+        gain = value(float(out_w), float(risk_w)) - base
+        st = "optimal"
+        if gain < -tol:  # impossible at exact optima: re-solve tighter
+            dropped = names if name == "all strategic constraints together" else [name]
+            try:
+                other = pm_solve_clarabel(problem.without(*dropped))
+                gain = max(gain, value(float(other.expected_outcome), float(other.risk)) - base)
+            except (PortfolioMktError, TypeError, ValueError):
+                pass
+            if gain < -tol:
+                st = "optimal_inaccurate"
+        costs.append(0.0 if abs(gain) <= tol else gain)
+        status.append(st)
+    run.prices = p.assign(objective_cost=costs, price_status=status)
+
+
+def pm_solve_clarabel(problem: Any) -> Any:
+    """Solve with Clarabel at the library's default accuracy (a second, conic opinion)."""
+    import warnings
+
+    import portfolio_mkt as pm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pm.solve(problem, solver="CLARABEL")
 
 
 def _price_columns(table: pd.DataFrame) -> pd.DataFrame:

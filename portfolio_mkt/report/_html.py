@@ -528,9 +528,10 @@ def _prices_blocks(run: Any, cur: str) -> list[Block]:
                          f"risk; {risk_txt}.")
         else:
             lines.append(f"{name} costs no expected {out}; {risk_txt}.")
-    cols = [c for c in ("kind", "binding", "outcome_price", "outcome_price_pct", "risk_change",
-                        "dual") if c in p.columns]
+    cols = [c for c in ("kind", "binding", "objective_cost", "outcome_price", "outcome_price_pct",
+                        "risk_change", "dual") if c in p.columns]
     headers = {"kind": "kind", "binding": "binding",
+               "objective_cost": "cost to the plan's objective",
                "outcome_price": f"{out} gained without it",
                "outcome_price_pct": "as a share", "risk_change": "risk change without it",
                "dual": "marginal value (dual)"}
@@ -549,11 +550,23 @@ def _prices_blocks(run: Any, cur: str) -> list[Block]:
             return _cell("–")
         return _cell(number(0.0 if abs(x) < 1e-6 else x, 3, minus=_MINUS))
 
+    def objective_cell(v: Any) -> Cell:
+        x = as_float(v)
+        if x is None or math.isnan(x):
+            return _cell("–")
+        if x < -max(tol_out, DUST):  # marked, never shown as a negative cost
+            return _cell("not confirmed", "txt mark")
+        return _cell(_o(max(x, 0.0)))
+
     return [
         _p("Each strategic constraint was removed and the plan re-solved: the difference is "
-           "what the strategy costs in expected outcome and what it buys in risk."),
+           "what the strategy costs in expected outcome and what it buys in risk. The cost to "
+           "the plan's objective (expected outcome minus the charge for risk) is never "
+           "negative: removing a constraint can only help the objective, even when expected "
+           "outcome alone falls because the plan then takes less risk."),
         _ul(lines),
         _table(p[cols], {"outcome_price_pct": _pct_cell(True), "outcome_price": small(tol_out),
+                         "objective_cost": objective_cell,
                          "risk_change": small(tol_risk), "binding": _yes, "kind": _text_cell,
                          "dual": dual}, "constraint", headers),
     ]
