@@ -75,8 +75,11 @@ def test_constraint_prices_in_plain_words(us_ru_soup, us_ru_run):
 def test_scenarios_and_approvals(us_ru_soup):
     scen = us_ru_soup.find("section", id="scenarios").get_text(" ")
     assert "model only (no strategy)" in scen and "budget +20%" in scen
-    flags = us_ru_soup.find("section", id="approvals").find_all("p", class_="flag")
-    assert flags and any("more than the 10%" in f.get_text() for f in flags)
+    approvals = us_ru_soup.find("section", id="approvals")
+    assert approvals.find("p", class_="flag") is not None
+    rows = {tr.find_all("td")[0].get_text(): tr.find_all("td")[-1].get_text()
+            for tr in approvals.table.tbody.find_all("tr")}
+    assert "ru_search" in rows and "moves more than the change allowed" in rows["ru_search"]
 
 
 def test_unavailable_sections_say_so(us_ru_soup):
