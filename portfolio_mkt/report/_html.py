@@ -159,6 +159,16 @@ def _roi(outcome: float, spend: float) -> float:
     return outcome / spend if spend > DUST else float("nan")
 
 
+def _per_unit(run: Any, cur: str) -> tuple[float, str]:
+    """Scale and words for 'outcome per money': per 1 or, for small ratios, per 1,000."""
+    a = run.allocation
+    spent = float(a.spend.sum()) if hasattr(a, "spend") else float(a.budget)
+    roi = abs(_roi(float(a.expected_outcome), spent))
+    if roi == roi and roi < 0.05:
+        return 1000.0, money(1000, cur)
+    return 1.0, f"{cur or ''}1"
+
+
 def _members(run: Any, name: str) -> set[str]:
     """Assets a constraint applies to (best effort, for the 'why' of a move)."""
     cons = next((c for c in getattr(run.problem, "constraints", ()) if c.name == name), None)
@@ -195,18 +205,29 @@ def _moves(run: Any, cur: str, top: int = 3) -> list[str]:
     member = {n: _members(run, n) for n in binding}
     median_roi = float(t.loc[t["recommended"] > DUST, "marginal_roi"].median()) \
         if (t["recommended"] > DUST).any() else float("nan")
+    median_roi *= _per_unit(run, cur)[0]
     out = []
     kinds = {c.name: type(c).__name__ for c in getattr(run.problem, "constraints", ())}
     floors = [n for n in binding if member.get(n) and "Floor" in kinds.get(n, "")]
     delta = float(getattr(run.problem, "risk_aversion", 0.0) or 0.0)
+    k, per = _per_unit(run, cur)
+    shift = [c for c in getattr(run.problem, "constraints", ())
+             if c.name in binding and getattr(c, "max_change", None) is not None
+             and getattr(c, "relative", False)]
     for asset, r in big.iterrows():
         ch = float(r["change"])
         verb = "up" if ch > 0 else "down"
         held = [n for n, m in member.items() if str(asset) in m]
-        mroi = float(r["marginal_roi"])
-        unit = f"next {cur or ''}1"
+        pct = as_float(r.get("change_pct"))
+        for c in shift:
+            limit = float(c.max_change)
+            if pct is not None and pct == pct and abs(abs(pct) - limit) <= 1e-4 + 1e-3 * limit:
+                held.append(f"{c.name} (at its ±{percent(limit)} limit)")
+        mroi = float(r["marginal_roi"]) * k
+        unit = f"next {per}"
         if held:
-            why = "required by " + ", ".join(held)
+            why = ("capped by " if any("limit)" in h for h in held) else "required by ") \
+                + ", ".join(held)
         elif ch < 0 and floors:
             why = "money moves to meet " + ", ".join(floors)
         elif ch > 0:
@@ -250,21 +271,22 @@ def _risk_trade(run: Any, cur: str) -> list[Block]:
         f"±{_o(a.risk)} is worth {_o(worth)} to this plan, more than the {_o(gap)} of expected "
         f"{out} it gives up. A lower risk aversion (--risk-aversion) moves the plan towards the "
         "outcome-maximising one.", "warn")]
-    rows = {"expected " + out: [], "risk (±1 standard deviation)": [],
-            f"{out} per {cur or ''}1 spent": []}
+    k, per = _per_unit(run, cur)
+    roi_row = f"{out} per {per} spent"
+    rows: dict[str, list[float]] = {"expected " + out: [], "risk (±1 standard deviation)": [],
+                                    roi_row: []}
     cols = []
     if run.current_point is not None:
         cols.append("today's spend")
         spent = float(run.table["current"].sum()) if "current" in run.table else float("nan")
         rows["expected " + out].append(run.current_point[1])
         rows["risk (±1 standard deviation)"].append(run.current_point[0])
-        rows[f"{out} per {cur or ''}1 spent"].append(_roi(run.current_point[1], spent))
+        rows[roi_row].append(_roi(run.current_point[1], spent) * k)
     for label, alloc in (("recommended", a), ("outcome-maximising", om)):
         cols.append(label)
         rows["expected " + out].append(float(alloc.expected_outcome))
         rows["risk (±1 standard deviation)"].append(float(alloc.risk))
-        rows[f"{out} per {cur or ''}1 spent"].append(
-            _roi(float(alloc.expected_outcome), float(alloc.spend.sum())))
+        rows[roi_row].append(_roi(float(alloc.expected_outcome), float(alloc.spend.sum())) * k)
     frame = pd.DataFrame(rows, index=cols).T
     frame.index.name = ""
     fm = {c: (lambda v: _cell(number(v, 3) if abs(as_float(v) or 0) < 100 else _o(v)))
@@ -284,11 +306,13 @@ def _summary(run: Any, cur: str) -> list[Block]:
     kpis: list[dict[str, str]] = []
     rng = (f"range {_o(interval[0])} to {_o(interval[1])}" if interval is not None else "")
     kpis.append({"value": _o(rec_out), "label": f"expected {out}, recommended", "note": rng})
-    roi = _roi(rec_out, spent)
+    k, per = _per_unit(run, cur)
+    roi = _roi(rec_out, spent) * k
     roi_note = ""
     if interval is not None and spent > DUST:
-        roi_note = f"range {number(interval[0] / spent)} to {number(interval[1] / spent)}"
-    kpis.append({"value": number(roi), "label": f"{out} per {cur or ''}1 spent (ROI)",
+        roi_note = (f"range {number(interval[0] / spent * k)} to "
+                    f"{number(interval[1] / spent * k)}")
+    kpis.append({"value": number(roi), "label": f"{out} per {per} spent (ROI)",
                  "note": roi_note})
     blocks: list[Block] = []
     lead = (f"Spend {_m(spent, cur)} of the {_m(a.budget, cur)} budget as recommended to expect "
@@ -301,7 +325,7 @@ def _summary(run: Any, cur: str) -> list[Block]:
         cur_spent = float(t["current"].sum()) if "current" in t.columns else float("nan")
         gain = rec_out - cur_out
         kpis.append({"value": _o(cur_out), "label": f"expected {out} at today's spend",
-                     "note": f"ROI {number(_roi(cur_out, cur_spent))}"})
+                     "note": f"ROI {number(_roi(cur_out, cur_spent) * k)} per {per}"})
         kpis.append({"value": signed_money(gain, "", minus=_MINUS),
                      "label": f"incremental {out} of the recommendation",
                      "note": percent(gain / cur_out, signed=True, minus=_MINUS)
