@@ -66,12 +66,16 @@ numpydoc_xref_param_type = False
 numpydoc_attributes_as_param_list = True
 
 # -- HTML ----------------------------------------------------------------------------------
-html_theme = "alabaster"
+# pydata-sphinx-theme (as skfolio uses): maintained, a readable text column, search, dark mode.
+html_theme = "pydata_sphinx_theme"
 html_title = f"portfolio_mkt {release}"
 html_static_path: list[str] = []
 html_theme_options = {
-    "description": "Marketing budgets as a convex portfolio problem",
-    "fixed_sidebar": True,
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
 }
 
 

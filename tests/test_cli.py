@@ -108,7 +108,7 @@ def test_plan_one_scenario():
     code, out, err = run("plan", "monthly_100k", "--scenario", "budget +20%")
     assert code == 0, err
     direct = pm.solve(load_plan("monthly_100k").to_problem(scenario="budget +20%"))
-    assert "Budget 120,000" in out
+    assert "Budget $120,000" in out
     assert f"{direct.spend['search']:,.0f}" in out
     code, _, err = run("plan", "monthly_100k", "--scenario", "nope")
     assert code == 2 and "no scenario named 'nope'" in err
@@ -117,11 +117,20 @@ def test_plan_one_scenario():
 def test_demo():
     code, out, err = run("demo")
     assert code == 0, err
-    from portfolio_mkt.examples import example_problem
+    from portfolio_mkt.commands.demo import demo_problem
 
-    direct = pm.solve(example_problem())
+    problem = demo_problem()
+    direct = pm.solve(problem)
     assert f"{direct.expected_outcome:,.0f}" in out
-    assert "ru_floor" in out
+    # the flagship demo has diminishing returns: a fitted saturating curve for every asset
+    assert problem.response and set(problem.response) == set(problem.expected_return.index)
+    for curve in problem.response.values():
+        x = np.array([1e3, 2e4, 4e4, 8e4])
+        slope = np.diff(np.asarray(curve.value(x), dtype=float)) / np.diff(x)
+        assert (np.diff(slope) < 0).all()  # concave: each extra dollar earns less
+    # its budget is inside what the history spent, and no asset is moved to a corner
+    assert "far outside" not in out
+    assert direct.spend.min() > 0.01 * direct.budget
 
 
 def test_list():
@@ -181,11 +190,11 @@ def _history(tmp_path: Path) -> Path:
 
 
 def test_fit(tmp_path):
-    from portfolio_mkt.report._analysis import optional_module
+    from portfolio_mkt.report._analysis import public
 
     path = _history(tmp_path)
     code, out, err = run("fit", str(path), "--budget", "10000", "--out", str(tmp_path / "o"))
-    if optional_module("portfolio_mkt.estimation", "problem_from_history") is None:
+    if public("problem_from_history") is None:
         assert code == 2 and "not available" in err
         return
     assert code == 0, err

@@ -58,7 +58,7 @@ def test_recommendation_table_matches_solve(us_ru_soup):
     rows = {tr.find_all("td")[0].get_text(): [td.get_text() for td in tr.find_all("td")]
             for tr in table.tbody.find_all("tr")}
     header = [th.get_text() for th in table.thead.find_all("th")]
-    col = header.index("recommended")
+    col = header.index("recommended spend")
     for asset, spend in direct.spend.items():
         assert rows[asset][col] == f"${spend:,.0f}"
     assert rows["ru_creator_anya"][header.index("change")] in ("0", "$0", "")
@@ -75,8 +75,11 @@ def test_constraint_prices_in_plain_words(us_ru_soup, us_ru_run):
 def test_scenarios_and_approvals(us_ru_soup):
     scen = us_ru_soup.find("section", id="scenarios").get_text(" ")
     assert "model only (no strategy)" in scen and "budget +20%" in scen
-    flags = us_ru_soup.find("section", id="approvals").find_all("p", class_="flag")
-    assert flags and any("more than the 10%" in f.get_text() for f in flags)
+    approvals = us_ru_soup.find("section", id="approvals")
+    assert approvals.find("p", class_="flag") is not None
+    rows = {tr.find_all("td")[0].get_text(): tr.find_all("td")[-1].get_text()
+            for tr in approvals.table.tbody.find_all("tr")}
+    assert "ru_search" in rows and "moves more than the change allowed" in rows["ru_search"]
 
 
 def test_unavailable_sections_say_so(us_ru_soup):
@@ -89,7 +92,7 @@ def test_unavailable_sections_say_so(us_ru_soup):
 def test_summary_compares_with_current(us_ru_soup, us_ru_run):
     text = us_ru_soup.find("section", id="summary").get_text(" ")
     assert f"{us_ru_run.allocation.expected_outcome:,.0f}" in text
-    assert "Keeping today's spend" in text
+    assert "against keeping today's spend" in text
     assert "ru_penetration" in text  # a binding strategy constraint is named
 
 
@@ -124,12 +127,12 @@ def test_fallbacks_agree_with_scenarios_module(monkeypatch):
 
     plan = load_plan("quarterly_2m")
     full = run_plan(plan, frontier=False, confidence=False)
-    real = _analysis.optional_module
+    real = _analysis.public
 
-    def missing(name, attr=None):
-        return None if name == "portfolio_mkt.scenarios" else real(name, attr)
+    def missing(attr):
+        return None if attr in ("scenarios", "constraint_prices", "Scenario") else real(attr)
 
-    monkeypatch.setattr(_analysis, "optional_module", missing)
+    monkeypatch.setattr(_analysis, "public", missing)
     own = run_plan(plan, frontier=False, confidence=False)
     for sc in ("base", "budget +20%", "budget -15%", "no events", "cautious"):
         assert own.scenarios.loc[sc, "expected_outcome"] == pytest.approx(

@@ -14,7 +14,8 @@ from typing import Any
 from ._analysis import PlanRun, recommendation_table, run_plan
 from ._figures import make_figures
 from ._html import SECTIONS, render_html
-from ._io import figure_png, write_bytes_atomic, write_table, write_text_atomic
+from ._io import csv_safe, figure_png, write_bytes_atomic, write_table, write_text_atomic
+from ._outdir import MARKER, clean_stale, output_directory
 
 __all__ = [
     "PlanRun",
@@ -29,6 +30,10 @@ __all__ = [
     "write_text_atomic",
     "write_table",
     "figure_png",
+    "csv_safe",
+    "output_directory",
+    "clean_stale",
+    "MARKER",
 ]
 
 
@@ -53,11 +58,16 @@ def write_report(run: PlanRun, path: str | Path, figures: dict[str, bytes] | Non
     if path.suffix.lower() not in (".html", ".htm"):
         path = path / "report.html"
     figures = make_figures(run) if figures is None else figures
+    clean_stale(path.parent)
     return write_text_atomic(path, render_html(run, figures))
 
 
 def write_outputs(run: PlanRun, directory: str | Path, report: bool = True) -> list[Path]:
-    """Write every table (CSV and Parquet), every figure (PNG) and the report.
+    """Write every table (CSV and Parquet), every figure (PNG) and the report, all or nothing.
+
+    The set is written to a fresh temporary directory and swapped in for ``directory`` in one
+    step (see :func:`output_directory`): concurrent runs never mix files, a failure leaves the
+    previous set, and files follow the umask.
 
     Parameters
     ----------
@@ -71,9 +81,15 @@ def write_outputs(run: PlanRun, directory: str | Path, report: bool = True) -> l
     Returns
     -------
     list of Path
-        The files written.
+        The files written (their final paths).
     """
-    d = Path(directory)
+    target = Path(directory)
+    with output_directory(target) as d:
+        written = _write_all(run, d, report)
+    return [target / p.name for p in written]
+
+
+def _write_all(run: PlanRun, d: Path, report: bool) -> list[Path]:
     out: list[Path] = []
     out += write_table(run.table, d, "recommendation")
     out += write_table(_constraints_table(run.allocation), d, "constraints")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,31 +12,30 @@ import pandas as pd
 
 from ..exceptions import PortfolioMktError
 
-__all__ = ["PlanRun", "run_plan", "recommendation_table", "optional_module"]
+__all__ = ["PlanRun", "run_plan", "recommendation_table", "public"]
 
 
-def optional_module(name: str, attr: str | None = None) -> Any:
-    """Import ``name`` (and return its ``attr``) or ``None`` when it does not exist yet.
+def public(attr: str) -> Any:
+    """A public name of the top-level ``portfolio_mkt`` namespace, or ``None`` if absent.
+
+    The report only uses the library through its public functions (``frontier``,
+    ``constraint_prices``, ``scenarios``, ``bootstrap``, ``bias_audit``, ``approval_flags``).
 
     Parameters
     ----------
-    name : str
-        Module path, such as ``"portfolio_mkt.scenarios"``.
-    attr : str, optional
-        Attribute of the module to return.
+    attr : str
+        The name, such as ``"constraint_prices"``.
 
     Returns
     -------
     object or None
-        The module or attribute, or ``None``.
     """
+    import portfolio_mkt as pm
+
     try:
-        mod = importlib.import_module(name)
-    except ImportError:
+        return getattr(pm, attr)
+    except (AttributeError, ImportError):
         return None
-    if attr is None:
-        return mod
-    return getattr(mod, attr, None)
 
 
 @dataclass
@@ -99,6 +97,11 @@ class PlanRun:
     curves: dict[str, Any] | None = None
     model_only: Any = None
     equal_risk: dict[str, float] | None = None
+    outcome_max: Any = None
+    current_breaks: list[str] = field(default_factory=list)
+    current_note: str | None = None
+    budget_warning: str | None = None
+    current_actual: pd.Series | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -140,7 +143,7 @@ def _progress(total: int, desc: str, enabled: bool | None) -> Any:
     from tqdm.auto import tqdm
 
     disable = not sys.stderr.isatty() if enabled is None else not enabled
-    return tqdm(total=total, desc=desc, disable=disable, leave=False, file=sys.stderr)
+    return tqdm(total=total, desc=desc, disable=disable, leave=False, file=sys.stderr, delay=2.0)
 
 
 def run_plan(
@@ -155,6 +158,9 @@ def run_plan(
     n_resamples: int = 40,
     progress: bool | None = None,
     overrides: dict[str, Any] | None = None,
+    outcome: str | None = None,
+    currency: str | None = None,
+    title: str | None = None,
 ) -> PlanRun:
     """Solve a plan (or a bare problem) and compute the report's sections.
 
@@ -175,6 +181,8 @@ def run_plan(
     overrides : dict, optional
         Keyword arguments of :meth:`Plan.to_problem` (``risk_aversion``, ``budget``,
         ``scenario``) applied to the plan before solving.
+    outcome, currency, title : str, optional
+        Labels for a bare problem (a plan file gives its own).
 
     Returns
     -------
@@ -196,9 +204,9 @@ def run_plan(
     alloc = solve(problem)
     run = PlanRun(
         name=plan.name if plan else str(problem.name),
-        title=(plan.spec.description or plan.name) if plan else str(problem.name),
-        outcome=plan.spec.outcome if plan else "outcome",
-        currency=plan.spec.currency if plan else "",
+        title=(plan.spec.description or plan.name) if plan else (title or str(problem.name)),
+        outcome=plan.spec.outcome if plan else (outcome or "outcome"),
+        currency=str(getattr(plan.spec, "currency", "") or "") if plan else (currency or ""),
         problem=problem,
         allocation=alloc,
         table=recommendation_table(alloc),
@@ -219,10 +227,14 @@ def run_plan(
     cur = getattr(problem, "current", None)
     if cur is not None and float(cur.sum()) > 0:
         run.current_point = _evaluate(problem, cur.to_numpy(dtype=float))
+        _current_breaks(run)
+    _current_source(run, plan)
+    _outcome_max(run, solve)
 
     if prices:
         _prices(run, plan, solve, progress)
         _all_strategy(run, plan, solve)
+        _objective_costs(run, plan, solve)
     else:
         run.unavailable["prices"] = "not computed in this run"
     if frontier:
@@ -265,7 +277,7 @@ def _prices(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: bool |
     if not names:
         run.unavailable["prices"] = "this plan has no strategic constraints to price"
         return
-    fn = optional_module("portfolio_mkt.scenarios", "constraint_prices")
+    fn = public("constraint_prices")
     if fn is not None:
         try:
             table = fn(run.problem, names, allocation=run.allocation, progress=progress)
@@ -343,6 +355,68 @@ def _all_strategy(run: PlanRun, plan: Any, solve: Callable[..., Any]) -> None:
         extra.columns, sort=False))])
 
 
+def _objective_costs(run: PlanRun, plan: Any, solve: Callable[..., Any]) -> None:
+    """The cost of each strategic constraint in the plan's own objective: never negative.
+
+    Removing a constraint can only improve the optimum of the objective the plan maximises
+    (expected outcome minus the risk charge); expected outcome alone may fall when the plan
+    uses the freedom to lower risk. A re-solve that says the objective fell beyond the
+    tolerance is repeated with Clarabel; if it still does, the row is marked
+    ``optimal_inaccurate`` instead of showing a negative cost.
+    """
+    p = run.prices
+    if p is None or not len(p):
+        return
+    problem = run.problem
+    objective = str(getattr(problem, "objective", "utility"))
+    delta = float(getattr(problem, "risk_aversion", 0.0) or 0.0)
+    budget = float(run.allocation.budget)
+    if objective == "utility":
+        def value(out: float, risk: float) -> float:
+            return out - delta / (2.0 * budget) * risk ** 2
+    elif objective == "max_return":
+        def value(out: float, risk: float) -> float:
+            return out
+    else:
+        return
+    a = run.allocation
+    base = value(float(a.expected_outcome), float(a.risk))
+    tol = 1e-6 * max(abs(base), 1.0)
+    names = _strategic_names(run, plan)
+    costs, status = [], []
+    for name, r in p.iterrows():
+        out_w, risk_w = r.get("outcome_without"), r.get("risk_without")
+        if out_w is None or risk_w is None or pd.isna(out_w) or pd.isna(risk_w):
+            costs.append(np.nan)
+            status.append("failed")
+            continue
+        gain = value(float(out_w), float(risk_w)) - base
+        st = "optimal"
+        if gain < -tol:  # impossible at exact optima: re-solve tighter
+            dropped = names if name == "all strategic constraints together" else [name]
+            try:
+                other = pm_solve_clarabel(problem.without(*dropped))
+                gain = max(gain, value(float(other.expected_outcome), float(other.risk)) - base)
+            except (PortfolioMktError, TypeError, ValueError):
+                pass
+            if gain < -tol:
+                st = "optimal_inaccurate"
+        costs.append(0.0 if abs(gain) <= tol else gain)
+        status.append(st)
+    run.prices = p.assign(objective_cost=costs, price_status=status)
+
+
+def pm_solve_clarabel(problem: Any) -> Any:
+    """Solve with Clarabel at the library's default accuracy (a second, conic opinion)."""
+    import warnings
+
+    import portfolio_mkt as pm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pm.solve(problem, solver="CLARABEL")
+
+
 def _price_columns(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     table.index.name = "constraint"
@@ -350,9 +424,8 @@ def _price_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _frontier(run: PlanRun, n_points: int, progress: bool | None) -> None:
-    import portfolio_mkt as pm
 
-    fn = getattr(pm, "frontier", None) or optional_module("portfolio_mkt.frontier", "frontier")
+    fn = public("frontier")
     if fn is None:
         run.unavailable["frontier"] = (
             "the efficient-frontier module (portfolio_mkt.frontier) is not available in this "
@@ -376,24 +449,158 @@ def _frontier(run: PlanRun, n_points: int, progress: bool | None) -> None:
     run.frontier = frame
     # the same frontier without the strategy: what the strategy costs at equal risk
     names = _strategic_names(run, run.plan)
-    compare = optional_module("portfolio_mkt.frontier", "compare_frontiers")
-    if not names or compare is None:
+    if not names:
         return
     try:
         free = fn(run.problem.without(*names), **kwargs)
         run.frontier_free = free.to_frame()
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # sqrt of tiny negative variances
-            cmp = compare(front, free)
-        run.frontier_cost = cmp.at_equal_risk.copy()
     except (PortfolioMktError, ValueError) as exc:
         run.notes.append(f"the frontier without the strategy could not be computed: {exc}")
+        return
+    _equal_risk_costs(run, names, progress)
+
+
+def _usable(status: Any) -> bool:
+    from ..status import is_usable, normalize_status
+
+    return is_usable(normalize_status(status))
+
+
+def _equal_risk_costs(run: PlanRun, names: list[str], progress: bool | None) -> None:
+    """Exact cost of the strategy at each frontier point's risk: re-solve without it.
+
+    The model alone may use every plan the strategy allows, so at equal risk it never reaches
+    less; a re-solve that says otherwise beyond the tolerance is repeated with the other conic
+    solver and, if it still disagrees, marked ``inaccurate`` instead of printed as a negative
+    cost. The exact points are added to the frontier without the strategy, so the constrained
+    curve is never drawn above it.
+    """
+    import portfolio_mkt as pm
+
+    from ..status import normalize_status
+
+    f = run.frontier
+    if f is None or getattr(run.problem, "covariance", None) is None:
+        return
+    free_problem = run.problem.without(*names)
+    rows = []
+    usable = f[f["status"].map(_usable)] if "status" in f.columns else f
+    bar = _progress(len(usable), "strategy cost at equal risk", progress)
+    scale = max(abs(float(run.allocation.expected_outcome)), 1.0)
+    tol = 1e-6 * scale
+    import warnings
+
+    for _, pt in usable.iterrows():
+        risk, with_ = float(pt["risk"]), float(pt["expected_outcome"])
+        row: dict[str, Any] = {"risk": risk, "outcome_with": with_}
+        if risk <= 0:
+            bar.update()
+            continue
+        status = "optimal"
+        try:
+            with warnings.catch_warnings():  # an inaccurate re-solve is marked in the table
+                warnings.simplefilter("ignore")
+                alloc = pm.solve(free_problem.replace(objective="max_return", max_risk=risk))
+            without = float(alloc.expected_outcome)
+            status = normalize_status(alloc.status)
+            if without < with_ - tol:  # impossible in exact arithmetic: re-solve tighter
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    alloc = pm.solve(free_problem.replace(objective="max_return",
+                                                          max_risk=risk), solver="CLARABEL")
+                without = max(without, float(alloc.expected_outcome))
+                status = normalize_status(alloc.status)
+            if without < with_ - tol:
+                status = "optimal_inaccurate"
+        except (PortfolioMktError, TypeError, ValueError) as exc:
+            row.update(outcome_without=float("nan"), outcome_cost=float("nan"),
+                       status="failed", message=str(exc))
+            rows.append(row)
+            bar.update()
+            continue
+        cost = without - with_
+        row.update(outcome_without=without,
+                   outcome_cost=0.0 if abs(cost) <= tol else cost,
+                   status=status)
+        rows.append(row)
+        bar.update()
+    bar.close()
+    if not rows:
+        return
+    table = pd.DataFrame(rows)
+    run.frontier_cost = table
+    exact = table.dropna(subset=["outcome_without"])
+    exact = exact[exact["status"] == "optimal"]
+    if len(exact):
+        extra = pd.DataFrame({"kind": "at equal risk", "status": "optimal",
+                              "expected_outcome": exact["outcome_without"].to_numpy(),
+                              "risk": exact["risk"].to_numpy()})
+        ff = run.frontier_free
+        keep = [c for c in ("kind", "status", "expected_outcome", "risk") if c in ff.columns]
+        run.frontier_free = (pd.concat([ff[keep], extra[keep]], ignore_index=True)
+                             .sort_values("risk").reset_index(drop=True))
+
+
+def _current_breaks(run: PlanRun) -> None:
+    """Constraints of the plan that today's spend does not meet (named in the summary)."""
+    import portfolio_mkt as pm
+
+    try:
+        checks = pm.verify(run.problem, run.problem.current.to_numpy(dtype=float))
+    except Exception:  # noqa: BLE001 - an explanation must never sink the report
+        return
+    run.current_breaks = [n for n, (viol, tol) in checks.items()
+                          if n not in ("budget", "long_only") and viol > tol]
+
+
+def _current_source(run: PlanRun, plan: Any) -> None:
+    """Say what "current" is and warn when the budget is far from what history spent."""
+    history = getattr(plan, "history", None) if plan is not None else None
+    cur = getattr(run.problem, "current", None)
+    if history is None or cur is None or not {"period", "spend"} <= set(history.columns):
+        if cur is not None and plan is not None:
+            run.current_note = (f"'Current' is the spend per asset given in the plan file "
+                                f"({float(cur.sum()):,.0f} in total).")
+        return
+    per_period = history.groupby("period")["spend"].sum().sort_index()
+    last_period = per_period.index[-1]
+    last_total = float(per_period.iloc[-1])
+    shown = float(cur.sum())
+    budget = float(run.allocation.budget)
+    if last_total > 0 and abs(shown - last_total) > 0.005 * last_total:
+        run.current_note = (
+            f"'Current' is the spend of the last period of the history ({last_period}), "
+            f"{last_total:,.0f} in total, scaled to the budget of {budget:,.0f} "
+            f"(x{shown / last_total:.2f}) so the two plans are compared at the same total."
+        )
+        if "asset" in history.columns:
+            last = history[history["period"] == last_period].groupby("asset")["spend"].sum()
+            run.current_actual = last.reindex(run.table.index).fillna(0.0).astype(float)
+    else:
+        run.current_note = (f"'Current' is the spend of the last period of the history "
+                            f"({last_period}): {last_total:,.0f} in total.")
+    lo, hi = float(per_period.min()), float(per_period.max())
+    if hi > 0 and (budget > 1.5 * hi or budget < 0.5 * lo):
+        run.budget_warning = (
+            f"The budget ({budget:,.0f}) is far outside what the history ever spent per period "
+            f"({lo:,.0f} to {hi:,.0f}): the estimated returns and curves are extrapolated "
+            "there, so treat the recommendation with care."
+        )
+
+
+def _outcome_max(run: PlanRun, solve: Callable[..., Any]) -> None:
+    """The plan that maximises expected outcome under the same constraints (risk ignored)."""
+    delta = float(getattr(run.problem, "risk_aversion", 0.0) or 0.0)
+    if delta <= 0 or getattr(run.problem, "covariance", None) is None:
+        return
+    try:
+        run.outcome_max = solve(run.problem.replace(risk_aversion=0.0))
+    except (PortfolioMktError, TypeError, ValueError) as exc:
+        run.notes.append(f"the outcome-maximising plan could not be solved: {exc}")
 
 
 def _scenario_objects(plan: Any, base: Any) -> list[Any]:
-    Scenario = optional_module("portfolio_mkt.scenarios", "Scenario")
+    Scenario = public("Scenario")
     out = []
     for sc in plan.spec.scenarios:
         kwargs: dict[str, Any] = {"name": sc.name}
@@ -420,7 +627,7 @@ def _scenarios(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: boo
     if plan is None or not plan.spec.scenarios:
         run.unavailable["scenarios"] = "the plan defines no scenarios (add a 'scenarios' list)"
         return
-    fn = optional_module("portfolio_mkt.scenarios", "scenarios")
+    fn = public("scenarios")
     if fn is not None:
         try:
             res = fn(run.problem, _scenario_objects(plan, run.problem), backend="sequential",
@@ -466,7 +673,7 @@ def _confidence(run: PlanRun, plan: Any, n_resamples: int, progress: bool | None
             "returns directly (add 'history:' to the plan file)"
         )
         return
-    fn = optional_module("portfolio_mkt.confidence", "bootstrap")
+    fn = public("bootstrap")
     if fn is None:
         run.unavailable["confidence"] = "the bootstrap (portfolio_mkt.confidence) is not available"
         return
@@ -501,7 +708,7 @@ def _audit(run: PlanRun, plan: Any) -> None:
         return
     result = getattr(getattr(plan, "estimate", None), "audit", None)
     if result is None:
-        fn = optional_module("portfolio_mkt.estimation", "bias_audit")
+        fn = public("bias_audit")
         if fn is None:
             run.unavailable["audit"] = "the bias audit (portfolio_mkt.estimation) is not available"
             return
@@ -522,8 +729,8 @@ def _audit(run: PlanRun, plan: Any) -> None:
 def _approvals(run: PlanRun, plan: Any) -> None:
     spec = plan.spec.approval if plan is not None else None
     conf = run.table["confidence"] if "confidence" in run.table.columns else None
-    mod = optional_module("portfolio_mkt.confidence")
-    if mod is not None and hasattr(mod, "approval_flags"):
+    flags_fn, rules_cls = public("approval_flags"), public("ApprovalRules")
+    if flags_fn is not None and rules_cls is not None:
         kwargs: dict[str, Any] = {}
         if spec is not None:
             kwargs = dict(
@@ -531,9 +738,9 @@ def _approvals(run: PlanRun, plan: Any) -> None:
                 protected_tags=tuple(spec.protect_tags),
                 min_confidence=spec.min_confidence,
             )
-        rules = mod.ApprovalRules(**kwargs)
+        rules = rules_cls(**kwargs)
         try:
-            run.approvals = mod.approval_flags(run.allocation, rules,
+            run.approvals = flags_fn(run.allocation, rules,
                                                conf.dropna() if conf is not None else None)
             return
         except PortfolioMktError as exc:  # pragma: no cover - defensive

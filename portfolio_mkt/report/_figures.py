@@ -18,6 +18,34 @@ __all__ = ["allocation_figure", "frontier_figure", "curves_figure", "marginal_ro
 
 _BLUE, _ORANGE, _GREY, _GREEN = "#1f5f99", "#e07b00", "#9aa5b1", "#2a9d55"
 
+#: Smallest font on any figure (points at the figure's own size; the page shows PNGs at 100%).
+MIN_FONT = 9.5
+
+_STYLE = {
+    "font.size": 10.5, "axes.titlesize": 11, "axes.labelsize": 10.5,
+    "xtick.labelsize": MIN_FONT, "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT,
+}
+
+
+def _styled(fn: Any) -> Any:
+    """Draw with the report's font sizes without touching the user's matplotlib settings."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with plt.rc_context(_STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _legend_below(ax: Any, ncol: int = 3) -> None:
+    """The legend under the axes, never on the data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=min(ncol, len(handles)), frameon=False)
+
 
 def _short(v: float, _: object = None) -> str:
     a = abs(v)
@@ -28,6 +56,7 @@ def _short(v: float, _: object = None) -> str:
     return f"{v:.3g}"
 
 
+@_styled
 def allocation_figure(table: pd.DataFrame) -> Any:
     """Current against recommended spend per asset (horizontal bars).
 
@@ -50,13 +79,17 @@ def allocation_figure(table: pd.DataFrame) -> Any:
     ax.set_yticks(y, labels=[str(a) for a in table.index])
     ax.invert_yaxis()
     ax.set_xlabel("spend")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.legend(loc="lower right", frameon=False)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
+    ax.xaxis.set_label_position("top")
+    ax.xaxis.tick_top()
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0 + 0.9 / (0.38 * n + 1.2)), ncol=2,
+              frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
 
 
+@_styled
 def frontier_figure(
     frontier: pd.DataFrame,
     chosen: tuple[float, float] | None,
@@ -83,16 +116,28 @@ def frontier_figure(
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+
+    from ..status import OPTIMAL_INACCURATE, is_usable, normalize_status
 
     def ok(f: pd.DataFrame) -> pd.DataFrame:
+        f = f.copy()
         if "status" in f.columns:
-            f = f[f["status"].astype(str).str.startswith("optimal")]
-        return f.sort_values("risk")
+            f["status"] = f["status"].map(normalize_status)
+            f = f[f["status"].map(is_usable)]
+        else:
+            f["status"] = "optimal"
+        return f.dropna(subset=["risk", "expected_outcome"]).sort_values("risk")
 
     f = ok(frontier)
     label = "efficient frontier" if free is None else "frontier with your strategy"
-    ax.plot(f["risk"], f["expected_outcome"], "-o", ms=3, color=_BLUE, label=label)
+    ax.plot(f["risk"], f["expected_outcome"], "-", color=_BLUE, label=label)
+    exact = f[f["status"] != OPTIMAL_INACCURATE]
+    ax.plot(exact["risk"], exact["expected_outcome"], "o", ms=4, color=_BLUE)
+    rough = f[f["status"] == OPTIMAL_INACCURATE]
+    if len(rough):
+        ax.plot(rough["risk"], rough["expected_outcome"], "o", ms=6, mfc="white", color=_BLUE,
+                label="solved only approximately")
     if free is not None and len(free):
         g = ok(free)
         ax.plot(g["risk"], g["expected_outcome"], "--", color=_GREY, lw=1.5,
@@ -104,13 +149,14 @@ def frontier_figure(
     ax.set_xlabel(f"risk (standard deviation of {outcome})")
     ax.set_ylabel(f"expected {outcome}")
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.legend(frameon=False)
+        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
+    _legend_below(ax, ncol=2)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
 
 
+@_styled
 def curves_figure(
     curves: dict[str, Any] | None,
     table: pd.DataFrame,
@@ -138,9 +184,9 @@ def curves_figure(
     """
     assets = list(table.index)
     n = len(assets)
-    cols = min(4, n)
+    cols = min(3, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.7 * cols, 3.0 * rows + 0.6), squeeze=False)
     for k, a in enumerate(assets):
         ax = axes[k // cols][k % cols]
         rec = float(table.loc[a, "recommended"])
@@ -161,8 +207,10 @@ def curves_figure(
         if cur > 0:
             ax.plot(cur, f(cur), "s", color=_GREY, ms=6, label="current")
         ax.plot(rec, f(rec), "*", color=_ORANGE, ms=12, label="recommended")
-        ax.set_title(str(a) + ("" if curve is not None else " (linear)"), fontsize=9)
-        ax.tick_params(labelsize=7)
+        title = str(a) + ("" if curve is not None else " (linear)")
+        ax.set_title(title if len(title) <= 28 else title[:27] + "…", fontsize=10.5)
+        ax.tick_params(labelsize=MIN_FONT)
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
@@ -170,15 +218,16 @@ def curves_figure(
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.supxlabel("spend", fontsize=10.5)
+    fig.supylabel(f"expected {outcome}", fontsize=10.5)
+    fig.tight_layout(rect=(0, 0.04, 1, 1), h_pad=1.6, w_pad=1.4)
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=8,
-                   bbox_to_anchor=(0.5, -0.04))
-    fig.supxlabel("spend", fontsize=9)
-    fig.supylabel(f"expected {outcome}", fontsize=9)
-    fig.subplots_adjust(hspace=0.55, wspace=0.35)
+        fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False,
+                   fontsize=MIN_FONT, bbox_to_anchor=(0.5, -0.04))
     return fig
 
 
+@_styled
 def marginal_roi_figure(table: pd.DataFrame, outcome: str = "outcome") -> Any:
     """Marginal ROI (next unit of money) per asset at the recommendation.
 
@@ -202,6 +251,7 @@ def marginal_roi_figure(table: pd.DataFrame, outcome: str = "outcome") -> Any:
         values, unit = values * 1000.0, "the next 1,000 of spend"
     ax.barh([str(a) for a in t.index], values, color=colors)
     ax.set_xlabel(f"{outcome} from {unit} (grey: not funded)")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig

@@ -10,7 +10,71 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["write_bytes_atomic", "write_text_atomic", "write_table", "figure_png"]
+__all__ = ["write_bytes_atomic", "write_text_atomic", "write_table", "figure_png",
+           "neutralise_formulas", "csv_safe"]
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(value: Any) -> Any:
+    """Prefix a string that a spreadsheet would run as a formula with a single quote.
+
+    OWASP's rule for CSV injection: a text cell beginning with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return is prefixed with ``'`` so it is shown as text. Numbers (including
+    negative ones) and every other value are returned unchanged.
+
+    Parameters
+    ----------
+    value : object
+        A cell, a column name or an index label.
+
+    Returns
+    -------
+    object
+        ``value``, or ``"'" + value`` for a dangerous string.
+
+    Examples
+    --------
+    >>> neutralise_formulas("=HYPERLINK(1)"), neutralise_formulas(-3.5)
+    ("'=HYPERLINK(1)", -3.5)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells, column names and index labels are neutralised.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The table.
+
+    Returns
+    -------
+    DataFrame
+        Same shape and numbers; only strings that start like a formula changed.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):
+            out[col] = out[col].map(neutralise_formulas)
+    out.columns = _safe_index(out.columns)
+    out.index = _safe_index(out.index)
+    return out
+
+
+def _safe_index(index: pd.Index) -> pd.Index:
+    if isinstance(index, pd.MultiIndex):
+        return pd.MultiIndex.from_tuples(
+            [tuple(neutralise_formulas(v) for v in t) for t in index],
+            names=[neutralise_formulas(n) for n in index.names])
+    if pd.api.types.is_numeric_dtype(index):
+        return index.rename(neutralise_formulas(index.name))
+    return pd.Index([neutralise_formulas(v) for v in index], name=neutralise_formulas(index.name),
+                    dtype=object)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
@@ -18,7 +82,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
 
     The temporary file is flushed, synced and renamed over ``path`` with :func:`os.replace`,
     which is atomic on POSIX and Windows: an interrupted run leaves either the old file or the
-    new one, never a truncated one.
+    new one, never a truncated one. The file's mode follows the umask (``0666 & ~umask``);
+    the temporary file's name carries the process id, so a later run removes it if this one was
+    killed (see :func:`portfolio_mkt.report.clean_stale`).
 
     Parameters
     ----------
@@ -34,8 +100,10 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: follow the umask instead
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -48,6 +116,20 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -72,6 +154,10 @@ def write_table(frame: pd.DataFrame, directory: str | Path, stem: str,
                 parquet: bool = True) -> list[Path]:
     """Write a table as ``<stem>.csv`` and ``<stem>.parquet``, each atomically.
 
+    The CSV is for spreadsheets: text cells that would run as formulas are neutralised (see
+    :func:`neutralise_formulas`) and numbers are cleaned of noise (``-0.0``, values within
+    ``1e-9`` of a whole unit of money). The Parquet file keeps the exact values.
+
     Parameters
     ----------
     frame : DataFrame
@@ -89,7 +175,7 @@ def write_table(frame: pd.DataFrame, directory: str | Path, stem: str,
         The files written.
     """
     directory = Path(directory)
-    out = [write_text_atomic(directory / f"{stem}.csv", frame.to_csv())]
+    out = [write_text_atomic(directory / f"{stem}.csv", csv_safe(_denoise(frame)).to_csv())]
     if parquet:
         try:
             buf = io.BytesIO()
@@ -102,6 +188,25 @@ def write_table(frame: pd.DataFrame, directory: str | Path, stem: str,
         except ImportError:  # pragma: no cover - pyarrow is a test dependency
             return out
         out.append(write_bytes_atomic(directory / f"{stem}.parquet", buf.getvalue()))
+    return out
+
+
+def _denoise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Round away solver noise for the CSV: 479999.999909 -> 480000, 2.2e-13 -> 0, -0.0 -> 0."""
+    import numpy as np
+
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_float_dtype(s):
+            v = s.to_numpy(dtype=float, copy=True)
+            scale = np.nanmax(np.abs(v)) if np.isfinite(v).any() else 0.0
+            tiny = np.abs(v) <= 1e-9 * max(scale, 1.0)
+            v[tiny] = 0.0
+            near = np.isfinite(v) & (np.abs(v - np.round(v)) <= 1e-9 * np.maximum(np.abs(v), 1.0))
+            near &= np.abs(v) >= 1.0
+            v[near] = np.round(v[near])
+            out[col] = v + 0.0
     return out
 
 
