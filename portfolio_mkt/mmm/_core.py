@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import least_squares, nnls
-from scipy.signal import lfilter
 
 from ..response import GeometricAdstock, WeibullAdstock
 from ._data import MarketData, WideData
@@ -122,6 +121,7 @@ class Engine:
             keep = s > s[0] * 1e-10
             self._fixed.append((P, u[:, keep]))
         self.sigma_hat = 1.0  # scaled units; set by fit()
+        self._lags = np.arange(self.l_max, dtype=float)
 
     # -- features ------------------------------------------------------------------------
     def adstock(self, params: np.ndarray):
@@ -131,40 +131,55 @@ class Engine:
             math.exp(params[0]), math.exp(params[1]), l_max=self.l_max, normalize=self.normalize
         )
 
+    def weights(self, params: np.ndarray) -> np.ndarray:
+        """Carryover weights of one channel block (geometric computed inline: hot path)."""
+        if self.lay.adstock == "geometric":
+            w = float(params[0]) ** self._lags
+            return w / w.sum() if self.normalize else w
+        return self.adstock(params).weights()
+
     def media_features(self, g: int, theta: np.ndarray) -> np.ndarray:
         m: MarketData = self.data.markets[g]
         lay = self.lay
+        n = len(m.y)
         cols = np.zeros_like(m.spend)
         for c in range(lay.n_channels):
             if m.mean_spend[c] <= 0:
                 continue
             p = theta[lay.block(g, c)]
-            w = self.adstock(p).weights()
-            a = lfilter(w, [1.0], m.spend[:, c])
+            a = np.convolve(m.spend[:, c], self.weights(p))[:n]  # causal FIR = adstock
             kappa = math.exp(p[lay.n_ad])
             slope = math.exp(p[lay.n_ad + 1]) if lay.saturation == "hill" else 1.0
             cols[:, c] = saturate(lay.saturation, a / m.mean_spend[c], kappa, slope)
         return cols
 
-    def solve_linear(self, g: int, S: np.ndarray, y: np.ndarray | None = None):
-        """Coefficients (fixed part free, media >= 0) of market ``g`` on its training rows."""
-        m = self.data.markets[g]
-        k = self.masks[g]
-        P, U = self._fixed[g]
-        yy = (m.y if y is None else y)[k]
-        Sk = S[k]
-        y_res = yy - U @ (U.T @ yy)
-        S_res = Sk - U @ (U.T @ Sk)
+    def project(self, g: int, y: np.ndarray) -> np.ndarray:
+        """Training rows of ``y`` with the baseline and controls projected out."""
+        U = self._fixed[g][1]
+        yk = y[self.masks[g]]
+        return yk - U @ (U.T @ yk)
+
+    def _media_coefs(self, S_res: np.ndarray, y_res: np.ndarray) -> np.ndarray:
         norms = np.sqrt((S_res**2).sum(axis=0))
-        active = norms > 1e-12 * max(1.0, float(np.abs(yy).max()))
-        b = np.zeros(S.shape[1])
+        active = norms > 1e-12 * max(1.0, float(np.abs(y_res).max()))
+        b = np.zeros(S_res.shape[1])
         if active.any():
             A = S_res[:, active] / norms[active]
             A = np.vstack([A, math.sqrt(_RIDGE) * np.eye(A.shape[1])])
             rhs = np.concatenate([y_res, np.zeros(A.shape[1])])
             sol, _ = nnls(A, rhs, maxiter=50 * A.shape[1])
             b[active] = sol / norms[active]
-        a, *_ = np.linalg.lstsq(P[k], yy - Sk @ b, rcond=None)
+        return b
+
+    def solve_linear(self, g: int, S: np.ndarray, y: np.ndarray | None = None):
+        """Coefficients (fixed part free, media >= 0) of market ``g`` on its training rows."""
+        m = self.data.markets[g]
+        k = self.masks[g]
+        P, U = self._fixed[g]
+        y = m.y if y is None else y
+        Sk = S[k]
+        b = self._media_coefs(Sk - U @ (U.T @ Sk), self.project(g, y))
+        a, *_ = np.linalg.lstsq(P[k], y[k] - Sk @ b, rcond=None)
         return np.concatenate([a, b])
 
     # -- residuals -----------------------------------------------------------------------
@@ -185,18 +200,27 @@ class Engine:
                 out.append(w * (theta[lay.block(0, c)] - mu) / sd)
         return np.concatenate(out) if out else np.zeros(0)
 
-    def residuals(self, theta: np.ndarray, ys: list[np.ndarray] | None = None) -> np.ndarray:
+    def residuals(self, theta: np.ndarray, yres: list[np.ndarray]) -> np.ndarray:
+        """Scaled residuals on the training rows (``yres``: projected KPI) and the penalties.
+
+        With the baseline and controls projected out, the residual of the full linear fit
+        equals the residual of the media-only fit on the projected data.
+        """
         parts = []
-        for g, m in enumerate(self.data.markets):
+        for g in range(len(self.data.markets)):
             S = self.media_features(g, theta)
-            y = m.y if ys is None else ys[g]
-            coefs = self.solve_linear(g, S, y)
-            P = self._fixed[g][0]
-            k = self.masks[g]
-            fit = np.column_stack([P[k], S[k]]) @ coefs
-            parts.append((y[k] - fit) / self.y_scale)
+            U = self._fixed[g][1]
+            Sk = S[self.masks[g]]
+            S_res = Sk - U @ (U.T @ Sk)
+            b = self._media_coefs(S_res, yres[g])
+            parts.append((yres[g] - S_res @ b) / self.y_scale)
         parts.append(self._penalties(theta))
         return np.concatenate(parts)
+
+    def projected(self, ys: list[np.ndarray] | None) -> list[np.ndarray]:
+        """Projected training KPI of every market (``ys`` replaces the data's KPI)."""
+        return [self.project(g, m.y if ys is None else ys[g])
+                for g, m in enumerate(self.data.markets)]
 
     def sparsity(self) -> sp.csr_matrix | None:
         lay = self.lay
@@ -256,7 +280,7 @@ class Engine:
         lo, hi = self.bounds()
         x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
         return least_squares(
-            self.residuals, x0, bounds=(lo, hi), method="trf", args=(ys,),
+            self.residuals, x0, bounds=(lo, hi), method="trf", args=(self.projected(ys),),
             jac_sparsity=self.sparsity(), x_scale=1.0, diff_step=1e-4,
             max_nfev=max_nfev or 60 * (1 + self.lay.size // 4), xtol=1e-8, ftol=1e-9,
         )
@@ -271,7 +295,7 @@ class Engine:
         starts += [self.random_start(rng) for _ in range(max(0, n_starts - 1))]
         # first pass: residual sd at the prior mean
         self.sigma_hat = 1.0
-        r0 = self.residuals(starts[0], ys)[: self.n_train]
+        r0 = self.residuals(starts[0], self.projected(ys))[: self.n_train]
         self.sigma_hat = max(float(np.sqrt(np.mean(r0**2))), 1e-6)
         best = None
         for s in starts:
@@ -279,7 +303,7 @@ class Engine:
             if best is None or res.cost < best.cost:
                 best = res
         # second pass with the residual sd of the best fit
-        r = self.residuals(best.x, ys)[: self.n_train]
+        r = self.residuals(best.x, self.projected(ys))[: self.n_train]
         dof = max(self.n_train - self.n_params_effective(), 1)
         self.sigma_hat = max(float(np.sqrt(np.sum(r**2) / dof)), 1e-6)
         best = self._run(best.x, ys)
