@@ -253,6 +253,7 @@ class MediaMixModel(BaseEstimator):
         res = eng.fit(self.n_starts, rng)
         quality["in_sample"] = self._score_rows(data, res, 0.0, 1.0)
         self.fit_quality_ = pd.DataFrame(quality).T[["r2", "nrmse", "mape", "n"]]
+        self.fit_quality_["n"] = self.fit_quality_["n"].astype(int)
         self._data = data
         self._engine_ = eng
         self._result = res
