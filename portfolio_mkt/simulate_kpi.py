@@ -182,7 +182,7 @@ def simulate_kpi(
         [1.0, 0.3, 0.6, 0.15, 0.8, 0.45][: len(names)] + [0.5] * max(0, len(names) - 6)
     dates = pd.date_range(start, periods=n_periods, freq="7D")
     t = np.arange(n_periods) / n_periods
-    doy = 2 * np.pi * dates.dayofyear.to_numpy() / 365.25
+    doy = 2 * np.pi * dates.day_of_year.to_numpy() / 365.25
     # channel-level truth
     base_spend = rng.uniform(10_000, 60_000, n_channels)
     alpha_c = rng.uniform(0.1, 0.6, n_channels)
