@@ -113,7 +113,7 @@ def run_fit_wide(args: argparse.Namespace, out: TextIO | None = None,
 
     import pandas as pd
 
-    from ..exceptions import InputError, PortfolioMktError
+    from ..exceptions import EstimationError, InputError, PortfolioMktError
 
     try:
         path = Path(getattr(args, "data", None) or getattr(args, "history", None) or "")
@@ -186,7 +186,7 @@ def run_fit_wide(args: argparse.Namespace, out: TextIO | None = None,
             print(f"\nwrote {d}/fit_quality.csv, decomposition.csv, curves.csv, "
                   "parameters.csv" + (", allocation.csv" if alloc is not None else ""), file=out)
         return 0
-    except InputError as exc:
+    except (InputError, EstimationError) as exc:
         print(f"error: {exc}", file=err)
         return 2
     except PortfolioMktError as exc:
