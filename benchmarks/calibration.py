@@ -1,6 +1,6 @@
 """Calibration of the media-mix model's uncertainty on simulated worlds with known truth.
 
-Run:  python benchmarks/calibration.py [--seeds 20] [--draws 100] [--method bootstrap|laplace|both]
+Run:  python benchmarks/calibration.py [--seeds 20] [--first-seed 100] [--draws 100] [--method bootstrap|laplace|both]
       [--weeks 104] [--channels 3] [--jobs 2]
 
 For each seed a single-KPI world is simulated (portfolio_mkt.simulate_kpi), the model is fitted,
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     """Print the calibration table (one column per draw method)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=100,
+                    help="first seed (100: worlds not used to choose the model's defaults)")
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--method", default="both", choices=["bootstrap", "laplace", "both"])
     ap.add_argument("--weeks", type=int, default=104)
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = {}
     for method in methods:
         t0 = time.perf_counter()
-        recs = calibrate(range(args.seeds), n_jobs=args.jobs, n_draws=args.draws,
+        recs = calibrate(range(args.first_seed, args.first_seed + args.seeds), n_jobs=args.jobs, n_draws=args.draws,
                          method=method, n_periods=args.weeks, n_channels=args.channels)
         table = summarize_calibration(recs)
         cols[f"{method}"] = table["value"]
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     out = pd.DataFrame(cols)
-    print(f"\n{args.seeds} seeds, {args.weeks} weeks, {args.channels} channels, "
+    print(f"\n{args.seeds} seeds ({args.first_seed}..{args.first_seed + args.seeds - 1}), {args.weeks} weeks, {args.channels} channels, "
           f"{args.draws} draws per seed\n")
     print(out.to_markdown(floatfmt=".3f") if _has_tabulate() else out.round(3).to_string())
     return 0

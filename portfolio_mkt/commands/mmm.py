@@ -46,7 +46,7 @@ def add_wide_arguments(parser: argparse.ArgumentParser, positional: bool = True)
     parser.add_argument("--l-max", type=int, default=8, dest="l_max",
                         help="carryover lags (periods)")
     parser.add_argument("--draws", type=int, default=0,
-                        help="bootstrap parameter draws for intervals and risk (e.g. 200)")
+                        help="parameter draws (Laplace) for intervals and risk (e.g. 200)")
     if not any(a.dest == "budget" for a in parser._actions):
         parser.add_argument("--budget", type=float, default=None,
                             help="budget per period: print the recommended allocation")
@@ -138,7 +138,7 @@ def run_fit_wide(args: argparse.Namespace, out: TextIO | None = None,
             warnings.simplefilter("always")
             model.fit(frame)
             if args.draws:
-                model.sample(int(args.draws), n_jobs=2)
+                model.sample(int(args.draws))
         for w in caught:
             if issubclass(w.category, UserWarning):
                 print(f"warning: {w.message}", file=err)

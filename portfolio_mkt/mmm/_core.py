@@ -276,13 +276,13 @@ class Engine:
                 theta[lay.hyper(c)] = per_channel[c]
         return theta
 
-    def _run(self, x0: np.ndarray, ys=None, max_nfev: int | None = None):
+    def _run(self, x0: np.ndarray, ys=None, max_nfev: int | None = None, tol: float = 1e-8):
         lo, hi = self.bounds()
         x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
         return least_squares(
             self.residuals, x0, bounds=(lo, hi), method="trf", args=(self.projected(ys),),
             jac_sparsity=self.sparsity(), x_scale=1.0, diff_step=1e-4,
-            max_nfev=max_nfev or 60 * (1 + self.lay.size // 4), xtol=1e-8, ftol=1e-9,
+            max_nfev=max_nfev or 60 * (1 + self.lay.size // 4), xtol=tol, ftol=tol / 10,
         )
 
     def _n_data(self) -> int:
@@ -311,7 +311,7 @@ class Engine:
 
     def refit(self, x0: np.ndarray, ys) -> FitResult:
         """One warm-started fit (bootstrap draws), prior weight kept."""
-        res = self._run(x0, ys, max_nfev=40 * (1 + self.lay.size // 4))
+        res = self._run(x0, ys, max_nfev=20 * (1 + self.lay.size // 4), tol=1e-5)
         return self.result(res.x, ys, jac=None)
 
     def n_params_effective(self) -> int:

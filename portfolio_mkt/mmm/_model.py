@@ -80,8 +80,10 @@ class MediaMixModel(BaseEstimator):
         Linear trend in the baseline.
     fourier_order : int, default 2
         Yearly Fourier pairs in the baseline (0: none).
-    prior_strength : float, default 1.0
-        Multiplies the prior precision (0: no prior).
+    prior_strength : float, default 2.0
+        Multiplies the prior precision (0: no prior). The default halves the prior sd
+        (``alpha`` sd 0.21, ``log kappa`` sd 0.71); it was chosen on simulator seeds 0-19
+        (mean regret 2.6% against 3.2% at 1.0) and checked on seeds 100-119.
     pooling : "cv" or float, default "cv"
         Strength of the pull of market parameters toward the channel's (several markets).
     pooling_grid : sequence of float, default (0.3, 3.0, 30.0)
@@ -127,7 +129,7 @@ class MediaMixModel(BaseEstimator):
         saturation: str = "logistic",
         trend: bool = True,
         fourier_order: int = 2,
-        prior_strength: float = 1.0,
+        prior_strength: float = 2.0,
         pooling: str | float = "cv",
         pooling_grid: Sequence[float] = (0.3, 3.0, 30.0),
         n_starts: int = 4,
@@ -563,18 +565,20 @@ class MediaMixModel(BaseEstimator):
                        assets=self.assets_.loc[ids, ["market", "channel"]], **kwargs)
 
     # -- uncertainty ---------------------------------------------------------------------
-    def sample(self, n_draws: int = 200, method: str = "bootstrap", *, block: int | None = None,
+    def sample(self, n_draws: int = 200, method: str = "laplace", *, block: int | None = None,
                n_jobs: int = 1, random_state: int | None = None) -> MediaMixModel:
         """Draw parameter sets: moving-block residual bootstrap or a Laplace approximation.
 
         Parameters
         ----------
         n_draws : int, default 200
-        method : {"bootstrap", "laplace"}, default "bootstrap"
+        method : {"laplace", "bootstrap"}, default "laplace"
             ``bootstrap`` refits the model on ``fitted + resampled residual blocks`` (keeps the
             serial correlation of the errors); ``laplace`` draws the nonlinear parameters from
             the Gaussian of the Jacobian at the optimum and the linear ones from their
-            conditional least-squares Gaussian.
+            conditional least-squares Gaussian. Laplace is the default: on the simulator its
+            90% intervals cover 89% of true values against 80% for the bootstrap (see
+            ``docs/mmm.md``), and it costs a fraction of a second.
         block : int, optional
             Block length in periods (default ``round(n ** (1/3))``, at least 4).
         n_jobs : int, default 1
@@ -604,7 +608,7 @@ class MediaMixModel(BaseEstimator):
         self._check_fitted()
         if getattr(self, "draws_", None) is None:
             raise EstimationError(
-                "no parameter draws yet; call model.sample(200) (bootstrap) first."
+                "no parameter draws yet; call model.sample(200) first."
             )
 
     def draw_curves(self) -> list[dict[str, Any]]:
