@@ -1,7 +1,7 @@
 """Calibration of the media-mix model's uncertainty on simulated worlds with known truth.
 
-Run:  python benchmarks/calibration.py [--seeds 20] [--first-seed 100] [--draws 100] [--method bootstrap|laplace|both]
-      [--weeks 104] [--channels 3] [--jobs 2]
+Run:  python benchmarks/calibration.py [--seeds 20] [--first-seed 100] [--draws 100]
+      [--method bootstrap|laplace|both] [--weeks 104] [--channels 3] [--jobs 2]
 
 For each seed a single-KPI world is simulated (portfolio_mkt.simulate_kpi), the model is fitted,
 parameters are drawn, and the script prints: coverage of the stated 90% intervals (ROI,
@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     cols = {}
     for method in methods:
         t0 = time.perf_counter()
-        recs = calibrate(range(args.first_seed, args.first_seed + args.seeds), n_jobs=args.jobs, n_draws=args.draws,
-                         method=method, n_periods=args.weeks, n_channels=args.channels)
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        recs = calibrate(seeds, n_jobs=args.jobs, n_draws=args.draws, method=method,
+                         n_periods=args.weeks, n_channels=args.channels)
         table = summarize_calibration(recs)
         cols[f"{method}"] = table["value"]
         cols[f"n ({method})"] = table["n"]
@@ -48,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     out = pd.DataFrame(cols)
-    print(f"\n{args.seeds} seeds ({args.first_seed}..{args.first_seed + args.seeds - 1}), {args.weeks} weeks, {args.channels} channels, "
+    last = args.first_seed + args.seeds - 1
+    print(f"\n{args.seeds} seeds ({args.first_seed}..{last}), {args.weeks} weeks, "
+          f"{args.channels} channels, "
           f"{args.draws} draws per seed\n")
     print(out.to_markdown(floatfmt=".3f") if _has_tabulate() else out.round(3).to_string())
     return 0
