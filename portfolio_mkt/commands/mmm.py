@@ -66,8 +66,10 @@ def register(subparsers: Any) -> None:
 def _fmt(v: Any) -> str:
     if isinstance(v, bool) or v is None:
         return str(v)
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e4:
-        return str(int(v))
+    if isinstance(v, int) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu"):
+        return f"{int(v):,d}"
+    if isinstance(v, float) and abs(v) < 1e-12:
+        return "0"
     if isinstance(v, (int, float)):
         if v != v:  # NaN
             return ""

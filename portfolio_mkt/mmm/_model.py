@@ -396,9 +396,13 @@ class MediaMixModel(BaseEstimator):
                 elif beta <= 1e-9 * max(1.0, abs(self.coef_.iloc[g].iloc[0])):
                     ident.append(True)
                     notes.append("no effect detected")
-                elif np.isfinite(s) and s > 0.8 * prior_sd and not lay.pooled:
+                elif np.isfinite(s) and s > 0.9 * prior_sd and not lay.pooled:
                     ident.append(False)
                     notes.append("saturation set by the prior (flat likelihood)")
+                elif np.isfinite(s) and s > 0.7 * prior_sd and not lay.pooled:
+                    ident.append(True)
+                    notes.append("saturation weakly identified; trust returns near "
+                                 "current spend only")
                 else:
                     ident.append(True)
                     notes.append("")
