@@ -228,12 +228,13 @@ class MediaMixModel(BaseEstimator):
         multi = len(data.markets) > 1
         # pooling strength by time-ordered validation
         grid = list(self.pooling_grid) if self.pooling == "cv" else [float(self.pooling)]
-        scores = {}
+        scores, cv_fits = {}, {}
         if multi and len(grid) > 1 and va > 0:
             for lam in grid:
                 eng = self._engine(data, lam, self._masks(data, tr))
                 res = eng.fit(max(1, self.n_starts // 2), np.random.default_rng(self.random_state))
                 scores[lam] = self._score_rows(data, res, tr, tr + va)["nrmse"]
+                cv_fits[lam] = res
             pool = min(scores, key=lambda k: scores[k])
         else:
             pool = grid[0]
@@ -241,9 +242,15 @@ class MediaMixModel(BaseEstimator):
         self.pooling_scores_ = pd.Series(scores, name="validation_nrmse", dtype=float)
         # fit quality on the time-ordered split (model fitted on the train share only)
         quality = {}
+        start = None
         if tr < 1.0:
-            eng_q = self._engine(data, pool, self._masks(data, tr))
-            res_q = eng_q.fit(self.n_starts, np.random.default_rng(self.random_state))
+            if pool in cv_fits:  # the validation fit at the chosen strength is this fit
+                res_q = cv_fits[pool]
+            else:
+                eng_q = self._engine(data, pool, self._masks(data, tr))
+                res_q = eng_q.fit(self.n_starts, np.random.default_rng(self.random_state))
+            if multi:
+                start = res_q.theta
             quality["train"] = self._score_rows(data, res_q, 0.0, tr)
             if va > 0:
                 quality["validation"] = self._score_rows(data, res_q, tr, tr + va)
@@ -252,7 +259,8 @@ class MediaMixModel(BaseEstimator):
             quality["out_of_sample"] = self._score_rows(data, res_q, tr, 1.0)
         # final fit on all periods
         eng = self._engine(data, pool)
-        res = eng.fit(self.n_starts, rng)
+        # several markets: warm start from the train-share fit, one extra random start
+        res = eng.fit(self.n_starts if start is None else 2, rng, x0=start)
         quality["in_sample"] = self._score_rows(data, res, 0.0, 1.0)
         self.fit_quality_ = pd.DataFrame(quality).T[["r2", "nrmse", "mape", "n"]]
         self.fit_quality_["n"] = self.fit_quality_["n"].astype(int)
