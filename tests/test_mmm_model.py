@@ -106,6 +106,8 @@ def test_decomposition_adds_up_and_plots(roas):
     parts = dec.drop(columns=["fitted", "actual"]).sum(axis=1)
     np.testing.assert_allclose(parts, dec["fitted"], rtol=1e-10)
     np.testing.assert_allclose(dec["actual"], data["y"])
+    # controls are shown relative to their average level (their mean is in the baseline)
+    assert abs(dec["z"].sum()) < 1e-8 * dec["fitted"].abs().sum()
     # channel contributions: the true ones are 10220 and 6708 (README), within 15%
     assert dec["x1"].sum() == pytest.approx(10220.455, rel=0.15)
     assert dec["x2"].sum() == pytest.approx(6707.879, rel=0.15)

@@ -432,8 +432,9 @@ class MediaMixModel(BaseEstimator):
         -------
         DataFrame
             Index: date (and market with several markets). Columns: ``baseline`` (intercept,
-            trend, seasonality), one column per control, one per channel, ``fitted`` and
-            ``actual`` (KPI units).
+            trend, seasonality, and the controls at their average level), one column per
+            control (its effect relative to its average: sums to zero over the history), one
+            per channel, ``fitted`` and ``actual`` (KPI units).
         """
         data, res = self._data, self._result
         frames = []
@@ -442,9 +443,11 @@ class MediaMixModel(BaseEstimator):
             b = res.coefs[g]
             S = self._engine_.media_features(g, res.theta)
             d = pd.DataFrame(index=pd.Index(m.dates, name="date"))
-            d["baseline"] = m.base @ b[:nb]
+            ctrl = m.controls * b[nb:nb + nc]
+            centre = ctrl.mean(axis=0)  # controls as deviations from their average effect
+            d["baseline"] = m.base @ b[:nb] + centre.sum()
             for j, name in enumerate(data.control_names):
-                d[name] = m.controls[:, j] * b[nb + j]
+                d[name] = ctrl[:, j] - centre[j]
             for c, ch in enumerate(data.channels):
                 d[ch] = S[:, c] * b[nb + nc + c]
             d["fitted"] = res.fitted[g]
@@ -471,12 +474,12 @@ class MediaMixModel(BaseEstimator):
             dec = dec.xs(market or self._data.markets[0].name, level="market")
         if ax is None:
             _, ax = plt.subplots(figsize=(10, 4))
-        parts = dec.drop(columns=["fitted", "actual"])
-        pos = parts.clip(lower=0)
-        ax.stackplot(np.asarray(dec.index), pos.T.to_numpy(), labels=list(parts.columns),
-                     alpha=0.8)
-        ax.plot(np.asarray(dec.index), dec["actual"].to_numpy(), color="k", lw=1,
-                label="actual")
+        media = [c for c in self._data.channels if c in dec.columns]
+        base = dec.drop(columns=["fitted", "actual", *media]).sum(axis=1)
+        x = np.asarray(dec.index)
+        stack = [base.to_numpy()] + [dec[c].clip(lower=0).to_numpy() for c in media]
+        ax.stackplot(x, stack, labels=["baseline + controls", *media], alpha=0.8)
+        ax.plot(x, dec["actual"].to_numpy(), color="k", lw=1, label="actual")
         ax.set_ylabel(self.kpi)
         ax.set_title("KPI decomposition")
         ax.legend(loc="upper left", fontsize="small", ncol=2)
