@@ -257,3 +257,18 @@ def test_markets_pooled_without_pulling_small_market_to_early_saturation():
     assert m.decomposition().index.names == ["market", "date"]
     rc = m.residual_covariance()
     assert rc.shape == (2, 2)
+
+
+def test_channel_without_spend_is_flagged_and_left_out_of_the_plan():
+    w = simulate_kpi(80, 3, seed=1)
+    data = w.data.copy()
+    data["social"] = 0.0
+    with pytest.warns(IdentificationWarning, match="social \\(no spend\\)"):
+        m = MediaMixModel(**w.model_kwargs(), n_starts=1).fit(data)
+    assert set(m.curves_) == {"tv", "search"}
+    assert np.isnan(m.params_.loc["social", "roi"])
+    m.sample(20)  # zero column in the linear part: no NaN, no crash
+    cov = m.return_covariance()
+    assert cov.shape == (2, 2) and np.isfinite(cov.to_numpy()).all()
+    alloc = pm.solve(m.problem(covariance=True, risk_aversion=1.0))
+    assert set(alloc.spend.index) == {"tv", "search"}

@@ -93,7 +93,8 @@ def laplace_draws(model: MediaMixModel, n: int,
             k = eng.masks[g]
             Dk = D[k]
             XtX = Dk.T @ Dk
-            scale = np.sqrt(np.diag(XtX)) + 1e-300
+            diag = np.diag(XtX)
+            scale = np.where(diag > 0, np.sqrt(np.abs(diag)), 1.0)  # zero columns: no spend
             C = np.linalg.pinv(XtX / np.outer(scale, scale), rcond=1e-10) / np.outer(scale, scale)
             C = 0.5 * (C + C.T) * res.sigma**2
             wc, vc = np.linalg.eigh(C)
