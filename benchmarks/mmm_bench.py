@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             times.append(time.perf_counter() - t)
         label = "fit incl. 70/15/15 quality fit" if quality else "fit (final only)"
         rows.append((label, min(times), "< 10 s"))
-    for method, jobs in (("bootstrap", args.jobs), ("laplace", 1)):
+    for method, jobs in (("bootstrap", 1), ("bootstrap", args.jobs), ("laplace", 1)):
         t = time.perf_counter()
         model.sample(args.draws, method=method, n_jobs=jobs)
         rows.append((f"{args.draws} draws, {method}, n_jobs={jobs}",

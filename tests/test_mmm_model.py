@@ -272,3 +272,13 @@ def test_channel_without_spend_is_flagged_and_left_out_of_the_plan():
     assert cov.shape == (2, 2) and np.isfinite(cov.to_numpy()).all()
     alloc = pm.solve(m.problem(covariance=True, risk_aversion=1.0))
     assert set(alloc.spend.index) == {"tv", "search"}
+
+
+def test_parallel_bootstrap_gives_the_same_draws_as_serial():
+    w = simulate_kpi(80, 2, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MediaMixModel(**w.model_kwargs(), split=(1.0, 0.0, 0.0), n_starts=1).fit(w.data)
+    serial = np.array([t for t, _ in m.sample(5, method="bootstrap", n_jobs=1).draws_])
+    para = np.array([t for t, _ in m.sample(5, method="bootstrap", n_jobs=2).draws_])
+    np.testing.assert_allclose(serial, para, rtol=1e-12)

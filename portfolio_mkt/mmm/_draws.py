@@ -57,10 +57,25 @@ def bootstrap_draws(model: MediaMixModel, n: int, block: int | None, n_jobs: int
         samples.append(ys)
     if n_jobs == 1:
         return [_one_refit(eng, res.theta, ys) for ys in samples]
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, effective_n_jobs
 
-    return list(Parallel(n_jobs=n_jobs)(delayed(_one_refit)(eng, res.theta, ys)
-                                        for ys in samples))
+    # one task per worker (the engine is pickled once per chunk, not once per draw)
+    k = max(1, effective_n_jobs(n_jobs))
+    chunks = [samples[i::k] for i in range(k)]
+    parts = Parallel(n_jobs=k)(delayed(_refit_chunk)(eng, res.theta, c) for c in chunks)
+    out: list = [None] * len(samples)
+    for i, part in enumerate(parts):
+        out[i::k] = part
+    return out
+
+
+def _refit_chunk(engine, theta0, chunk):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - ships with scikit-learn
+        return [_one_refit(engine, theta0, ys) for ys in chunk]
+    with threadpool_limits(1):  # one BLAS thread per worker: the workers share the cores
+        return [_one_refit(engine, theta0, ys) for ys in chunk]
 
 
 def laplace_draws(model: MediaMixModel, n: int,
