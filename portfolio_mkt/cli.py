@@ -24,8 +24,10 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any, TextIO
+
+from . import commands
+from .commands import demo, fit, integer, mmm, plan  # noqa: F401  (registered below)
 
 __all__ = ["main", "build_parser", "format_table", "COMMAND_MODULES", "EXIT_OK", "EXIT_FAILED",
            "EXIT_BAD_INPUT"]
@@ -34,9 +36,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-#: The command modules, in the order their commands appear in ``--help``. A module that is not
-#: installed (a feature still on its own branch) is skipped; the lead adds names at merge.
-COMMAND_MODULES = ("demo", "plan", "fit", "mmm", "window", "integer", "loop")
+#: The command modules, in the order their commands appear in ``--help``.
+COMMAND_MODULES = ("demo", "plan", "fit", "mmm", "integer")
 
 
 class _ArgumentError(Exception):
@@ -50,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def format_table(frame: Any, columns: Sequence[str] | None = None) -> str:
-    """A readable fixed-width table (see :func:`portfolio_mkt.commands._common.format_table`).
+    """A readable fixed-width table (see :func:`portfolio_mkt.commands.format_table`).
 
     Parameters
     ----------
@@ -63,24 +64,9 @@ def format_table(frame: Any, columns: Sequence[str] | None = None) -> str:
     -------
     str
     """
-    from .commands._common import format_table as fmt
+    from .commands import format_table as fmt
 
     return fmt(frame, columns)
-
-
-def _command_module(name: str) -> ModuleType | None:
-    """Import ``portfolio_mkt.commands.<name>``, or ``None`` if that module does not exist.
-
-    Only the absence of the module itself is tolerated: an import error inside it propagates.
-    """
-    full = f"{__package__}.commands.{name}"
-    try:
-        __import__(full)
-    except ModuleNotFoundError as exc:
-        if exc.name == full:
-            return None
-        raise
-    return sys.modules[full]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,9 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
-        module = _command_module(name)
-        if module is not None:
-            module.register(sub)
+        getattr(commands, name).register(sub)
     return p
 
 
@@ -203,7 +187,7 @@ def _silence_solver_banners() -> None:
 
 
 def _report_error(exc: Exception, err: TextIO) -> int:
-    from .commands._common import Unavailable
+    from .commands import Unavailable
     from .exceptions import (
         ConstraintViolationError,
         InfeasibleError,

@@ -23,8 +23,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from .exceptions import InputError
-from .mmm._saturation import check_family, planning_curve, saturate
-from .response import GeometricAdstock
+from .response import GeometricAdstock, check_family, planning_curve, saturate
 
 __all__ = ["KPITruth", "KPIWorld", "simulate_kpi", "CHANNEL_NAMES"]
 

@@ -45,31 +45,31 @@ def _formatter(fmt: Any, missing: str = "") -> Any:
 
 
 def _money(x: float) -> str:
-    from ..report._format import money
+    from ..report import money
 
     return money(x)
 
 
 def _signed(x: float) -> str:
-    from ..report._format import signed_money
+    from ..report import signed_money
 
     return signed_money(x)
 
 
 def _pct(x: float) -> str:
-    from ..report._format import percent
+    from ..report import percent
 
     return percent(x, signed=True)
 
 
 def _share(x: float) -> str:
-    from ..report._format import percent
+    from ..report import percent
 
     return percent(x)
 
 
 def _num(x: float) -> str:
-    from ..report._format import number
+    from ..report import number
 
     return number(x, 4)
 
@@ -242,7 +242,7 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
     verbose : bool, default True
         Also print unavailable sections and notes.
     """
-    from ..report._format import money, number, signed_money
+    from ..report import money, number, signed_money
 
     out = out or sys.stdout
     a = run.allocation
@@ -284,7 +284,7 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
         print(f"At the same risk the model alone would reach {money(eq['outcome_without'])}:"
               f" the strategy costs {money(cost)} "
               f"({cost / float(eq['outcome_without']):.1%}) at equal risk.", file=out)
-    from ..report._html import _approval_lines
+    from ..report import approval_lines as _approval_lines
 
     lines = _approval_lines(run)
     if lines:

@@ -38,8 +38,7 @@ def run_fit(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ..exceptions import InputError
-    from ..report import output_directory, write_table
-    from ..report._analysis import public
+    from ..report import output_directory, public, write_table
 
     out = sys.stdout
 

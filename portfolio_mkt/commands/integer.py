@@ -71,8 +71,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         import pandas as pd
 
-        from ..integer import MinimumSpend, plan_exploration, solve_integer
-        from ..integer._spec import deals_options, deals_rules, exploration_inputs
+        from ..integer import (
+            MinimumSpend,
+            deals_options,
+            deals_rules,
+            exploration_inputs,
+            plan_exploration,
+            solve_integer,
+        )
         from ..plan import load_plan
 
         plan = load_plan(args.plan)

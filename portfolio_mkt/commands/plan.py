@@ -134,10 +134,15 @@ def run_plan_command(args: argparse.Namespace) -> int:
 def run_frontier(args: argparse.Namespace) -> int:
     """Efficient frontier of a plan, with the recommended point."""
     from ..exceptions import SolverError
-    from ..report import output_directory, run_plan, write_bytes_atomic, write_table
-    from ..report._analysis import public
-    from ..report._figures import frontier_figure
-    from ..report._io import figure_png
+    from ..report import (
+        figure_png,
+        frontier_figure,
+        output_directory,
+        public,
+        run_plan,
+        write_bytes_atomic,
+        write_table,
+    )
 
     out = sys.stdout
     if public("frontier") is None:

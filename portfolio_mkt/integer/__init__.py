@@ -27,8 +27,14 @@ from ._solve import (
     solve_integer,
     verify_integer,
 )
+from ._spec import DealsSpec, ExplorationSpec, deals_options, deals_rules, exploration_inputs
 
 __all__ = [
+    "DealsSpec",
+    "ExplorationSpec",
+    "deals_options",
+    "deals_rules",
+    "exploration_inputs",
     "WholePiece",
     "MinimumTicket",
     "RateCard",

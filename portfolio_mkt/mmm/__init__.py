@@ -5,11 +5,13 @@
 >>> model.fit(frame).problem(budget=100_000)                           # doctest: +SKIP
 """
 
+from ..response import SATURATIONS, check_family, planning_curve, saturate
 from ._model import FitQualityWarning, IdentificationWarning, MediaMixModel
 from ._optimum import allocate_concave
-from ._saturation import SATURATIONS, planning_curve
 
 __all__ = [
+    "check_family",
+    "saturate",
     "MediaMixModel",
     "FitQualityWarning",
     "IdentificationWarning",

@@ -17,9 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import least_squares, nnls
 
-from ..response import GeometricAdstock, WeibullAdstock
+from ..response import GeometricAdstock, WeibullAdstock, n_shape_params, saturate
 from ._data import MarketData, WideData
-from ._saturation import n_shape_params, saturate
 
 __all__ = ["Layout", "Engine", "FitResult"]
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._model import MediaMixModel
+#: A fitted :class:`~portfolio_mkt.mmm.MediaMixModel` (typed loosely: the model imports this
+#: module, so this module does not import the model).
+MediaMixModel = Any
 
 __all__ = ["bootstrap_draws", "laplace_draws"]
 

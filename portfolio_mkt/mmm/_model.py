@@ -12,9 +12,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ..exceptions import EstimationError, InputError, PortfolioMktWarning
+from ..response import check_family, planning_curve
 from ._core import Engine, FitResult, Layout
 from ._data import WideData, read_wide
-from ._saturation import check_family, planning_curve
 
 __all__ = ["MediaMixModel", "FitQualityWarning", "IdentificationWarning"]
 

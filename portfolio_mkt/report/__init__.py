@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._analysis import PlanRun, recommendation_table, run_plan
-from ._figures import make_figures
-from ._html import SECTIONS, render_html
+from ._analysis import PlanRun, public, recommendation_table, run_plan
+from ._figures import frontier_figure, make_figures
+from ._format import money, number, percent, signed_money
+from ._html import SECTIONS, approval_lines, render_html
 from ._io import csv_safe, figure_png, write_bytes_atomic, write_table, write_text_atomic
 from ._outdir import MARKER, clean_stale, output_directory
 
@@ -22,6 +23,13 @@ __all__ = [
     "run_plan",
     "recommendation_table",
     "make_figures",
+    "frontier_figure",
+    "public",
+    "money",
+    "signed_money",
+    "number",
+    "percent",
+    "approval_lines",
     "render_html",
     "write_report",
     "write_outputs",

@@ -372,7 +372,7 @@ def _summary(run: Any, cur: str) -> list[Block]:
     if binding:
         blocks.append(_p("Strategy constraints that hold the plan in place: "
                          + ", ".join(binding) + " (their price is below)."))
-    approvals = _approval_lines(run)
+    approvals = approval_lines(run)
     if approvals:
         blocks.append(_p(f"Needs sign-off: {len(approvals)} asset(s) — "
                          + ", ".join(a for a, _ in approvals) + " (see the approval flags)."))
@@ -381,7 +381,7 @@ def _summary(run: Any, cur: str) -> list[Block]:
     return blocks
 
 
-def _approval_lines(run: Any) -> list[tuple[str, str]]:
+def approval_lines(run: Any) -> list[tuple[str, str]]:
     """One line per asset, each distinct message once."""
     ap = run.approvals
     if ap is None or not len(ap):
@@ -724,7 +724,7 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
     body["scenarios"] = _scenario_blocks(run, cur)
     body["confidence"] = _confidence_blocks(run, cur)
     body["bias-audit"] = _audit_blocks(run)
-    lines = _approval_lines(run)
+    lines = approval_lines(run)
     if lines:
         body["approvals"] = _approval_blocks(run, cur, lines)
     elif run.approvals is not None:

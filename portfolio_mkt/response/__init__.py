@@ -29,9 +29,15 @@ from ._curves import (
 )
 from ._fit import ResponseCurveRegressor, ResponseFit, fit_response_curves
 from ._pwl import PiecewiseLinear, approximate, concave_envelope
+from ._saturation import SATURATIONS, check_family, n_shape_params, planning_curve, saturate
 from ._term import CurveReturn, make_return_term
 
 __all__ = [
+    "SATURATIONS",
+    "check_family",
+    "n_shape_params",
+    "planning_curve",
+    "saturate",
     "Curve",
     "Linear",
     "Logarithmic",

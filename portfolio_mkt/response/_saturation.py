@@ -14,9 +14,9 @@ import math
 import numpy as np
 
 from ..exceptions import InputError
-from ..response import Curve, ExponentialSaturation, Hill, Logistic, MichaelisMenten
+from ._curves import Curve, ExponentialSaturation, Hill, Logistic, MichaelisMenten
 
-__all__ = ["SATURATIONS", "saturate", "planning_curve", "n_shape_params"]
+__all__ = ["SATURATIONS", "saturate", "planning_curve", "n_shape_params", "check_family"]
 
 _LN3 = math.log(3.0)
 _LN2 = math.log(2.0)
