@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import mmm as _mmm
 from ._common import Unavailable, add_out_argument, add_progress_argument, fmt_money, format_table
 
 __all__ = ["register", "run_fit"]
@@ -22,7 +23,9 @@ def register(subparsers: Any) -> None:
     """
     ft = subparsers.add_parser("fit", help="estimate returns and covariance from history; "
                                            "bias audit")
-    ft.add_argument("history", metavar="HISTORY", help="history CSV or Parquet (long format)")
+    ft.add_argument("history", metavar="HISTORY",
+                    help="history CSV or Parquet: long format (period, asset, spend, outcome), "
+                         "or wide format with --kpi (one KPI, spend per channel)")
     ft.add_argument("--budget", type=float, default=None,
                     help="budget for the estimated problem (default: mean spend per period)")
     ft.add_argument("--cv", type=int, default=0, metavar="FOLDS",
@@ -30,11 +33,18 @@ def register(subparsers: Any) -> None:
     add_out_argument(ft, "estimates.csv/.parquet, covariance.csv/.parquet and (with an audit) "
                          "bias_audit.csv/.parquet")
     add_progress_argument(ft)
+    _mmm.add_wide_arguments(ft, positional=False)
     ft.set_defaults(func=run_fit)
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    """Estimate returns and covariance from a history file and audit it for bias."""
+    """Estimate returns and covariance from a history file and audit it for bias.
+
+    With ``--kpi`` the file is wide (one KPI per period, spend per channel) and a media-mix model
+    is fitted instead (:func:`portfolio_mkt.commands.mmm.run_fit_wide`).
+    """
+    if getattr(args, "kpi", None):
+        return _mmm.run_fit_wide(args)
     import pandas as pd
 
     from ..exceptions import InputError
