@@ -1,0 +1,26 @@
+"""The operating loop: plans kept, actuals in, plan-versus-actual alerts, overrides, backtests.
+
+A *workspace* is one SQLite file (:class:`Workspace`) holding every recorded plan with its
+allocation and predictive intervals, the actual spend and outcome per asset and period, the
+alerts raised, and the overrides planners made. On top of it: :func:`record_plan`,
+:func:`read_actuals`, :func:`monitor`, :func:`record_override`, :func:`override_report`,
+:func:`refresh` and the walk-forward :func:`backtest` of allocation policies.
+"""
+
+from ._store import (
+    DEFAULT_WORKSPACE,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Workspace,
+    WorkspaceError,
+    open_workspace,
+)
+
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Workspace",
+    "WorkspaceError",
+    "open_workspace",
+]
