@@ -7,6 +7,27 @@ alerts raised, and the overrides planners made. On top of it: :func:`record_plan
 :func:`refresh` and the walk-forward :func:`backtest` of allocation policies.
 """
 
+from ._monitor import (
+    DEFAULT_CUSUM_H,
+    DEFAULT_CUSUM_K,
+    DEFAULT_THRESHOLD,
+    MonitorResult,
+    compare,
+    cusum,
+    monitor,
+    plan_vs_actual_section,
+    plot_plan_vs_actual,
+)
+from ._record import (
+    allocation_rows,
+    override_confidence,
+    plan_periods,
+    read_actuals,
+    record_actuals,
+    record_allocation,
+    record_override,
+    record_plan,
+)
 from ._store import (
     DEFAULT_WORKSPACE,
     MIGRATIONS,
@@ -17,6 +38,23 @@ from ._store import (
 )
 
 __all__ = [
+    "DEFAULT_CUSUM_H",
+    "DEFAULT_CUSUM_K",
+    "DEFAULT_THRESHOLD",
+    "MonitorResult",
+    "compare",
+    "cusum",
+    "monitor",
+    "plan_vs_actual_section",
+    "plot_plan_vs_actual",
+    "allocation_rows",
+    "override_confidence",
+    "plan_periods",
+    "read_actuals",
+    "record_actuals",
+    "record_allocation",
+    "record_override",
+    "record_plan",
     "DEFAULT_WORKSPACE",
     "MIGRATIONS",
     "SCHEMA_VERSION",
