@@ -7,6 +7,17 @@ alerts raised, and the overrides planners made. On top of it: :func:`record_plan
 :func:`refresh` and the walk-forward :func:`backtest` of allocation policies.
 """
 
+from ._backtest import (
+    MAPE_THRESHOLD,
+    BacktestResult,
+    CurvePolicy,
+    EqualSplit,
+    HistoricalSplit,
+    OverridePolicy,
+    RefreshResult,
+    backtest,
+    refresh,
+)
 from ._monitor import (
     DEFAULT_CUSUM_H,
     DEFAULT_CUSUM_K,
@@ -18,6 +29,7 @@ from ._monitor import (
     plan_vs_actual_section,
     plot_plan_vs_actual,
 )
+from ._overrides import override_report
 from ._record import (
     allocation_rows,
     override_confidence,
@@ -38,6 +50,16 @@ from ._store import (
 )
 
 __all__ = [
+    "MAPE_THRESHOLD",
+    "BacktestResult",
+    "CurvePolicy",
+    "EqualSplit",
+    "HistoricalSplit",
+    "OverridePolicy",
+    "RefreshResult",
+    "backtest",
+    "refresh",
+    "override_report",
     "DEFAULT_CUSUM_H",
     "DEFAULT_CUSUM_K",
     "DEFAULT_THRESHOLD",
