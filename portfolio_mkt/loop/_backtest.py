@@ -428,9 +428,10 @@ class RefreshResult:
     ----------
     table : DataFrame
         Per asset: ``recorded`` (spend in the recorded plan, if given), ``before`` and
-        ``after`` (recommended spend), ``return_before``/``return_after`` (average return per
-        unit at the recommended spend), ``marginal_before``/``marginal_after`` (marginal
-        return at the recorded or previous spend), ``change`` (after - before spend).
+        ``after`` (recommended spend), ``change`` (after - before spend), and the curves
+        before and after the refit evaluated at the same spend (the recorded plan's, else the
+        previous recommendation): ``return_before``/``return_after`` (average return per
+        unit) and ``marginal_before``/``marginal_after`` (marginal return).
     curves_before, curves_after : dict
         The fitted curves.
     """
@@ -505,7 +506,7 @@ def refresh(
     table = pd.DataFrame({
         "recorded": recorded.reindex(assets) if recorded is not None else np.nan,
         "before": before, "after": after, "change": after - before,
-        "return_before": _avg(cb, before), "return_after": _avg(ca, after),
+        "return_before": _avg(cb, at), "return_after": _avg(ca, at),
         "marginal_before": _marg(cb, at), "marginal_after": _marg(ca, at),
     }, index=assets)
     return RefreshResult(table, cb, ca)
