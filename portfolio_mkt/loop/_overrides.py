@@ -52,9 +52,9 @@ def override_report(workspace: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     act = workspace.actuals()
     if alloc.empty or act.empty:
         return empty
-    alloc["_key"] = [period_key(p) for p in alloc["period"]]
-    act["_key"] = [period_key(p) for p in act["period"]]
-    act = act.set_index(["asset", "_key"])
+    alloc["pkey"] = [period_key(p) for p in alloc["period"]]
+    act["pkey"] = [period_key(p) for p in act["period"]]
+    act = act.set_index(["asset", "pkey"])
     lam = {
         pid: float(np.nanmedian(g.loc[g["spend"] > 0, "marginal"].to_numpy(float)))
         if g["marginal"].notna().any() else np.nan
@@ -64,11 +64,11 @@ def override_report(workspace: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     for o in ov.itertuples(index=False):
         rec = alloc[(alloc["plan_id"] == o.plan_id) & (alloc["asset"] == o.asset)]
         if o.period is not None:
-            rec = rec[rec["_key"] == period_key(o.period)]
+            rec = rec[rec["pkey"] == period_key(o.period)]
         for r in rec.itertuples(index=False):
-            if (o.asset, r._key) not in act.index:
+            if (o.asset, r.pkey) not in act.index:
                 continue
-            a = act.loc[(o.asset, r._key)]
+            a = act.loc[(o.asset, r.pkey)]
             level = r.level if pd.notna(r.level) else 0.99
             z = float(norm.ppf(0.5 + level / 2))
             sd = (r.high - r.low) / (2 * z) if pd.notna(r.high) else np.nan

@@ -168,7 +168,8 @@ def plan_periods(
     n_periods : int, default 1
         Number of periods.
     freq : str, optional
-        pandas frequency (default: inferred from the history, else weekly ``"7D"``).
+        pandas frequency (default: the history's median spacing, calendar months when it is
+        a month or more; weekly ``"7D"`` without a history).
     history : DataFrame, optional
         A history with a ``period`` column.
 
@@ -191,13 +192,15 @@ def plan_periods(
         last = hist_periods[-1]
         if isinstance(last, (int, np.integer)):
             return [int(last) + 1 + i for i in range(n)]
-        step = pd.Timedelta(days=7)
-        if freq is None and len(hist_periods) >= 3:
-            inferred = pd.infer_freq(pd.DatetimeIndex(hist_periods))
-            freq = inferred
-        if freq is None:
+        if freq is not None:
+            return list(pd.date_range(pd.Timestamp(last), periods=n + 1, freq=freq)[1:])
+        days = 7.0
+        if len(hist_periods) >= 2:
+            days = float(np.median(np.diff(pd.DatetimeIndex(hist_periods).asi8)) / 86400e9)
+        if days >= 27:  # monthly or longer: calendar months
+            step = pd.DateOffset(months=max(1, round(days / 30.44)))
             return [pd.Timestamp(last) + step * (i + 1) for i in range(n)]
-        return list(pd.date_range(pd.Timestamp(last), periods=n + 1, freq=freq)[1:])
+        return [pd.Timestamp(last) + pd.Timedelta(days=days) * (i + 1) for i in range(n)]
     key = period_key(start)
     if key.lstrip("-").isdigit():
         return [int(key) + i for i in range(n)]
