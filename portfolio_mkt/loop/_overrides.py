@@ -63,7 +63,7 @@ def override_report(workspace: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = []
     for o in ov.itertuples(index=False):
         rec = alloc[(alloc["plan_id"] == o.plan_id) & (alloc["asset"] == o.asset)]
-        if o.period is not None:
+        if o.period is not None and not pd.isna(o.period):
             rec = rec[rec["pkey"] == period_key(o.period)]
         for r in rec.itertuples(index=False):
             if (o.asset, r.pkey) not in act.index:
