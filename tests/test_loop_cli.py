@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+import pandas as pd
 import pytest
 
 from portfolio_mkt.commands import loop as loop_cmd
@@ -77,3 +78,19 @@ def test_backtest_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "out-of-sample" in out and "library" in out and "historical" in out
     assert "forecast error" in out
+
+
+def test_plan_file_locks_are_recorded_as_overrides(tmp_path, capsys):
+    ws = str(tmp_path / "ws.db")
+    assert run(["record", "us_ru_creators", "--approved-by", "cfo", "--workspace", ws,
+                "--start", "2025-01-06", "--periods", "2"]) == 0
+    with Workspace(ws) as w:
+        ov = w.overrides().set_index("asset")
+        rows = w.allocations()
+    assert {"ru_creator_anya", "ru_creator_dmitri"} <= set(ov.index)
+    assert ov.loc["ru_creator_anya", "spend_to"] == pytest.approx(30_000, rel=1e-6)
+    assert ov.loc["ru_creator_anya", "reason"] == "plan file lock 'committed_anya'"
+    assert ov.loc["ru_creator_anya", "who"] == "cfo"
+    assert ov.loc["ru_creator_anya", "spend_from"] != pytest.approx(30_000, rel=1e-3)
+    assert sorted(rows["period"].unique()) == [pd.Timestamp("2025-01-06"),
+                                                pd.Timestamp("2025-01-13")]

@@ -37,6 +37,7 @@ from ._record import (
     read_actuals,
     record_actuals,
     record_allocation,
+    record_lock_overrides,
     record_override,
     record_plan,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "read_actuals",
     "record_actuals",
     "record_allocation",
+    "record_lock_overrides",
     "record_override",
     "record_plan",
     "DEFAULT_WORKSPACE",

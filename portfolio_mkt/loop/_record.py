@@ -23,6 +23,7 @@ __all__ = [
     "record_actuals",
     "record_override",
     "override_confidence",
+    "record_lock_overrides",
 ]
 
 ACTUAL_COLUMNS: tuple[str, ...] = ("period", "asset", "spend", "outcome")
@@ -217,6 +218,7 @@ def record_plan(
     approved_by: str | None = None,
     level: float = 0.99,
     solve_options: dict[str, Any] | None = None,
+    lock_overrides: bool = True,
 ) -> tuple[int, Any]:
     """Solve a plan file and record it, its estimates' hash and its allocation.
 
@@ -235,6 +237,9 @@ def record_plan(
         Coverage of the recorded predictive intervals.
     solve_options : dict, optional
         Passed to :func:`portfolio_mkt.solve`.
+    lock_overrides : bool, default True
+        Record the plan file's locks as overrides of the model (see
+        :func:`record_lock_overrides`).
 
     Returns
     -------
@@ -263,7 +268,79 @@ def record_plan(
         plan_path=str(path.resolve()) if path.is_file() else None, approved_by=approved_by,
         level=level, estimates_hash=est_hash, estimates_location=est_loc,
     )
+    if lock_overrides:
+        record_lock_overrides(workspace, plan_id, allocation, len(periods),
+                              who=approved_by or "plan file", solve_options=solve_options)
     return plan_id, allocation
+
+
+def record_lock_overrides(
+    workspace: Workspace,
+    plan_id: int,
+    allocation: Any,
+    n_periods: int = 1,
+    *,
+    who: str = "plan file",
+    solve_options: dict[str, Any] | None = None,
+) -> list[int]:
+    """Record the locks written in a plan file as overrides of the model's recommendation.
+
+    A lock is a human decision written into the plan file ("committed creators"): for each
+    lock, the plan is solved without it, and every locked asset whose spend differs from that
+    free recommendation is recorded as an override (``reason``: ``"plan file lock '<name>'"``),
+    with the model's confidence computed on the free solution.
+
+    Parameters
+    ----------
+    workspace : Workspace
+    plan_id : int
+        The recorded plan.
+    allocation : Allocation
+        The plan's allocation (with its locks).
+    n_periods : int, default 1
+        Periods the plan covers (amounts are stored per period).
+    who : str, default "plan file"
+        Recorded as the author of the overrides.
+    solve_options : dict, optional
+        Passed to :func:`portfolio_mkt.solve`.
+
+    Returns
+    -------
+    list of int
+        The override ids.
+    """
+    from ..constraints import Lock  # noqa: PLC0415
+    from ..exceptions import PortfolioMktError  # noqa: PLC0415
+    from ..optimization import solve  # noqa: PLC0415
+
+    problem = allocation.problem
+    ids: list[int] = []
+    tol = 1e-6 * float(problem.budget)
+    for lock in [c for c in problem.constraints if isinstance(c, Lock)]:
+        try:
+            free = solve(problem.without(lock.name), **dict(solve_options or {}))
+        except PortfolioMktError:
+            continue
+        sd = np.sqrt(np.clip(np.asarray(problem.covariance_diagonal(), float), 0, None))
+        sd = pd.Series(sd, index=free.spend.index)
+        funded = free.spend > tol
+        lam = float(np.median(free.marginal_return[funded])) if funded.any() else np.nan
+        for asset in dict(lock.spend):
+            x_free = float(free.spend[asset])
+            x_lock = float(allocation.spend[asset])
+            if abs(x_lock - x_free) <= tol:
+                continue
+            conf = override_confidence(
+                x_free, x_lock, float(free.marginal_return[asset]),
+                float(sd[asset]) if sd[asset] > 0 else np.nan, lam,
+            )
+            ids.append(workspace.add_override(
+                asset=str(asset), spend_to=x_lock / n_periods, who=who,
+                reason=f"plan file lock '{lock.name}'", plan_id=plan_id,
+                spend_from=x_free / n_periods,
+                confidence=None if not np.isfinite(conf) else conf,
+            ))
+    return ids
 
 
 def read_actuals(source: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -302,7 +379,13 @@ def read_actuals(source: str | Path | pd.DataFrame) -> pd.DataFrame:
         suffix = path.suffix.lower()
         try:
             if suffix in (".parquet", ".pq"):
-                frame = pd.read_parquet(path)
+                try:
+                    frame = pd.read_parquet(path)
+                except ImportError as exc:
+                    raise InputError(
+                        f"{where}: reading Parquet needs pyarrow (pip install pyarrow), or "
+                        "save the actuals as CSV."
+                    ) from exc
                 frame.index = range(len(frame))
             elif suffix in (".csv", ".txt", ""):
                 frame = pd.read_csv(path)
