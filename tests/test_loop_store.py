@@ -189,3 +189,19 @@ def test_sql_is_parameterised(tmp_path):
         ws.add_override(asset=evil, spend_to=1.0, who=evil, reason=evil)
         assert ws.overrides().loc[0, "asset"] == evil
         assert ws.plans().empty  # the table still exists
+
+
+def test_monitor_on_a_migrated_v1_plan(tmp_path):
+    from portfolio_mkt.loop import monitor
+
+    path = tmp_path / "v1.db"
+    _make_v1(path)  # v1 row: spend 100, expected 300, interval [250, 350], no local model
+    with Workspace(path) as ws:
+        ws.add_actuals(pd.DataFrame({"period": ["2024-01-01"], "asset": ["us_search"],
+                                     "spend": [50.0], "outcome": [100.0]}))
+        t = monitor(ws).table.iloc[0]
+    # no marginal recorded: the prediction and the interval scale with spend / planned spend
+    assert t["predicted"] == pytest.approx(150.0)
+    assert (t["low"], t["high"]) == (pytest.approx(125.0), pytest.approx(175.0))
+    assert t["deviation"] == pytest.approx(-1 / 3)
+    assert t["alert"]
