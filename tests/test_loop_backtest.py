@@ -132,3 +132,23 @@ def test_refresh_reports_what_moved():
     # (a third of the refit data shows the decline, so about a third of the gap closes)
     assert abs(after - y) < 0.8 * abs(before - y)
     assert np.isfinite(t.loc["us_search", ["return_before", "return_after"]]).all()
+
+
+def test_refresh_with_a_fit_window_follows_the_decline_faster():
+    sim = simulate_history(n_periods=78, random_state=2, markets=("US",))
+    h = sim.history
+    periods = np.sort(h["period"].unique())
+    hist = h[h["period"] < periods[52]]
+    act = h[h["period"] >= periods[52]][["period", "asset", "spend", "outcome"]].copy()
+    act = act[act["asset"].isin(hist["asset"].unique())]
+    act.loc[act["asset"] == "us_search", "outcome"] *= 0.5
+    budget = float(hist[hist["period"] == hist["period"].max()]["spend"].sum())
+    gaps = {}
+    for window in (None, 26):
+        res = refresh(hist, act, budget, policy=CurvePolicy(fit_window=window))
+        s = act[act["asset"] == "us_search"]
+        after = sum(float(res.curves_after["us_search"].value(np.array([x]))[0])
+                    for x in s["spend"])
+        gaps[window] = abs(after - s["outcome"].sum()) / s["outcome"].sum()
+    # fitted on the 26 refreshed weeks only, the curve has learnt the halving
+    assert gaps[26] < 0.15 < gaps[None]

@@ -96,6 +96,9 @@ class CurvePolicy:
     window : int, default 13
         Periods defining the recent mix.
     risk_aversion : float, default 0.0
+    fit_window : int or None, default None
+        Fit the curves on the last ``fit_window`` periods only (None: all of the past); a
+        shorter window follows a changing response faster, with noisier curves.
     name : str, default "library"
 
     Attributes
@@ -112,6 +115,7 @@ class CurvePolicy:
         max_change: float | None = 0.5,
         window: int = 13,
         risk_aversion: float = 0.0,
+        fit_window: int | None = None,
         name: str = "library",
     ) -> None:
         self.curve = curve
@@ -120,6 +124,7 @@ class CurvePolicy:
         self.max_change = max_change
         self.window = window
         self.risk_aversion = risk_aversion
+        self.fit_window = fit_window
         self.name = name
 
     def fit_curves(self, past: pd.DataFrame, assets: pd.Index) -> dict[str, Any]:
@@ -127,6 +132,9 @@ class CurvePolicy:
         from ..response import fit_response_curves  # noqa: PLC0415
 
         data = past[past["asset"].isin(assets)]
+        if self.fit_window is not None:
+            keep = np.sort(data["period"].unique())[-int(self.fit_window):]
+            data = data[data["period"].isin(keep)]
         group = self.group if self.group in data.columns else None
         fit = fit_response_curves(data, curve=self.curve, adstock=self.adstock, group=group)
         return {a: fit.curves[a] for a in assets}
