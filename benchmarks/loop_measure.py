@@ -2,6 +2,7 @@
 
     python benchmarks/loop_measure.py alerts      # M1: alert rates over 100 noise seeds
     python benchmarks/loop_measure.py backtest    # M2: walk-forward backtest over 5 worlds
+    python benchmarks/loop_measure.py speed       # M3: workspace writes and monitoring time
 """
 
 from __future__ import annotations
@@ -92,9 +93,40 @@ def backtests(seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> None:
           f"{lib.seconds.mean():.0f} s per backtest")
 
 
+def speed(n_assets: int = 500, n_periods: int = 52) -> None:
+    import tempfile
+
+    from portfolio_mkt.loop import Workspace, monitor
+
+    periods = list(pd.date_range("2025-01-06", periods=n_periods, freq="W-MON"))
+    rng = np.random.default_rng(0)
+    ids = [f"a{i}" for i in range(n_assets)]
+    rows = [{"asset": a, "period": p, "spend": 100.0, "expected": 250.0, "low": 150.0,
+             "high": 350.0, "marginal": 1.2, "sd_per_unit": 0.4, "level": 0.99}
+            for p in periods for a in ids]
+    act = pd.DataFrame({"period": np.repeat(periods, n_assets), "asset": ids * n_periods,
+                        "spend": 100.0, "outcome": 250.0 + 40 * rng.standard_normal(
+                            n_assets * n_periods)})
+    with Workspace(Path(tempfile.mkdtemp()) / "ws.db") as ws:
+        t0 = time.perf_counter()
+        ws.add_plan(name="big", plan_text="x", plan_hash="h", allocations=rows)
+        t1 = time.perf_counter()
+        ws.add_actuals(act)
+        t2 = time.perf_counter()
+        res = monitor(ws)
+        t3 = time.perf_counter()
+    n = n_assets * n_periods
+    print(f"M3 workspace with {n_assets} assets x {n_periods} periods ({n:,} rows), machine "
+          "loaded (8 jobs on 2 cores):")
+    print(f"  record plan {t1 - t0:.2f} s, store actuals {t2 - t1:.2f} s, monitor (read, "
+          f"compare, CUSUM, store {len(res.alerts)} alerts) {t3 - t2:.2f} s")
+
+
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "alerts"
     if which == "alerts":
         alerts()
+    elif which == "speed":
+        speed()
     else:
         backtests()

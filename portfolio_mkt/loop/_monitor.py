@@ -10,7 +10,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ..exceptions import InputError
-from ._store import Workspace, period_key
+from ._store import Workspace, period_key, period_keys
 
 __all__ = [
     "MonitorResult",
@@ -61,13 +61,17 @@ def cusum(z: np.ndarray, k: float = DEFAULT_CUSUM_K, h: float = DEFAULT_CUSUM_H)
     >>> cusum([-2.0] * 6, k=0.5, h=8.0)["drift"].tolist()
     ['', '', '', '', '', 'down']
     """
-    z = np.asarray(z, dtype=float)
+    lo, hi, drift = _cusum_arrays(np.asarray(z, dtype=float), float(k), float(h))
+    return pd.DataFrame({"cusum_low": lo, "cusum_high": hi, "drift": drift})
+
+
+def _cusum_arrays(z: np.ndarray, k: float, h: float) -> tuple[list, list, list]:
     if k < 0 or h <= 0:
         raise InputError(f"CUSUM needs k >= 0 and h > 0; got k={k}, h={h}.")
     lo = hi = 0.0
     out_lo, out_hi, drift = [], [], []
-    for v in z:
-        if np.isfinite(v):
+    for v in z.tolist():
+        if v == v:  # skip NaN
             lo = max(0.0, lo - v - k)
             hi = max(0.0, hi + v - k)
         out_lo.append(lo)
@@ -80,7 +84,7 @@ def cusum(z: np.ndarray, k: float = DEFAULT_CUSUM_K, h: float = DEFAULT_CUSUM_H)
             hi = 0.0
         else:
             drift.append("")
-    return pd.DataFrame({"cusum_low": out_lo, "cusum_high": out_hi, "drift": drift})
+    return out_lo, out_hi, drift
 
 
 @dataclass
@@ -152,7 +156,7 @@ def _latest_plan_rows(allocations: pd.DataFrame) -> pd.DataFrame:
     if allocations.empty:
         return allocations
     a = allocations.copy()
-    a["_key"] = [period_key(p) for p in a["period"]]
+    a["_key"] = period_keys(a["period"])
     a = a.sort_values("plan_id").drop_duplicates(["asset", "_key"], keep="last")
     return a
 
@@ -201,7 +205,7 @@ def compare(
     if plan.empty or actuals.empty:
         return MonitorResult(pd.DataFrame(columns=cols), pd.DataFrame(), threshold, k, h)
     act = actuals.copy()
-    act["_key"] = [period_key(p) for p in act["period"]]
+    act["_key"] = period_keys(act["period"])
     m = act.merge(
         plan.drop(columns=["period"]).rename(columns={"spend": "spend_planned"}),
         on=["asset", "_key"], how="left",
@@ -245,14 +249,16 @@ def compare(
         "outside": outside.astype(bool), "alert": alert.astype(bool),
     })
     table = table.sort_values(["asset", "period"], kind="stable").reset_index(drop=True)
-    parts = []
-    for _, sub in table.groupby("asset", sort=False):
-        c = cusum(sub["z"].to_numpy(), k, h)
-        c.index = sub.index
-        parts.append(c)
-    table = table.join(pd.concat(parts))
+    zs = table["z"].to_numpy(float)
+    c_lo = np.zeros(len(table))
+    c_hi = np.zeros(len(table))
+    c_dr = np.full(len(table), "", dtype=object)
+    for idx in table.groupby("asset", sort=False).indices.values():
+        lo_, hi_, dr_ = _cusum_arrays(zs[idx], float(k), float(h))
+        c_lo[idx], c_hi[idx], c_dr[idx] = lo_, hi_, dr_
+    table["cusum_low"], table["cusum_high"], table["drift"] = c_lo, c_hi, c_dr
     rows = []
-    for r in table.itertuples(index=False):
+    for r in table[table["alert"] | (table["drift"] != "")].itertuples(index=False):
         if r.alert:
             rows.append({
                 "plan_id": r.plan_id, "asset": r.asset, "period": r.period, "kind": "deviation",

@@ -160,6 +160,16 @@ def period_value(key: str) -> Any:
     return pd.Timestamp(text)
 
 
+def period_keys(values: Any) -> list[str]:
+    """:func:`period_key` of many periods at once (vectorised for dates and integers)."""
+    ser = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(ser) and not ser.isna().any():
+        return ser.dt.strftime("%Y-%m-%d").tolist()
+    if pd.api.types.is_integer_dtype(ser):
+        return ser.astype("int64").astype(str).tolist()
+    return [period_key(v) for v in ser]
+
+
 class Workspace:
     """A workspace database (one SQLite file), created and migrated on open.
 
@@ -338,6 +348,7 @@ class Workspace:
         int
         """
         rows = list(allocations)
+        keys = period_keys([r["period"] for r in rows])
         with self.transaction() as con:
             cur = con.execute(
                 "INSERT INTO plans (name, plan_text, plan_hash, plan_path, estimates_hash, "
@@ -350,10 +361,10 @@ class Workspace:
                 "INSERT INTO allocations (plan_id, asset, period, spend, expected, low, high, "
                 "marginal, sd_per_unit, level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (plan_id, str(r["asset"]), period_key(r["period"]), float(r["spend"]),
+                    (plan_id, str(r["asset"]), key, float(r["spend"]),
                      float(r["expected"]), _opt(r.get("low")), _opt(r.get("high")),
                      _opt(r.get("marginal")), _opt(r.get("sd_per_unit")), _opt(r.get("level")))
-                    for r in rows
+                    for r, key in zip(rows, keys, strict=True)
                 ],
             )
         return plan_id
@@ -375,11 +386,11 @@ class Workspace:
             Rows written.
         """
         now = _now()
+        keys = period_keys(frame["period"])
         rows = [
-            (str(a), period_key(p), float(s), float(o), source, now)
-            for p, a, s, o in frame[["period", "asset", "spend", "outcome"]].itertuples(
-                index=False
-            )
+            (str(a), k, float(s), float(o), source, now)
+            for k, a, s, o in zip(keys, frame["asset"], frame["spend"], frame["outcome"],
+                                  strict=True)
         ]
         with self.transaction() as con:
             con.executemany(
@@ -527,7 +538,14 @@ def _opt(value: Any) -> float | None:
 
 
 def _parse_period(df: pd.DataFrame) -> pd.DataFrame:
-    if not df.empty:
+    if df.empty:
+        return df
+    text = df["period"].astype(str)
+    if text.str.fullmatch(r"-?\d+").all():
+        df["period"] = text.astype("int64")
+    elif text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all():
+        df["period"] = pd.to_datetime(text, format="%Y-%m-%d")
+    else:
         df["period"] = [period_value(p) for p in df["period"]]
     return df
 
