@@ -21,8 +21,14 @@ from portfolio_mkt.simulate import simulate_history
 @pytest.mark.parametrize("seed", [0, 1])
 def test_library_policy_beats_historical_split_in_true_outcome(seed):
     sim = simulate_history(n_periods=104, random_state=seed)
-    res = backtest(sim.history, truth=sim.truth, start=52, step=13)
+    # a recorded override pattern: planners double search whenever the model proposes it
+    over = OverridePolicy({"us_search": 2.0})
+    pols = [CurvePolicy(), HistoricalSplit(), EqualSplit(), over]
+    res = backtest(sim.history, pols, truth=sim.truth, start=52, step=13)
     s = res.summary()
+    assert s.loc["overrides", "outcome_mean"] < s.loc["library", "outcome_mean"]
+    for alloc in res.allocations.values():
+        assert alloc["overrides"].sum() == pytest.approx(alloc["library"].sum(), rel=1e-9)
     assert len(res.decisions["period"].unique()) == 4
     assert s.loc["library", "outcome_mean"] > s.loc["historical", "outcome_mean"]
     assert s.loc["library", "beats_historical"] >= 0.75
