@@ -1,0 +1,166 @@
+"""Validation errors of pydantic rewritten in plan-file words, with lines."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..exceptions import PlanFileError
+from . import _schema
+from ._read import _field_name, _Source
+from ._schema import Loc, PlanSpec
+
+
+def _clean_loc(loc: Loc, raw: Any) -> Loc:
+    """Drop the union tags pydantic inserts into an error location (``'float'``, ...)."""
+    path: list[Any] = []
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(part, str) and not _looks_like_tag(part) and not isinstance(node, list):
+            path.append(part)  # a missing field
+            node = None
+    return tuple(path)
+
+
+def _looks_like_tag(part: str) -> bool:
+    return (
+        part in {"float", "int", "str", "bool", "dict", "list", "none"}
+        or bool(re.search(r"[\[\]]", part))
+        or part[:1].isupper()
+        or part.startswith(("function-", "constrained-"))
+    )
+
+
+
+def _allowed_fields(loc: Loc) -> list[str]:
+    """The allowed field names of the model at ``loc`` (best effort)."""
+    model: Any = PlanSpec
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        info = model.model_fields.get(part)
+        if info is None:
+            return []
+        model = _model_in(info.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+
+def _explain(err: Mapping[str, Any], loc: Loc) -> str:
+    kind = err.get("type", "")
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        name = str(loc[-1]) if loc else "?"
+        allowed = _allowed_fields(loc)
+        msg = f"unknown field '{name}'"
+        close = difflib.get_close_matches(name, allowed, n=1)
+        if close:
+            msg += f" (did you mean '{close[0]}'?)"
+        if allowed:
+            msg += f". Allowed fields here: {', '.join(allowed)}"
+        return msg
+    if kind == "missing":
+        return "this field is required but missing"
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg.replace("Value error, ", "")
+    if kind == "value_error":
+        return msg
+    if isinstance(got, (str, int, float, bool)) or got is None:
+        msg += f" (got {got!r})"
+    msg = msg[0].lower() + msg[1:]
+    msg = re.sub(r"a valid dictionary or instance of (\w+)", _mapping_of, msg)
+    msg = msg.replace(", unable to parse string as a number", "")
+    if msg.startswith("input should be "):
+        return "expected " + msg[len("input should be "):]
+    return "expected: " + msg
+
+
+def _mapping_of(m: re.Match[str]) -> str:
+    model = getattr(_schema, m.group(1), None)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return f"a mapping with fields {', '.join(model.model_fields)}"
+    return "a mapping"
+
+
+def _validation_error(src: _Source, exc: ValidationError, raw: Any) -> PlanFileError:
+    items: list[tuple[str, int | None, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors():
+        loc = _clean_loc(tuple(err["loc"]), raw)
+        msg = _explain(err, loc)
+        key = (_field_name(loc), msg)
+        if key in seen:
+            continue
+        seen.add(key)
+        items.append((_field_name(loc), src.line(loc), msg))
+    # when a union failed on every branch, keep the most specific messages only
+    items = _prune_union_noise(items)
+    items.sort(key=lambda it: (it[1] is None, it[1] or 0))
+    lines = [
+        f"{src.path}, line {line}: field '{name}': {msg}" if line else
+        f"{src.path}: field '{name}': {msg}"
+        for name, line, msg in items
+    ]
+    head = f"invalid plan file {src.path} ({len(items)} problem{'s' if len(items) > 1 else ''}):"
+    err = PlanFileError(head + "\n  " + "\n  ".join(lines) if len(lines) > 1 else lines[0])
+    err.file = src.path  # type: ignore[attr-defined]
+    err.field = items[0][0]  # type: ignore[attr-defined]
+    err.line = items[0][1]  # type: ignore[attr-defined]
+    err.errors = items  # type: ignore[attr-defined]
+    return err
+
+
+def _prune_union_noise(
+    items: list[tuple[str, int | None, str]],
+) -> list[tuple[str, int | None, str]]:
+    """Keep the most specific messages when a union field failed on every branch."""
+    by_field: dict[str, list[tuple[str, int | None, str]]] = {}
+    for it in items:
+        by_field.setdefault(it[0], []).append(it)
+    out: list[tuple[str, int | None, str]] = []
+    prefix = "expected "
+    for name, group in by_field.items():
+        deeper = [k for k in by_field if k != name and k.startswith((name + ".", name + "["))]
+        typed = [g for g in group if g[2].startswith(prefix)]
+        other = [g for g in group if not g[2].startswith(prefix)]
+        if deeper:
+            out.extend(other)
+            continue
+        if len(typed) > 1:
+            got = ""
+            parts = []
+            for g in typed:
+                body = g[2][len(prefix):]
+                m = re.search(r" \(got .*\)$", body)
+                if m:
+                    got, body = m.group(0), body[: m.start()]
+                parts.append(body)
+            typed = [(name, typed[0][1], "expected " + " or ".join(parts) + got)]
+        out.extend(typed + other)
+    return out or items
+
+
