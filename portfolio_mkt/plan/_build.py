@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +12,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import PlanFileError
+from ..confidence import ApprovalRules
+from ..constraints import (
+    Bounds,
+    GroupCap,
+    GroupFloor,
+    Lock,
+    ResponseFloor,
+    Roster,
+    ShiftLimit,
+    Turnover,
+)
+from ..estimation import View, black_litterman, problem_from_history
+from ..problem import Problem
+from ..response import CURVE_FAMILIES, make_curve
 from ._read import _Source
 from ._schema import (
     CovarianceSpec,
@@ -141,7 +153,6 @@ class Plan:
         portfolio_mkt.Problem
             The problem, ready for :func:`portfolio_mkt.solve`.
         """
-        pm = _core()
         sc = self._scenario(scenario)
         excluded = set(exclude) | set(sc.drop_constraints if sc else ())
         mu = self.posterior_return().copy()
@@ -175,7 +186,7 @@ class Plan:
             assets = assets.loc[keep]
         if current is not None:
             current = current.loc[keep]
-        constraints = [c for c in self._constraints(pm, keep) if c.name not in excluded]
+        constraints = [c for c in self._constraints(keep) if c.name not in excluded]
         response = self.response_curves(keep, mu=mu, shocked=sc)
         kwargs: dict[str, Any] = dict(
             covariance=cov,
@@ -198,15 +209,8 @@ class Plan:
         audit = getattr(self.estimate, "audit", None)
         if audit is not None:
             kwargs["audit"] = audit
-        rules = self.approval_rules()
-        if rules is not None:
-            kwargs["approval_rules"] = rules
-        try:
-            return pm.Problem(mu, **kwargs)
-        except TypeError:  # an older core without audit/approval_rules
-            kwargs.pop("audit", None)
-            kwargs.pop("approval_rules", None)
-            return pm.Problem(mu, **kwargs)
+        kwargs["approval_rules"] = self.approval_rules()
+        return Problem(mu, **kwargs)
 
     def halo_frame(self, index: pd.Index | None = None) -> pd.DataFrame | None:
         """The plan's cross-channel lifts as a source x target DataFrame.
@@ -235,14 +239,10 @@ class Plan:
 
         Returns
         -------
-        ApprovalRules or None
-            None when :mod:`portfolio_mkt.confidence` is not available.
+        ApprovalRules
         """
-        cls = getattr(_optional("portfolio_mkt.confidence"), "ApprovalRules", None)
-        if cls is None:
-            return None
         a = self.spec.approval
-        return cls(max_change=a.max_shift, protected_tags=tuple(a.protect_tags),
+        return ApprovalRules(max_change=a.max_shift, protected_tags=tuple(a.protect_tags),
                    min_confidence=a.min_confidence)
 
     def posterior_return(self) -> pd.Series:
@@ -263,17 +263,16 @@ class Plan:
         mu = mu.astype(float).copy()
         if not self.spec.views:
             return mu
-        est = _optional("portfolio_mkt.estimation")
         cov = self.covariance if self.covariance is not None else self.estimated_covariance
-        if est is not None and hasattr(est, "black_litterman") and cov is not None:
+        if cov is not None:
             views = []
             for i, view in enumerate(self.spec.views):
                 target: Any = view.asset if view.asset is not None else _where(view.where or {})
-                views.append(est.View(target, change=view.change,
+                views.append(View(target, change=view.change,
                                       confidence=100.0 * view.confidence,
                                       name=view.name or f"view_{i + 1}"))
             try:
-                bl = est.black_litterman(mu, cov, views, assets=self.assets)
+                bl = black_litterman(mu, cov, views, assets=self.assets)
             except Exception as exc:  # noqa: BLE001 - reported with field and line
                 raise self.source.error(("views",), f"the views cannot be applied: {exc}") from None
             self.views_table = bl.views
@@ -316,14 +315,6 @@ class Plan:
         spec = self.spec.response
         if spec is None:
             return None
-        response = _optional("portfolio_mkt.response")
-        if response is None:
-            if not any("response curves" in n for n in self.notes):
-                self.notes.append(
-                    "response curves are not available in this installation; "
-                    "linear returns were used"
-                )
-            return None
         mu = self.posterior_return() if mu is None else mu
         index = mu.index if index is None else index
         curves: dict[str, Any] = {}
@@ -348,7 +339,7 @@ class Plan:
                     )
                 )
                 params = _calibrate(family, float(mu[asset]), x0, sat, self.source, loc)
-            curves[str(asset)] = _make_curve(response, family, params, self.source, loc)
+            curves[str(asset)] = _make_curve(family, params, self.source, loc)
         return curves or None
 
     # ---- constraints -----------------------------------------------------------------------
@@ -364,7 +355,7 @@ class Plan:
         t = self.spec.turnover
         return TurnoverSpec(limit=t) if isinstance(t, (int, float)) else t
 
-    def _constraints(self, pm: Any, keep: pd.Index) -> list[Any]:
+    def _constraints(self, keep: pd.Index) -> list[Any]:
         s = self.spec
         out: list[Any] = []
         keep_set = set(map(str, keep))
@@ -373,7 +364,7 @@ class Plan:
             up = self.upper.loc[keep].dropna() if self.upper is not None else None
             if (lo is not None and len(lo)) or (up is not None and len(up)):
                 out.append(
-                    pm.Bounds(
+                    Bounds(
                         lower=lo.to_dict() if lo is not None and len(lo) else None,
                         upper=up.to_dict() if up is not None and len(up) else None,
                         unit="money",
@@ -383,7 +374,7 @@ class Plan:
         for i, lock in enumerate(s.locks):
             if lock.asset in keep_set:
                 out.append(
-                    pm.Lock(
+                    Lock(
                         {lock.asset: lock.amount},
                         minimum=lock.minimum,
                         name=self._lock_name(i, lock),
@@ -391,10 +382,10 @@ class Plan:
                 )
         if s.roster is not None:
             r = s.roster if isinstance(s.roster, RosterSpec) else RosterSpec(assets=s.roster)
-            out.append(pm.Roster([a for a in r.assets if a in keep_set], name=r.name))
+            out.append(Roster([a for a in r.assets if a in keep_set], name=r.name))
         for kind, groups, cls in (
-            ("floor", s.floors, pm.GroupFloor),
-            ("cap", s.caps, pm.GroupCap),
+            ("floor", s.floors, GroupFloor),
+            ("cap", s.caps, GroupCap),
         ):
             for i, g in enumerate(groups):
                 out.append(
@@ -407,7 +398,7 @@ class Plan:
                 )
         for i, g in enumerate(s.response_floors):
             out.append(
-                pm.ResponseFloor(
+                ResponseFloor(
                     where=_where(g.where),
                     level=g.level,
                     name=g.name or f"response_floor_{i + 1}",
@@ -415,10 +406,10 @@ class Plan:
             )
         sl = self._shift_spec()
         if sl is not None:
-            out.append(pm.ShiftLimit(max_change=sl.max_change, relative=sl.relative, name=sl.name))
+            out.append(ShiftLimit(max_change=sl.max_change, relative=sl.relative, name=sl.name))
         to = self._turnover_spec()
         if to is not None:
-            out.append(pm.Turnover(limit=to.limit, unit=to.unit, name=to.name))
+            out.append(Turnover(limit=to.limit, unit=to.unit, name=to.name))
         return out
 
     def _scenario(self, scenario: ScenarioSpec | str | None) -> ScenarioSpec | None:
@@ -503,20 +494,11 @@ class Plan:
         ref = h if isinstance(h, HistorySpec) else HistorySpec(file=str(h))
         loc: Loc = ("history", "file") if isinstance(h, HistorySpec) else ("history",)
         self.history = self._read_csv(ref.file, loc) if history is None else history
-        est = _optional("portfolio_mkt.estimation")
-        fn = getattr(est, "problem_from_history", None) if est is not None else None
-        if fn is None:
-            raise self.source.error(
-                loc,
-                "estimating from history needs portfolio_mkt.estimation.problem_from_history, "
-                "which is not available in this installation; give an asset table with "
-                "expected_return instead",
-            )
         options = dict(ref.options)
         if current is not None:
             options["current"] = current
         try:
-            result = fn(self.history, s.budget_amount, **options)
+            result = problem_from_history(self.history, s.budget_amount, **options)
         except TypeError as exc:
             raise self.source.error(
                 ("history", "options") if isinstance(h, HistorySpec) else loc,
@@ -914,23 +896,6 @@ def _where(where: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _core() -> Any:
-    import portfolio_mkt as pm
-
-    if not hasattr(pm, "Problem"):
-        raise PlanFileError(
-            "the core engine (portfolio_mkt.Problem) is not available in this installation"
-        )
-    return pm
-
-
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 #: plan-file family aliases -> family names of portfolio_mkt.response.make_curve
 _FAMILY_ALIASES = {
     "exponential_saturation": "exponential",
@@ -961,16 +926,16 @@ def _calibrate(
     )
 
 
-def _make_curve(module: Any, family: str, params: Mapping[str, float], src: _Source,
+def _make_curve(family: str, params: Mapping[str, float], src: _Source,
                 loc: Loc) -> Any:
     fam = _FAMILY_ALIASES.get(family.lower(), family.lower())
-    families = getattr(module, "CURVE_FAMILIES", {})
+    families = CURVE_FAMILIES
     if fam not in families:
         raise src.error(
             loc,
             f"unknown response family '{family}'; use one of: {', '.join(sorted(families))}",
         )
     try:
-        return module.make_curve(fam, **params)
+        return make_curve(fam, **params)
     except Exception as exc:  # noqa: BLE001 - reported with field and line
         raise src.error(loc, f"invalid parameters for a {family} curve: {exc}") from None
