@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -421,6 +422,8 @@ def test_min_risk_objective_with_min_outcome(tmp_path):
 
 def test_history_plan_with_asset_overrides(tmp_path):
     hist = Path(builtin_plans()["us_ru_weekly"]).parent / "us_ru_history.csv"
+    shutil.copy(hist, tmp_path / hist.name)
+    hist = hist.name
     base = load_plan(write(tmp_path, f"name: h\nhistory: {hist}\nbudget: 500000\n"))
     assert set(base.expected_return.index) == {"us_search", "us_social", "us_video",
                                                "ru_search", "ru_social", "ru_video"}
@@ -440,6 +443,8 @@ def test_history_plan_with_asset_overrides(tmp_path):
 
 def test_history_plan_unknown_asset_in_table(tmp_path):
     hist = Path(builtin_plans()["us_ru_weekly"]).parent / "us_ru_history.csv"
+    shutil.copy(hist, tmp_path / hist.name)
+    hist = hist.name
     text = (f"name: h\nhistory: {hist}\nbudget: 500000\n"
             "assets:\n  - {id: de_search, expected_return: 2.0}\n")
     err = error_of(write(tmp_path, text))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ class Plan:
     estimated_covariance: Any = None
     views_table: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    allow_outside: bool = False
 
     # ---- public --------------------------------------------------------------------------
 
@@ -450,16 +452,37 @@ class Plan:
     # ---- data ------------------------------------------------------------------------------
 
     def _file(self, rel: str, loc: Loc) -> Path:
-        p = Path(rel)
+        """The data file ``rel`` names, relative to the plan's folder and inside it.
+
+        A path that resolves outside the plan's folder (``../``, absolute, or through a
+        symbolic link) is refused unless the plan was loaded with ``allow_outside=True``.
+        Only regular files are read (no devices, pipes or directories).
+        """
+        p = Path(rel).expanduser()
         if not p.is_absolute():
             p = self.base_dir / p
-        if not p.is_file():
+        try:
+            real = p.resolve()
+            folder = self.base_dir.resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            raise self.source.error(loc, f"cannot resolve the path {rel}") from None
+        if not self.allow_outside and not real.is_relative_to(folder):
+            raise self.source.error(
+                loc,
+                f"the data file {rel} is outside the plan's folder ({folder}); plans may only "
+                "read files next to them. Move the file into that folder, or allow it "
+                "explicitly: load_plan(..., allow_outside=True), or on the command line "
+                "--allow-outside-paths.",
+            )
+        if not real.exists():
             raise self.source.error(
                 loc,
                 f"file not found: {rel} (looked in {p.parent}). Paths are relative to the "
                 "plan file.",
             )
-        return p
+        if not real.is_file():
+            raise self.source.error(loc, f"{rel} is not a regular file (a folder or device)")
+        return real
 
     def _read_csv(self, rel: str, loc: Loc, **kwargs: Any) -> pd.DataFrame:
         p = self._file(rel, loc)
@@ -467,8 +490,17 @@ class Plan:
             if p.suffix.lower() == ".parquet":
                 return pd.read_parquet(p)
             return pd.read_csv(p, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - reported with file and field
-            raise self.source.error(loc, f"cannot read {rel}: {exc}") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            # pandas' parser messages name lines and field counts, never the file's contents
+            raise self.source.error(loc, f"cannot read {rel} as CSV: {exc}") from None
+        except UnicodeDecodeError:
+            raise self.source.error(
+                loc, f"cannot read {rel}: not UTF-8 text (is it a binary file?)"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - the message might quote the file: not shown
+            raise self.source.error(
+                loc, f"cannot read {rel} ({type(exc).__name__}); is it a CSV file?"
+            ) from None
 
     def _load_data(self, history: pd.DataFrame | None = None,
                    current: pd.Series | None = None) -> None:
@@ -545,7 +577,8 @@ class Plan:
         """
         if self.spec.history is None:
             raise self.source.error(("history",), "this plan has no history to replace")
-        new = Plan(spec=self.spec, path=self.path, base_dir=self.base_dir, source=self.source)
+        new = Plan(spec=self.spec, path=self.path, base_dir=self.base_dir, source=self.source,
+                   allow_outside=self.allow_outside)
         new._load_data(history=history, current=current)
         return new
 
@@ -580,7 +613,7 @@ class Plan:
                 raise self.source.error(base_loc, f"{rel} has no asset rows")
             if "id" not in table.columns:
                 raise self.source.error(
-                    base_loc, f"{rel} needs an 'id' column; it has: {', '.join(table.columns)}"
+                    base_loc, f"{rel} needs an 'id' column; {_header_words(table.columns)}"
                 )
         ids = table["id"].astype(str)
         dup = ids[ids.duplicated()].tolist()
@@ -879,6 +912,21 @@ class _HistoryBuilder:
 
     def __call__(self, history: pd.DataFrame) -> Any:
         return self.plan.with_history(history, current=self.current).to_problem()
+
+
+def _header_words(columns: Sequence[Any]) -> str:
+    """The columns of a CSV file, named only when they look like column names.
+
+    A file that is not a CSV table (a password file, a log) would otherwise have its first
+    line echoed in the error message.
+    """
+    names = [str(c) for c in columns]
+    if names and len(names) <= 50 and all(_COLUMN.fullmatch(c) for c in names):
+        return f"it has: {', '.join(names)}"
+    return "its first line is not a row of column names (is it a CSV file with a header?)"
+
+
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]{0,40}")
 
 
 def _tags(value: Any) -> list[str]:

@@ -6,6 +6,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -18,35 +19,15 @@ if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
 else:  # pragma: no cover
     import tomli as tomllib
 
+#: Largest plan file read, in bytes (plans are small; data go in CSV files).
+MAX_PLAN_BYTES = 1_000_000
+#: Deepest nesting of mappings and lists in a plan file.
+MAX_DEPTH = 20
+
 
 # --------------------------------------------------------------------------------------------
 # Line numbers
 # --------------------------------------------------------------------------------------------
-
-
-def _yaml_lines(text: str) -> dict[Loc, int]:
-    """Map each field path of a YAML document to its 1-based line number."""
-    lines: dict[Loc, int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:  # pragma: no cover - parse errors are reported before this
-        return lines
-
-    def walk(node: yaml.Node, loc: Loc) -> None:
-        lines[loc] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                k = key.value
-                lines[(*loc, k)] = key.start_mark.line + 1
-                walk(value, (*loc, k))
-                lines[(*loc, k)] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*loc, i))
-
-    if root is not None:
-        walk(root, ())
-    return lines
 
 
 def _toml_line(text: str, loc: Loc) -> int | None:
@@ -127,31 +108,191 @@ class _Source:
         return err
 
 
+# --------------------------------------------------------------------------------------------
+# Reading: bounded, no aliases, no duplicate keys, no deep nesting
+# --------------------------------------------------------------------------------------------
 
-def _parse(text: str, fmt: str, display: str) -> tuple[Any, dict[Loc, int] | None]:
+
+def plan_error(display: str, message: str, line: int | None = None,
+               field: str = "") -> PlanFileError:
+    """A :class:`PlanFileError` for ``display`` (the file as the user named it)."""
+    where = f"{display}, line {line}" if line else display
+    what = f"field '{field}': " if field else ""
+    err = PlanFileError(f"{where}: {what}{message}")
+    err.file = display  # type: ignore[attr-defined]
+    err.field = field  # type: ignore[attr-defined]
+    err.line = line  # type: ignore[attr-defined]
+    err.errors = [(field, line, message)] if field else []  # type: ignore[attr-defined]
+    return err
+
+
+def read_plan_text(file: Path, display: str) -> str:
+    """The text of a plan file, refusing files that are too large, binary or not UTF-8."""
+    try:
+        with open(file, "rb") as fh:
+            data = fh.read(MAX_PLAN_BYTES + 1)
+    except OSError as exc:
+        raise plan_error(display, f"cannot read the plan file ({exc.strerror}).") from None
+    if len(data) > MAX_PLAN_BYTES:
+        raise plan_error(
+            display,
+            f"the plan file is larger than {MAX_PLAN_BYTES:,} bytes; a plan holds settings, "
+            "not data: put asset tables and history in CSV files and name them in the plan.",
+        )
+    if b"\x00" in data:
+        raise plan_error(display, "this is a binary file, not a YAML or TOML plan.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise plan_error(
+            display, "the plan file is not UTF-8 text (is it a binary file?); save it as UTF-8.",
+            line,
+        ) from None
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses anchors, aliases and deep nesting while composing."""
+
+    def __init__(self, stream: str, display: str) -> None:
+        super().__init__(stream)
+        self.display = display
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D102
+        event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, yaml.AliasEvent):
+            raise plan_error(
+                self.display,
+                f"aliases (*{event.anchor}) are not allowed in plan files; write the value out "
+                "where it is used.",
+                line,
+            )
+        if getattr(event, "anchor", None) is not None:
+            raise plan_error(
+                self.display,
+                f"anchors (&{event.anchor}) are not allowed in plan files; write the value out "
+                "where it is used.",
+                line,
+            )
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise plan_error(
+                self.display,
+                f"the plan is nested more than {MAX_DEPTH} levels deep; a plan's sections are "
+                "at most a few levels deep (see docs/plan_files.md).",
+                line,
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _check_tree(root: yaml.Node, display: str) -> dict[Loc, int]:
+    """Line of every field path; refuse duplicate and non-text keys (iteratively)."""
+    lines: dict[Loc, int] = {}
+    stack: list[tuple[yaml.Node, Loc]] = [(root, ())]
+    while stack:
+        node, loc = stack.pop()
+        lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in node.value:
+                kline = key.start_mark.line + 1
+                if not isinstance(key, yaml.ScalarNode):
+                    raise plan_error(display, "a key must be a plain name, not a list or "
+                                     "mapping.", kline, _field_name(loc))
+                if key.tag != "tag:yaml.org,2002:str":
+                    raise plan_error(
+                        display,
+                        f"the key {key.value!r} is read as a "
+                        f"{key.tag.rsplit(':', 1)[-1]}, not a name; put it in quotes "
+                        f"('{key.value}').",
+                        kline, _field_name(loc),
+                    )
+                k = key.value
+                if k in seen:
+                    raise plan_error(
+                        display,
+                        f"the key '{k}' appears twice (lines {seen[k]} and {kline}); YAML would "
+                        "silently keep only the last one. Remove one of them.",
+                        kline, _field_name((*loc, k)),
+                    )
+                seen[k] = kline
+                lines[(*loc, k)] = kline
+                stack.append((value, (*loc, k)))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                stack.append((item, (*loc, i)))
+    return lines
+
+
+def _looks_like(text: str, fmt: str) -> bool:
+    pattern = r"^\s*[\w.\"'-]+\s*=" if fmt == "toml" else r"^\s*[\w\"'-]+:(\s|$)"
+    return any(re.match(pattern, line) for line in text.splitlines()[:50])
+
+
+def _check_depth(value: Any, display: str) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise plan_error(
+                display,
+                f"the plan is nested more than {MAX_DEPTH} levels deep; a plan's sections are "
+                "at most a few levels deep (see docs/plan_files.md).",
+            )
+        children = node.values() if isinstance(node, dict) else node if isinstance(
+            node, list) else ()
+        stack.extend((c, depth + 1) for c in children)
+
+
+def parse_plan_text(text: str, fmt: str, display: str) -> tuple[Any, dict[Loc, int] | None]:
+    """Plain data of a plan's text and (YAML) the line of every field path.
+
+    Anchors, aliases, duplicate keys and nesting deeper than :data:`MAX_DEPTH` are refused
+    while the YAML is composed, before anything is built from it.
+    """
     if fmt == "toml":
         try:
-            return tomllib.loads(text), None
+            raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             m = re.search(r"line (\d+)", str(exc))
             line = int(m.group(1)) if m else None
-            err = PlanFileError(
-                f"{display}, line {line}: not valid TOML ({exc}). Check quoting and brackets."
-            )
-            err.file, err.field, err.line, err.errors = display, "", line, []  # type: ignore[attr-defined]
-            raise err from None
+            problem = str(exc).split(" (at ")[0]
+            hint = (" This looks like YAML ('key: value'); name the file .yaml, or write "
+                    "'key = value'." if _looks_like(text, "yaml") else
+                    " Check quoting and brackets.")
+            raise plan_error(display, f"not valid TOML ({problem}).{hint}", line) from None
+        except (RecursionError, ValueError):
+            raise plan_error(display, f"the plan is nested more than {MAX_DEPTH} levels deep "
+                             "or cannot be read as TOML.") from None
+        _check_depth(raw, display)
+        return raw, None
+    loader = _PlanLoader(text, display)
     try:
-        raw = yaml.safe_load(text)
+        root = loader.get_single_node()
+        if root is None:
+            return None, {}
+        line_map = _check_tree(root, display)
+        raw = loader.construct_document(root)
+    except PlanFileError:
+        raise
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        err = PlanFileError(
-            f"{display}, line {line}: not valid YAML ({problem}). "
-            "Check indentation and that every 'key: value' has a space after the colon."
-        )
-        err.file, err.field, err.line, err.errors = display, "", line, []  # type: ignore[attr-defined]
-        raise err from None
-    return raw, _yaml_lines(text)
-
-
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise plan_error(
+            display,
+            f"not valid YAML ({problem}). Check indentation and that every 'key: value' has a "
+            "space after the colon.",
+            line,
+        ) from None
+    except (ValueError, OverflowError, RecursionError, TypeError) as exc:
+        raise plan_error(display, f"a value cannot be read ({type(exc).__name__}); check "
+                         "numbers that are extremely long.") from None
+    finally:
+        loader.dispose()
+    return raw, line_map
