@@ -156,7 +156,8 @@ def test_wrong_type_names_file_field_line(tmp_path):
     p = write(tmp_path, GOOD.replace("budget: 100", "budget: lots"))
     err = error_of(p)
     assert err.file == str(p) and err.field == "budget" and err.line == 6
-    assert f"{p}, line 6" in str(err) and "expected a valid number" in str(err)
+    assert f"{p}, line 6" in str(err) and "expected a number" in str(err)
+    assert "got the text 'lots'" in str(err)
 
 
 def test_unknown_field_with_suggestion(tmp_path):

@@ -22,6 +22,7 @@ plan-file words, :mod:`._build` loads the data, calls estimation and builds the 
 from ._build import Plan
 from ._builtin import builtin_plans, describe_plan, resolve_plan_path
 from ._load import load_plan
+from ._messages import in_plan_words
 from ._schema import ApprovalSpec, PlanSpec, ScenarioSpec
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "describe_plan",
     "ScenarioSpec",
     "ApprovalSpec",
+    "in_plan_words",
 ]

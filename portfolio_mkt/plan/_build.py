@@ -25,8 +25,10 @@ from ..constraints import (
     Turnover,
 )
 from ..estimation import View, black_litterman, problem_from_history
+from ..exceptions import InputError, PlanFileError
 from ..problem import Problem
 from ..response import CURVE_FAMILIES, make_curve
+from ._messages import in_plan_words
 from ._read import _Source
 from ._schema import (
     CovarianceSpec,
@@ -212,7 +214,12 @@ class Plan:
         if audit is not None:
             kwargs["audit"] = audit
         kwargs["approval_rules"] = self.approval_rules()
-        return Problem(mu, **kwargs)
+        try:
+            return Problem(mu, **kwargs)
+        except PlanFileError:
+            raise
+        except InputError as exc:
+            raise self.source.error((), in_plan_words(str(exc))) from None
 
     def halo_frame(self, index: pd.Index | None = None) -> pd.DataFrame | None:
         """The plan's cross-channel lifts as a source x target DataFrame.
@@ -434,6 +441,8 @@ class Plan:
             values = value if isinstance(value, list) else [value]
             values = [str(v) for v in values]
             if attr in ("id", "asset"):
+                self._check_values(attr, values, [str(a) for a in self.assets.index],
+                                   (*loc, attr))
                 mask &= self.assets.index.isin(values)
                 continue
             if attr not in self.assets.columns:
@@ -444,10 +453,29 @@ class Plan:
                 )
             col = self.assets[attr]
             if attr == "tags":
+                known = sorted({t for cell in col for t in _tags(cell)})
+            else:
+                known = sorted({str(v) for v in col.dropna()})
+            self._check_values(attr, values, known, (*loc, attr))
+            if attr == "tags":
                 mask &= col.map(lambda t, vs=values: bool(set(_tags(t)) & set(vs)))
             else:
                 mask &= col.astype(str).isin(values)
         return [str(a) for a in self.assets.index[mask.to_numpy(dtype=bool)]]
+
+    def _check_values(self, attr: str, values: list[str], known: list[str], loc: Loc) -> None:
+        """Refuse a filter value no asset has, naming the close match and the valid values."""
+        for value in values:
+            if value in known:
+                continue
+            same_case = [k for k in known if k.lower() == value.lower()]
+            close = same_case or difflib.get_close_matches(value, known, n=1)
+            hint = f" (did you mean '{close[0]}'? values are case-sensitive)" if close else ""
+            listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more"
+                                              if len(known) > 20 else "")
+            raise self.source.error(
+                loc, f"no asset has {attr} '{value}'{hint}; the values of {attr} are: {listed}"
+            )
 
     # ---- data ------------------------------------------------------------------------------
 
@@ -621,6 +649,16 @@ class Plan:
             raise self.source.error(base_loc, f"duplicate asset ids: {', '.join(dup)}")
         table.index = pd.Index(ids.tolist(), name="asset")
         table = table.drop(columns=["id"])
+        csv_name = None if isinstance(s.assets, list) else rel
+
+        def row_loc(asset: str) -> Loc:
+            return loc_of.get(int(table.index.get_loc(asset)), base_loc)
+
+        def row_line(asset: str) -> str:
+            if csv_name is None:
+                return ""
+            return f" (line {int(table.index.get_loc(asset)) + 2} of {csv_name})"
+
         for col in ("expected_return", "last_outcome", "volatility", "current", "min_spend",
                     "max_spend", "saturation"):
             if col in table.columns:
@@ -630,6 +668,13 @@ class Plan:
                     raise self.source.error(
                         base_loc, f"column '{col}' must hold numbers"
                     ) from None
+                inf = table.index[np.isinf(table[col].to_numpy(dtype=float))]
+                if len(inf):
+                    raise self.source.error(
+                        row_loc(inf[0]),
+                        f"column '{col}' is infinite for asset '{inf[0]}'{row_line(inf[0])}; "
+                        "give a finite number",
+                    )
                 bad = table.index[(table[col] < 0).fillna(False).to_numpy(dtype=bool)]
                 if col != "expected_return" and len(bad):
                     raise self.source.error(
@@ -675,6 +720,13 @@ class Plan:
         if cur is not None:
             if self.current is not None:  # history's current spend, overridden per asset
                 cur = cur.fillna(self.current.reindex(full))
+            gaps = [a for a in table.index if pd.isna(cur[a])]
+            if gaps:  # a gap is not a zero: say so rather than plan from a guess
+                raise self.source.error(
+                    row_loc(gaps[0]),
+                    f"asset '{gaps[0]}' has no current spend{row_line(gaps[0])} while other "
+                    "assets have one; give its current spend (0 if nothing is spent on it now)",
+                )
             self.current = cur.fillna(0.0)
         self.lower = column("min_spend")
         self.upper = column("max_spend")
@@ -711,8 +763,17 @@ class Plan:
                     raise self.source.error(
                         ("current", a), f"expected a non-negative amount of money, got {v}"
                     )
-            cur = pd.Series(0.0, index=index)
-            if self.current is not None:
+            if self.current is None:
+                gaps = [a for a in index if a not in s.current]
+                if gaps:  # a gap is not a zero
+                    raise self.source.error(
+                        ("current",),
+                        f"no current spend for {', '.join(map(repr, gaps[:8]))}"
+                        f"{' ...' if len(gaps) > 8 else ''}: give every asset's current spend "
+                        "(0 if nothing is spent on it now), here or in the asset table",
+                    )
+                cur = pd.Series(0.0, index=index)
+            else:
                 cur = self.current.reindex(index).fillna(0.0)
             cur.update(pd.Series(s.current, dtype=float))
             self.current = cur

@@ -70,6 +70,36 @@ def _model_in(annotation: Any) -> Any:
 
 
 
+def _merge_expectations(messages: list[str]) -> str:
+    """``"expected A or B; got X"`` from the messages of each branch of a union."""
+    expects: list[str] = []
+    detail = ""
+    for msg in messages:
+        body = msg[len("expected "):]
+        m = re.match(r"(?P<exp>.*?), got (?P<got>.*)$", body, re.S)
+        if m:  # our own validators: keep their explanation of what was given
+            detail = m.group("got")
+        else:
+            m = re.match(r"(?P<exp>.*?) \(got (?P<got>.*)\)$", body, re.S)
+            if m and not detail:
+                detail = m.group("got")
+        exp = m.group("exp") if m else body
+        if exp not in expects:
+            expects.append(exp)
+    out = "expected " + " or ".join(expects)
+    return out + (f"; got {detail}" if detail else "")
+
+
+def _shown(value: Any) -> str:
+    """A value as the plan file spells it, shortened."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "an empty value"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _explain(err: Mapping[str, Any], loc: Loc) -> str:
     kind = err.get("type", "")
     got = err.get("input")
@@ -90,7 +120,7 @@ def _explain(err: Mapping[str, Any], loc: Loc) -> str:
     if kind == "value_error":
         return msg
     if isinstance(got, (str, int, float, bool)) or got is None:
-        msg += f" (got {got!r})"
+        msg += f" (got {_shown(got)})"
     msg = msg[0].lower() + msg[1:]
     msg = re.sub(r"a valid dictionary or instance of (\w+)", _mapping_of, msg)
     msg = msg.replace(", unable to parse string as a number", "")
@@ -151,16 +181,45 @@ def _prune_union_noise(
             out.extend(other)
             continue
         if len(typed) > 1:
-            got = ""
-            parts = []
-            for g in typed:
-                body = g[2][len(prefix):]
-                m = re.search(r" \(got .*\)$", body)
-                if m:
-                    got, body = m.group(0), body[: m.start()]
-                parts.append(body)
-            typed = [(name, typed[0][1], "expected " + " or ".join(parts) + got)]
+            typed = [(name, typed[0][1], _merge_expectations([g[2] for g in typed]))]
         out.extend(typed + other)
     return out or items
 
 
+
+
+#: Python argument names of the engine -> what a plan file calls them.
+_PLAN_WORDS: tuple[tuple[str, str], ...] = (
+    (r"\bbudget_mode\s*=\s*['\"]?(exact|cap)['\"]?", r"'mode: \1' under the plan's budget"),
+    (r"\bbudget_mode\b", "the budget's 'mode'"),
+    (r"\b(risk_aversion|max_risk|min_outcome|objective)\s*=\s*['\"]?([\w.+-]+)['\"]?",
+     r"'\1: \2' under the plan's risk"),
+    (r"\bpass covariance=\.\.\.", "give 'covariance' in the plan"),
+    (r"\bcovariance=None\b", "no 'covariance' in the plan"),
+)
+
+
+def in_plan_words(message: str) -> str:
+    """An engine message with Python argument names replaced by plan-file field names.
+
+    The engine speaks Python (``budget_mode='cap'``); a planner who wrote a plan file reads
+    the plan's own words (``mode: cap`` under ``budget``).
+
+    Parameters
+    ----------
+    message : str
+        A message of the library (for example of an :class:`InfeasibleError`).
+
+    Returns
+    -------
+    str
+        The message in plan-file words.
+
+    Examples
+    --------
+    >>> in_plan_words("Loosen the caps or use budget_mode='cap'.")
+    "Loosen the caps or use 'mode: cap' under the plan's budget."
+    """
+    for pattern, words in _PLAN_WORDS:
+        message = re.sub(pattern, words, message)
+    return message

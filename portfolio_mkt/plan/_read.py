@@ -190,6 +190,15 @@ class _PlanLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
+# YAML 1.1 reads 1e6 as text; plan files follow YAML 1.2 and read it as a number (a quoted
+# "1e6" stays text, and the schema refuses it as a number).
+_PlanLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def _check_tree(root: yaml.Node, display: str) -> dict[Loc, int]:
     """Line of every field path; refuse duplicate and non-text keys (iteratively)."""
     lines: dict[Loc, int] = {}

@@ -17,14 +17,44 @@ from pydantic import (
 Loc = tuple[Any, ...]
 
 
-def _no_bool(value: Any) -> Any:
+def _strict_number(value: Any) -> Any:
+    """Numbers only: no true/false, no quoted numbers, nothing infinite or NaN."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {str(value).lower()}")
+        raise ValueError(
+            f"expected a number, got {str(value).lower()} (true/false is not a number)"
+        )
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        try:
+            float(value.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise ValueError(f"expected a number, got the text '{shown}'") from None
+        raise ValueError(
+            f"expected a number, got the text '{shown}'; write numbers without quotes"
+        )
+    if isinstance(value, int):
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ValueError("expected a number, got one too large to use") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value}; write a number or leave "
+                         "the field out")
     return value
 
 
-#: A number in a plan file (true/false are not numbers).
-Num = Annotated[float, BeforeValidator(_no_bool)]
+def _strict_flag(value: Any) -> Any:
+    """True or false only: no quoted 'no', no 0/1."""
+    if isinstance(value, bool):
+        return value
+    shown = f"the text '{value[:40]}'" if isinstance(value, str) else repr(value)[:40]
+    raise ValueError(f"expected true or false, got {shown}; write true or false without quotes")
+
+
+#: A number in a plan file: true/false, quoted numbers, NaN and infinity are refused.
+Num = Annotated[float, BeforeValidator(_strict_number)]
+#: A yes/no field of a plan file: only true or false.
+Flag = Annotated[bool, BeforeValidator(_strict_flag)]
 ScalarOrList = str | float | int | bool | list[str | float | int | bool]
 
 _KNOWN_ASSET_COLUMNS = (
@@ -148,7 +178,7 @@ class LockSpec(_Model):
 
     asset: str
     amount: Num = Field(ge=0)
-    minimum: bool = False
+    minimum: Flag = False
     name: str | None = None
 
 
@@ -157,7 +187,7 @@ class RosterSpec(_Model):
 
     assets: list[str] = Field(min_length=1)
     name: str = "roster"
-    strategic: bool = True
+    strategic: Flag = True
 
 
 class GroupSpec(_Model):
@@ -167,7 +197,7 @@ class GroupSpec(_Model):
     where: dict[str, ScalarOrList] = Field(min_length=1)
     amount: Num = Field(ge=0)
     unit: Literal["money", "share"] = "money"
-    strategic: bool = True
+    strategic: Flag = True
 
     @model_validator(mode="after")
     def _share_at_most_one(self) -> GroupSpec:
@@ -185,16 +215,16 @@ class ResponseFloorSpec(_Model):
     name: str | None = None
     where: dict[str, ScalarOrList] = Field(min_length=1)
     level: Num = Field(ge=0)
-    strategic: bool = True
+    strategic: Flag = True
 
 
 class ShiftLimitSpec(_Model):
     """Per-asset limit on the change against current spend."""
 
     max_change: Num = Field(gt=0)
-    relative: bool = True
+    relative: Flag = True
     name: str = "shift_limit"
-    strategic: bool = True
+    strategic: Flag = True
 
 
 class TurnoverSpec(_Model):
@@ -203,7 +233,7 @@ class TurnoverSpec(_Model):
     limit: Num = Field(gt=0)
     unit: Literal["money", "share"] = "share"
     name: str = "turnover"
-    strategic: bool = True
+    strategic: Flag = True
 
 
 class ViewSpec(_Model):
