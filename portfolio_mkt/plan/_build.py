@@ -85,6 +85,7 @@ class Plan:
     estimate: Any = None
     estimated_covariance: Any = None
     views_table: pd.DataFrame | None = None
+    history_curves: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     allow_outside: bool = False
 
@@ -99,6 +100,41 @@ class Plan:
     def budget(self) -> float:
         """The budget in money."""
         return self.spec.budget_amount
+
+    @property
+    def currency(self) -> str:
+        """The plan's currency (``currency:``, default ``"$"``), for every amount shown."""
+        return self.spec.currency
+
+    @property
+    def min_spend(self) -> float:
+        """Minimum meaningful spend per asset in money: each asset gets 0 or at least this.
+
+        From the plan's ``min_spend`` (money, or ``{share: s}`` of the budget); 0.5% of the
+        budget when the plan does not say; 0 when the plan says ``min_spend: 0``. The
+        "0 or at least this" rule is applied by the integer search, not by :meth:`to_problem`.
+        """
+        return self.spec.min_spend_amount()
+
+    def min_spend_for(self, budget: float) -> float:
+        """:attr:`min_spend` for another budget (a scenario's or an override).
+
+        Parameters
+        ----------
+        budget : float
+            The budget in money.
+
+        Returns
+        -------
+        float
+            Money.
+        """
+        return self.spec.min_spend_amount(budget)
+
+    @property
+    def audit(self) -> Any:
+        """The bias audit of the history the plan was estimated from (None without one)."""
+        return getattr(self.estimate, "audit", None)
 
     def strategic_constraints(self) -> list[str]:
         """Names of the constraints the planner added for strategy (to be priced).
@@ -323,7 +359,7 @@ class Plan:
         """
         spec = self.spec.response
         if spec is None:
-            return None
+            return self._history_curves(index, mu)
         mu = self.posterior_return() if mu is None else mu
         index = mu.index if index is None else index
         curves: dict[str, Any] = {}
@@ -350,6 +386,29 @@ class Plan:
                 params = _calibrate(family, float(mu[asset]), x0, sat, self.source, loc)
             curves[str(asset)] = _make_curve(family, params, self.source, loc)
         return curves or None
+
+    def _history_curves(self, index: pd.Index | None, mu: pd.Series | None
+                        ) -> dict[str, Any] | None:
+        """Curves fitted from history (``options: {curves: true}``), scaled to ``mu``.
+
+        Views and cost shocks move an asset's expected return; its fitted curve is scaled by
+        the same ratio (as the estimation pipeline does for views).
+        """
+        if not self.history_curves:
+            return None
+        prior = self.expected_return
+        mu = self.posterior_return() if mu is None else mu
+        index = mu.index if index is None else index
+        out: dict[str, Any] = {}
+        for asset in index:
+            curve = self.history_curves.get(str(asset))
+            if curve is None:
+                continue
+            base = float(prior[asset]) if prior is not None else 0.0
+            ratio = float(mu[asset]) / base if base else 1.0
+            out[str(asset)] = (curve.scale_output(ratio)
+                               if ratio > 0 and abs(ratio - 1.0) > 1e-12 else curve)
+        return out or None
 
     # ---- constraints -----------------------------------------------------------------------
 
@@ -567,6 +626,7 @@ class Plan:
         except Exception as exc:  # noqa: BLE001 - reported with file and field
             raise self.source.error(loc, f"cannot estimate from {ref.file}: {exc}") from None
         self.estimate = result
+        self.history_curves = getattr(result, "curves", None)
         problem = getattr(result, "problem", result)
         mu = getattr(result, "expected_return", None)
         if mu is None:

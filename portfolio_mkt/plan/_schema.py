@@ -10,6 +10,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -148,6 +149,26 @@ class CovarianceSpec(_Model):
             if not -1 <= val <= 1:
                 raise ValueError(f"correlation for '{key}' must be between -1 and 1, got {val}")
         return v
+
+
+#: Default minimum meaningful spend per asset, as a share of the budget.
+DEFAULT_MIN_SPEND_SHARE = 0.005
+
+
+class MinSpendSpec(_Model):
+    """The minimum meaningful spend on an asset: each asset gets 0 or at least this.
+
+    Give exactly one of ``amount`` (money) or ``share`` (of the budget).
+    """
+
+    amount: Num | None = Field(default=None, ge=0, description="Money.")
+    share: Num | None = Field(default=None, ge=0, le=1, description="Share of the budget.")
+
+    @model_validator(mode="after")
+    def _one(self) -> MinSpendSpec:
+        if (self.amount is None) == (self.share is None):
+            raise ValueError("give exactly one of 'amount' (money) or 'share' (of the budget)")
+        return self
 
 
 class BudgetSpec(_Model):
@@ -326,7 +347,10 @@ class PlanSpec(_Model):
     name: str = Field(min_length=1)
     description: str | None = None
     outcome: str = "outcome"
-    currency: str = "$"
+    currency: str = Field(
+        default="$", min_length=1, max_length=200,
+        description="Currency of every amount (USD, EUR, $); shown by the report.",
+    )
     assets: Annotated[list[AssetSpec], Field(min_length=1)] | str | FileRef | None = None
     history: str | HistorySpec | None = None
     covariance: str | CovarianceSpec | None = None
@@ -345,6 +369,7 @@ class PlanSpec(_Model):
     views: list[ViewSpec] = Field(default_factory=list)
     approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
     scenarios: list[ScenarioSpec] = Field(default_factory=list)
+    min_spend: Annotated[Num, Field(ge=0)] | MinSpendSpec | None = None
 
     @field_validator("budget")
     @classmethod
@@ -363,6 +388,35 @@ class PlanSpec(_Model):
     def budget_amount(self) -> float:
         """The budget in money."""
         return float(self.budget.amount if isinstance(self.budget, BudgetSpec) else self.budget)
+
+    def min_spend_amount(self, budget: float | None = None) -> float:
+        """The minimum meaningful spend per asset, in money, for ``budget``.
+
+        ``min_spend`` as a number is money; ``{share: s}`` is ``s x budget``; without
+        ``min_spend`` it is 0.5% of the budget; ``min_spend: 0`` switches it off.
+        """
+        b = self.budget_amount if budget is None else float(budget)
+        m = self.min_spend
+        if m is None:
+            return DEFAULT_MIN_SPEND_SHARE * b
+        if isinstance(m, MinSpendSpec):
+            return float(m.amount) if m.amount is not None else float(m.share or 0.0) * b
+        return float(m)
+
+    @field_validator("min_spend")
+    @classmethod
+    def _min_spend_within_budget(cls, v: Any, info: ValidationInfo) -> Any:
+        budget = info.data.get("budget")
+        amount = budget.amount if isinstance(budget, BudgetSpec) else budget
+        if amount is None or v is None:
+            return v
+        m = v.amount if isinstance(v, MinSpendSpec) else v
+        if m is not None and m > amount:
+            raise ValueError(
+                f"min_spend {m:,.0f} is more than the budget of {amount:,.0f}; lower it, or "
+                "give a share of the budget: min_spend: {share: 0.01}"
+            )
+        return v
 
     @property
     def budget_mode(self) -> str:
