@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 from portfolio_mkt.exceptions import InputError, PlanFileError
 from portfolio_mkt.plan import load_plan
@@ -37,6 +38,9 @@ def _rss(pid: int) -> int:
 
 
 def _child(path: str, conn) -> None:
+    # one BLAS thread: eight helpers share two cores, and spinning BLAS threads would turn a
+    # 0.02 s eigenvalue check into seconds
+    threadpool_limits(1)
     try:
         plan = load_plan(path)
         plan.to_problem()

@@ -100,9 +100,9 @@ def test_deep_nesting_exits_2_on_the_command_line(tmp_path):
 
 
 def test_file_size_bounded(tmp_path):
-    text = GOOD + "description: " + "x" * 1_100_000 + "\n"
+    text = GOOD + "description: " + "x" * 300_000 + "\n"
     err = error_of(write(tmp_path, text))
-    assert "larger than 1,000,000 bytes" in str(err)
+    assert "larger than 262,144 bytes" in str(err)
 
 
 def test_duplicate_key_names_both_lines(tmp_path):
@@ -226,3 +226,29 @@ def test_file_contents_never_echoed(tmp_path, field):
                 "covariance: passwd\nbudget: 100\n")
     err = error_of(write(tmp_path, text))
     assert "SECRET" not in str(err) and "root:x" not in str(err), str(err)
+
+
+def test_pure_python_reader_refuses_the_same(tmp_path, monkeypatch):
+    """Without libyaml the checks run while composing, with the same messages."""
+    from portfolio_mkt.plan import _read
+
+    monkeypatch.setattr(_read, "_FastLoader", None)
+    assert "anchors (&a)" in str(error_of(write(tmp_path, alias_bomb(12))))
+    deep = "name: deep\nbudget: 100\nassets: " + "[" * 5000 + "]" * 5000 + "\n"
+    assert "nested more than 20" in str(error_of(write(tmp_path, deep)))
+    dup = GOOD.replace("budget: 100\n", "budget: 1000000\nbudget: 100\n")
+    assert "appears twice (lines 6 and 7)" in str(error_of(write(tmp_path, dup)))
+    assert load_plan(write(tmp_path, GOOD.replace("budget: 100", "budget: 1e2"))).budget == 100
+
+
+def test_reading_time_grows_with_size_not_with_aliases(tmp_path):
+    """A plan of the largest size is read (and refused for a duplicate at its end) in time
+    proportional to its size: seconds, not the minutes of an alias expansion."""
+    rows = "".join(f"  - {{id: a{i}, expected_return: 1.5, current: 10}}\n" for i in range(20_000))
+    text = "name: big\nbudget: 100\nassets:\n" + rows
+    text = text[: 260_000].rsplit("\n", 1)[0] + "\n"
+    path = write(tmp_path, text + "budget: 1\n")  # a duplicate key at the very end
+    t0 = time.perf_counter()
+    err = error_of(path)
+    assert "appears twice" in str(err)
+    assert time.perf_counter() - t0 < 8.0  # about 2 s with eight helpers on two cores

@@ -35,7 +35,7 @@ def load_plan(path: str | Path, *, allow_outside: bool = False) -> Plan:
     PlanFileError
         On any problem, naming the file, the field and the line and saying what was
         expected. Nothing is solved on an invalid plan. The file is read with bounds: at most
-        1 MB, nesting at most 20 levels, no YAML anchors or aliases, no duplicate keys.
+        256 KiB, nesting at most 20 levels, no YAML anchors or aliases, no duplicate keys.
 
     Examples
     --------

@@ -20,7 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 #: Largest plan file read, in bytes (plans are small; data go in CSV files).
-MAX_PLAN_BYTES = 1_000_000
+MAX_PLAN_BYTES = 262_144
 #: Deepest nesting of mappings and lists in a plan file.
 MAX_DEPTH = 20
 
@@ -199,6 +199,59 @@ _PlanLoader.add_implicit_resolver(
 )
 
 
+_CSafeLoader = getattr(yaml, "CSafeLoader", None)
+
+
+if _CSafeLoader is not None:
+
+    class _FastLoader(_CSafeLoader):  # type: ignore[misc, valid-type]
+        """libyaml's safe loader with the plan's YAML 1.2 exponent numbers."""
+
+    _FastLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+else:  # pragma: no cover - PyYAML built without libyaml
+    _FastLoader = None
+
+
+def _screen_events(text: str, display: str) -> None:
+    """Refuse anchors, aliases and deep nesting from libyaml's event stream.
+
+    Events are produced without expanding aliases, so this costs time in proportion to the
+    file's size whatever the file holds; only then is the document composed.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=_FastLoader):
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, yaml.AliasEvent):
+            raise plan_error(
+                display,
+                f"aliases (*{event.anchor}) are not allowed in plan files; write the value out "
+                "where it is used.",
+                line,
+            )
+        if getattr(event, "anchor", None) is not None:
+            raise plan_error(
+                display,
+                f"anchors (&{event.anchor}) are not allowed in plan files; write the value out "
+                "where it is used.",
+                line,
+            )
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise plan_error(
+                    display,
+                    f"the plan is nested more than {MAX_DEPTH} levels deep; a plan's sections "
+                    "are at most a few levels deep (see docs/plan_files.md).",
+                    line,
+                )
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
 def _check_tree(root: yaml.Node, display: str) -> dict[Loc, int]:
     """Line of every field path; refuse duplicate and non-text keys (iteratively)."""
     lines: dict[Loc, int] = {}
@@ -280,8 +333,12 @@ def parse_plan_text(text: str, fmt: str, display: str) -> tuple[Any, dict[Loc, i
                              "or cannot be read as TOML.") from None
         _check_depth(raw, display)
         return raw, None
-    loader = _PlanLoader(text, display)
     try:
+        if _FastLoader is not None:
+            _screen_events(text, display)
+            loader: Any = _FastLoader(text)
+        else:  # pragma: no cover - pure-Python checks while composing
+            loader = _PlanLoader(text, display)
         root = loader.get_single_node()
         if root is None:
             return None, {}
@@ -303,5 +360,6 @@ def parse_plan_text(text: str, fmt: str, display: str) -> tuple[Any, dict[Loc, i
         raise plan_error(display, f"a value cannot be read ({type(exc).__name__}); check "
                          "numbers that are extremely long.") from None
     finally:
-        loader.dispose()
+        if "loader" in locals():
+            loader.dispose()
     return raw, line_map
