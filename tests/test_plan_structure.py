@@ -49,3 +49,21 @@ def test_estimation_and_problem_built_in_one_module():
                 users.setdefault(top, set()).add(path.name)
     assert users, "the plan package builds nothing"
     assert all(files == {"_build.py"} for files in users.values()), users
+
+
+def test_modules_import_only_downwards():
+    """Reading and schema know nothing of data; data modules nothing of estimation."""
+    order = ["_schema", "_read", "_messages", "_files", "_tables", "_checks", "_build",
+             "_builtin", "_load"]
+    assert {p.stem for p in PKG.glob("_*.py")} - {"__init__"} == set(order)
+    for path in PKG.glob("_*.py"):
+        if path.stem == "__init__":
+            continue
+        rank = order.index(path.stem)
+        for level, module, names in _imports(path):
+            if level != 1:
+                continue
+            targets = [module] if module else names
+            for target in targets:
+                if target in order:
+                    assert order.index(target) < rank, (path.name, target)

@@ -13,10 +13,17 @@ before anything runs::
 
 The full schema is documented in ``docs/plan_files.md``.
 
-The package is split by concept: :mod:`._read` turns text into plain data with line numbers,
-:mod:`._schema` holds the pydantic models, :mod:`._messages` rewrites validation errors in
-plan-file words, :mod:`._build` loads the data, calls estimation and builds the Problem,
-:mod:`._builtin` lists the built-in plans and :mod:`._load` ties them together.
+The package is split by concept, each module importing only those below it:
+
+- ``_read``: text to plain data, bounded (size, nesting, no anchors or aliases, no duplicate
+  keys), with the line of every field;
+- ``_schema``: the pydantic models (strict numbers and true/false);
+- ``_messages``: validation errors and engine messages in plan-file words;
+- ``_files``: data files inside the plan's folder, never echoed in errors;
+- ``_tables``: asset table, current spend and covariance from the plan and its files;
+- ``_checks``: names, filters and cheap feasibility checks before anything is solved;
+- ``_build``: the one place where a plan becomes estimation calls and a ``Problem``;
+- ``_builtin`` and ``_load``: built-in plans and :func:`load_plan`.
 """
 
 from ._build import Plan
