@@ -133,3 +133,42 @@ def test_currency_default_and_exposed(tmp_path):
     assert load_text(tmp_path, "currency: EUR\n").currency == "EUR"
     with pytest.raises(PlanFileError):
         load_text(tmp_path, "currency: ''\n")
+
+
+# ------------------------------------------------------------------------- current from history
+
+
+def test_current_from_history_says_what_it_is_and_keeps_the_real_numbers():
+    plan = load_plan("us_ru_weekly")
+    hist = plan.history.pivot_table(index="period", columns="asset", values="spend",
+                                    aggfunc="sum").fillna(0.0).sort_index()
+    recent = hist.tail(13).mean()
+    for a in plan.current.index:
+        assert plan.history_current[a] == pytest.approx(recent[a], rel=1e-9)
+        assert plan.current[a] == pytest.approx(recent[a] / recent.sum() * plan.budget,
+                                                rel=1e-9)
+    assert "mean of the history's last 13 periods" in plan.current_basis
+    assert f"{recent.sum():,.0f} in total" in plan.current_basis
+    assert not any("far outside" in n for n in plan.notes)  # the budget fits the history
+
+
+def test_budget_far_outside_the_history_is_noted(tmp_path):
+    src = builtin_plans()["us_ru_weekly"]
+    shutil.copy(src.parent / "us_ru_history.csv", tmp_path / "us_ru_history.csv")
+    text = src.read_text().replace("budget: 150000", "budget: 500000").replace(
+        "current: recent", "current: last")
+    (tmp_path / "w.yaml").write_text(text)
+    plan = load_plan(tmp_path / "w.yaml")
+    assert "the history's last period (114,320 in total)" in plan.current_basis
+    assert plan.history_current["us_search"] == pytest.approx(40480, abs=1)
+    assert plan.current["us_search"] == pytest.approx(177045, abs=1)
+    assert any("far outside what the history ever spent" in n for n in plan.notes)
+
+
+def test_history_current_option_checked(tmp_path):
+    src = builtin_plans()["us_ru_weekly"]
+    shutil.copy(src.parent / "us_ru_history.csv", tmp_path / "us_ru_history.csv")
+    (tmp_path / "w.yaml").write_text(src.read_text().replace("current: recent", "current: first"))
+    with pytest.raises(PlanFileError) as info:
+        load_plan(tmp_path / "w.yaml")
+    assert "'last' or 'recent'" in str(info.value) and info.value.field == "history.options"

@@ -21,7 +21,13 @@ from ..constraints import (
     ShiftLimit,
     Turnover,
 )
-from ..estimation import View, black_litterman, problem_from_history
+from ..estimation import (
+    View,
+    black_litterman,
+    current_from_history,
+    pivot_history,
+    problem_from_history,
+)
 from ..exceptions import InputError, PlanFileError
 from ..problem import Problem
 from ..response import CURVE_FAMILIES, make_curve
@@ -62,6 +68,17 @@ class Plan(_Tables, _Checks):
         Current spend by asset.
     history : DataFrame or None
         The history table when the plan estimates from history.
+    history_curves : dict or None
+        Saturation curves fitted to the history (``options: {curves: true}``), by asset.
+    history_current : Series or None
+        The real spend behind ``current`` when it comes from history (last period, or the mean
+        of the last 13), before scaling to the budget.
+    current_basis : str
+        What ``current`` is, in words ("" when the plan states it).
+    notes : list of str
+        Plain-language notes for the report (what current spend is, extrapolation ...).
+    allow_outside : bool
+        Whether data files outside the plan's folder may be read.
     """
 
     spec: PlanSpec
@@ -81,6 +98,8 @@ class Plan(_Tables, _Checks):
     estimated_covariance: Any = None
     views_table: pd.DataFrame | None = None
     history_curves: dict[str, Any] | None = None
+    history_current: pd.Series | None = None
+    current_basis: str = ""
     notes: list[str] = field(default_factory=list)
     allow_outside: bool = False
 
@@ -460,38 +479,63 @@ class Plan(_Tables, _Checks):
         loc: Loc = ("history", "file") if isinstance(h, HistorySpec) else ("history",)
         self.history = self._read_csv(ref.file, loc) if history is None else history
         options = dict(ref.options)
+        how = options.pop("current", "last")
         if current is not None:
-            options["current"] = current
+            how = current
+        opt_loc = ("history", "options") if isinstance(h, HistorySpec) else loc
         try:
             result = problem_from_history(self.history, s.budget_amount, **options)
         except TypeError as exc:
-            raise self.source.error(
-                ("history", "options") if isinstance(h, HistorySpec) else loc,
-                f"invalid estimation option: {exc}",
-            ) from None
+            raise self.source.error(opt_loc, f"invalid estimation option: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - reported with file and field
             raise self.source.error(loc, f"cannot estimate from {ref.file}: {exc}") from None
         self.estimate = result
-        self.history_curves = getattr(result, "curves", None)
-        problem = getattr(result, "problem", result)
-        mu = getattr(result, "expected_return", None)
-        if mu is None:
-            mu = problem.expected_return
-        self.expected_return = pd.Series(mu, dtype=float)
+        self.history_curves = result.curves
+        self.expected_return = pd.Series(result.expected_return, dtype=float)
         self.expected_return.index = pd.Index([str(a) for a in self.expected_return.index])
-        cov = getattr(result, "covariance", None)
-        if cov is not None:
-            self.estimated_covariance = cov
-        assets = getattr(result, "assets", None)
-        if assets is None:
-            assets = getattr(problem, "assets", None)
-        if assets is not None:
-            self.assets = assets.copy()
-            if "tags" in self.assets.columns:
-                self.assets["tags"] = self.assets["tags"].map(lambda t: ";".join(_tags(t)))
-        cur = getattr(problem, "current", None)
-        if cur is not None:
-            self.current = pd.Series(cur, dtype=float)
+        if result.covariance is not None:
+            self.estimated_covariance = result.covariance
+        self.assets = result.assets.copy()
+        if "tags" in self.assets.columns:
+            self.assets["tags"] = self.assets["tags"].map(lambda t: ";".join(_tags(t)))
+        self._current_from_history(how, opt_loc)
+
+    def _current_from_history(self, how: Any, loc: Loc) -> None:
+        """Current spend from the history, with what it is and the real amounts behind it."""
+        if how is None:
+            self.current = None
+            return
+        if isinstance(how, pd.Series):
+            self.current = how.astype(float)
+            return
+        if how not in ("last", "recent"):
+            raise self.source.error(
+                loc, f"current must be 'last' or 'recent' (or left out), got {how!r}"
+            )
+        B = self.spec.budget_amount
+        try:
+            self.current = current_from_history(self.history, B, how=how).astype(float)
+            spend = pivot_history(self.history, "spend").fillna(0.0)
+        except Exception as exc:  # noqa: BLE001 - reported with file and field
+            raise self.source.error(loc, f"cannot take current spend from history: {exc}") from None
+        self.current.index = pd.Index([str(a) for a in self.current.index])
+        actual = spend.iloc[-1] if how == "last" else spend.tail(13).mean()
+        actual.index = pd.Index([str(a) for a in actual.index])
+        self.history_current = actual.astype(float)
+        totals = spend.sum(axis=1)
+        what = ("the history's last period" if how == "last"
+                else f"the mean of the history's last {min(13, len(spend))} periods")
+        self.current_basis = (
+            f"current spend is the mix of {what} ({actual.sum():,.0f} in total), scaled to "
+            f"the budget of {B:,.0f}"
+        )
+        self.notes.append(self.current_basis.capitalize() + ".")
+        top, low = float(totals.max()), float(totals[totals > 0].min())
+        if B > 2 * top or B < 0.5 * low:
+            self.notes.append(
+                f"The budget of {B:,.0f} is far outside what the history ever spent in a "
+                f"period ({low:,.0f} to {top:,.0f}); returns and curves are extrapolated."
+            )
 
     def with_history(self, history: pd.DataFrame, current: pd.Series | None = None) -> Plan:
         """The same plan re-estimated on another history (for the bootstrap).
