@@ -252,3 +252,12 @@ def test_reading_time_grows_with_size_not_with_aliases(tmp_path):
     err = error_of(path)
     assert "appears twice" in str(err)
     assert time.perf_counter() - t0 < 8.0  # about 2 s with eight helpers on two cores
+
+
+def test_describe_plan_uses_the_bounded_reader(tmp_path):
+    from portfolio_mkt.plan import describe_plan
+
+    deep = "description: x\nassets: " + "[" * 5000 + "]" * 5000 + "\n"
+    assert describe_plan(write(tmp_path, deep)) == ""
+    assert describe_plan(write(tmp_path, alias_bomb(12), "b.yaml")) == ""
+    assert describe_plan(write(tmp_path, "description: hello\n", "c.yaml")) == "hello"

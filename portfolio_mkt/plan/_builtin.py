@@ -6,10 +6,8 @@ import difflib
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from ..exceptions import PlanFileError
-from ._read import tomllib
+from ._read import parse_plan_text, read_plan_text
 
 # --------------------------------------------------------------------------------------------
 # Loading
@@ -47,10 +45,10 @@ def describe_plan(path: str | Path) -> str:
         The description, or ``""``.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError):
+    fmt = "toml" if path.suffix.lower() == ".toml" else "yaml"
+    try:  # the same bounded reader as load_plan: a hostile file gives "", quickly
+        raw, _ = parse_plan_text(read_plan_text(path, str(path)), fmt, str(path))
+    except PlanFileError:
         return ""
     return str(raw.get("description") or "") if isinstance(raw, dict) else ""
 
