@@ -261,3 +261,47 @@ def test_describe_plan_uses_the_bounded_reader(tmp_path):
     assert describe_plan(write(tmp_path, deep)) == ""
     assert describe_plan(write(tmp_path, alias_bomb(12), "b.yaml")) == ""
     assert describe_plan(write(tmp_path, "description: hello\n", "c.yaml")) == "hello"
+
+
+def test_mutated_plan_text_fails_only_with_plan_errors(tmp_path_factory):
+    """Random edits of a valid plan's text (YAML punctuation, duplicated or dropped lines,
+    control characters) load or raise PlanFileError, never another exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from portfolio_mkt.exceptions import PortfolioMktError
+
+    base = GOOD + "floors: [{name: us, where: {market: US}, amount: 10}]\nshift_limit: 0.5\n"
+    folder = tmp_path_factory.mktemp("mutate")
+    pieces = st.sampled_from(["&a ", "*a", "[", "]", "{", "}", ": ", "- ", "\t", "\x00", "'",
+                              '"', "#", "!!", "<<: ", ".nan", "1e999", "\u202e", "\ufeff",
+                              "9" * 50, "\n  ", "---\n", "= "])
+    edit = st.tuples(st.sampled_from(["insert", "dup_line", "drop_line"]),
+                     st.integers(0, 10_000), pieces)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(edits=st.lists(edit, min_size=1, max_size=4),
+           fmt=st.sampled_from(["plan.yaml", "plan.toml"]))
+    def check(edits, fmt):
+        text = base
+        for kind, pos, piece in edits:
+            lines = text.split("\n")
+            i = pos % max(len(lines), 1)
+            if kind == "insert":
+                j = pos % (len(text) + 1)
+                text = text[:j] + piece + text[j:]
+            elif kind == "dup_line":
+                text = "\n".join([*lines[: i + 1], lines[i], *lines[i + 1:]])
+            else:
+                text = "\n".join(lines[:i] + lines[i + 1:])
+        path = folder / fmt
+        path.write_text(text, encoding="utf-8")
+        try:
+            plan = load_plan(path)
+            plan.to_problem()
+        except PlanFileError as exc:
+            assert str(path) in str(exc)
+        except PortfolioMktError:
+            pass
+
+    check()
