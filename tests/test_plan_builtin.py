@@ -172,3 +172,23 @@ def test_history_current_option_checked(tmp_path):
     with pytest.raises(PlanFileError) as info:
         load_plan(tmp_path / "w.yaml")
     assert "'last' or 'recent'" in str(info.value) and info.value.field == "history.options"
+
+
+def test_scenario_remove_with_a_factor_covariance(tmp_path):
+    """A scenario that removes assets builds its Problem on the factor model of the rest."""
+    src = builtin_plans()["us_ru_weekly"]
+    shutil.copy(src.parent / "us_ru_history.csv", tmp_path / "us_ru_history.csv")
+    text = src.read_text().replace("covariance: sample", "covariance: factor") + (
+        "  - {name: no video, remove: {channel: video}}\n")
+    (tmp_path / "w.yaml").write_text(text)
+    plan = load_plan(tmp_path / "w.yaml")
+    assert isinstance(plan.estimated_covariance, pm.FactorCovariance)
+    problem = plan.to_problem(scenario="no video", exclude=["brand_video"])
+    assert problem.n_assets == 4
+    kept = [a for a in plan.expected_return.index if not a.endswith("video")]
+    sub = problem.covariance
+    sub = sub.to_dense() if hasattr(sub, "to_dense") else sub
+    full = plan.estimated_covariance.to_dense()
+    np.testing.assert_allclose(sub.loc[kept, kept].to_numpy(),
+                               full.loc[kept, kept].to_numpy(), rtol=1e-12)
+    assert list(sub.index) == kept

@@ -31,6 +31,7 @@ from ..estimation import (
 from ..exceptions import InputError, PlanFileError
 from ..problem import Problem
 from ..response import CURVE_FAMILIES, make_curve
+from ..risk import FactorCovariance
 from ._checks import _Checks, _where
 from ._messages import in_plan_words
 from ._read import _Source
@@ -200,10 +201,11 @@ class Plan(_Tables, _Checks):
             if sc.remove:
                 gone = self._select(sc.remove, ("scenarios", sc.name, "remove"))
                 keep = mu.index.difference(pd.Index(gone), sort=False)
+        removed = len(keep) < len(mu.index)
         mu = mu.loc[keep]
         if isinstance(cov, pd.DataFrame):
             cov = cov.loc[keep, keep]
-        elif cov is not None and hasattr(cov, "reindex") and len(keep) < len(mu.index):
+        elif isinstance(cov, FactorCovariance) and removed:
             cov = cov.reindex(keep)
         if assets is not None:
             assets = assets.loc[keep]
