@@ -142,3 +142,15 @@ def test_engine_errors_reach_the_planner_in_plan_words(tmp_path):
     with pytest.raises(pm.exceptions.InfeasibleError) as info:
         pm.solve(plan.to_problem())
     assert "mode: cap" in in_plan_words(str(info.value))
+
+
+def test_thousands_of_bad_rows_list_twenty(tmp_path):
+    rows = "".join(f'[[assets]]\nid = "a{i}"\nexpected_return = "x"\n' for i in range(3000))
+    p = tmp_path / "plan.toml"
+    p.write_text('name = "x"\nbudget = 100\n' + rows)
+    with pytest.raises(PlanFileError) as info:
+        load_plan(p)
+    text = str(info.value)
+    assert "(3000 problems; the first 20 are shown)" in text
+    assert text.count("expected a number") == 20 and len(info.value.errors) == 20
+    assert f"{p}, line 5: field 'assets[0].expected_return'" in text

@@ -70,6 +70,69 @@ def _model_in(annotation: Any) -> Any:
 
 
 
+#: Most problems listed in one error (a file with thousands of bad rows says how many more).
+MAX_SHOWN = 20
+
+
+def _validation_error(src: _Source, exc: ValidationError, raw: Any) -> PlanFileError:
+    found: list[tuple[str, Loc, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors():
+        loc = _clean_loc(tuple(err["loc"]), raw)
+        msg = _explain(err, loc)
+        key = (_field_name(loc), msg)
+        if key in seen:
+            continue
+        seen.add(key)
+        found.append((key[0], loc, msg))
+    # when a union failed on every branch, keep the most specific messages only
+    pruned = _prune_union_noise(found)
+    shown = pruned[:MAX_SHOWN]  # lines are looked up for the problems shown only
+    items = [(name, src.line(loc), msg) for name, loc, msg in shown]
+    items.sort(key=lambda it: (it[1] is None, it[1] or 0))
+    lines = [
+        f"{src.path}, line {line}: field '{name}': {msg}" if line else
+        f"{src.path}: field '{name}': {msg}"
+        for name, line, msg in items
+    ]
+    n = len(pruned)
+    more = f"; the first {len(items)} are shown" if n > len(items) else ""
+    head = f"invalid plan file {src.path} ({n} problem{'s' if n > 1 else ''}{more}):"
+    err = PlanFileError(head + "\n  " + "\n  ".join(lines) if n > 1 else lines[0])
+    err.file = src.path  # type: ignore[attr-defined]
+    err.field = items[0][0]  # type: ignore[attr-defined]
+    err.line = items[0][1]  # type: ignore[attr-defined]
+    err.errors = items  # type: ignore[attr-defined]
+    return err
+
+
+def _prefixes(name: str) -> list[str]:
+    """``'a.b[0].c'`` -> ``['a', 'a.b', 'a.b[0]']``: the fields that contain ``name``."""
+    return [name[:m.start()] for m in re.finditer(r"[.\[]", name) if m.start() > 0]
+
+
+def _prune_union_noise(
+    items: list[tuple[str, Loc, str]],
+) -> list[tuple[str, Loc, str]]:
+    """Keep the most specific messages when a union field failed on every branch."""
+    by_field: dict[str, list[tuple[str, Loc, str]]] = {}
+    for it in items:
+        by_field.setdefault(it[0], []).append(it)
+    has_deeper = {p for name in by_field for p in _prefixes(name)}
+    out: list[tuple[str, Loc, str]] = []
+    prefix = "expected "
+    for name, group in by_field.items():
+        typed = [g for g in group if g[2].startswith(prefix)]
+        other = [g for g in group if not g[2].startswith(prefix)]
+        if name in has_deeper:
+            out.extend(other)
+            continue
+        if len(typed) > 1:
+            typed = [(name, typed[0][1], _merge_expectations([g[2] for g in typed]))]
+        out.extend(typed + other)
+    return out or items
+
+
 def _merge_expectations(messages: list[str]) -> str:
     """``"expected A or B; got X"`` from the messages of each branch of a union."""
     expects: list[str] = []
@@ -134,58 +197,6 @@ def _mapping_of(m: re.Match[str]) -> str:
     if isinstance(model, type) and issubclass(model, BaseModel):
         return f"a mapping with fields {', '.join(model.model_fields)}"
     return "a mapping"
-
-
-def _validation_error(src: _Source, exc: ValidationError, raw: Any) -> PlanFileError:
-    items: list[tuple[str, int | None, str]] = []
-    seen: set[tuple[str, str]] = set()
-    for err in exc.errors():
-        loc = _clean_loc(tuple(err["loc"]), raw)
-        msg = _explain(err, loc)
-        key = (_field_name(loc), msg)
-        if key in seen:
-            continue
-        seen.add(key)
-        items.append((_field_name(loc), src.line(loc), msg))
-    # when a union failed on every branch, keep the most specific messages only
-    items = _prune_union_noise(items)
-    items.sort(key=lambda it: (it[1] is None, it[1] or 0))
-    lines = [
-        f"{src.path}, line {line}: field '{name}': {msg}" if line else
-        f"{src.path}: field '{name}': {msg}"
-        for name, line, msg in items
-    ]
-    head = f"invalid plan file {src.path} ({len(items)} problem{'s' if len(items) > 1 else ''}):"
-    err = PlanFileError(head + "\n  " + "\n  ".join(lines) if len(lines) > 1 else lines[0])
-    err.file = src.path  # type: ignore[attr-defined]
-    err.field = items[0][0]  # type: ignore[attr-defined]
-    err.line = items[0][1]  # type: ignore[attr-defined]
-    err.errors = items  # type: ignore[attr-defined]
-    return err
-
-
-def _prune_union_noise(
-    items: list[tuple[str, int | None, str]],
-) -> list[tuple[str, int | None, str]]:
-    """Keep the most specific messages when a union field failed on every branch."""
-    by_field: dict[str, list[tuple[str, int | None, str]]] = {}
-    for it in items:
-        by_field.setdefault(it[0], []).append(it)
-    out: list[tuple[str, int | None, str]] = []
-    prefix = "expected "
-    for name, group in by_field.items():
-        deeper = [k for k in by_field if k != name and k.startswith((name + ".", name + "["))]
-        typed = [g for g in group if g[2].startswith(prefix)]
-        other = [g for g in group if not g[2].startswith(prefix)]
-        if deeper:
-            out.extend(other)
-            continue
-        if len(typed) > 1:
-            typed = [(name, typed[0][1], _merge_expectations([g[2] for g in typed]))]
-        out.extend(typed + other)
-    return out or items
-
-
 
 
 #: Python argument names of the engine -> what a plan file calls them.
