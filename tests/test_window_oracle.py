@@ -256,16 +256,16 @@ def test_replan_move_limit_against_oracle():
     actual[0] = lib_x(plan)[:, :2].sum(0)
     wide = pd.DataFrame(actual.T, index=wp.periods[:2], columns=IDS)
     free = replan(plan, wide)
-    limited = replan(plan, wide, max_move=0.05)
+    limited = replan(plan, wide, max_move=0.01)
     remaining = case.budget - actual.sum()
-    assert limited.moved <= 0.05 * remaining * (1 + 1e-6)
+    assert limited.moved <= 0.01 * remaining * (1 + 1e-6)
     assert free.moved > limited.moved
     fixed = np.zeros((case.n, case.T))
     fixed[:, :2] = actual
     ref = lib_x(plan)
 
     def extra(X):
-        return [0.5 * cp.sum(cp.abs(X[:, 2:] - ref[:, 2:])) <= 0.05 * remaining]
+        return [0.5 * cp.sum(cp.abs(X[:, 2:] - ref[:, 2:])) <= 0.01 * remaining]
 
     _, v_or = case.oracle(extra, fixed=(2, fixed))
     assert abs(case.value(lib_x(limited)) - v_or) <= REL * abs(v_or)
