@@ -69,23 +69,22 @@ def as_periods(periods: Any, field: str = "periods") -> pd.Index:
             ) from None
         if len(idx) == 1:
             return idx
-        d = np.diff(idx.asi8)
-        step = int(d[0]) if d[0] > 0 else int(np.median(np.abs(d)))
-        diffs = d
+        diffs = np.diff(idx.values)  # timedelta64
+        step = diffs[0] if diffs[0] > np.timedelta64(0) else np.median(np.abs(diffs))
     if idx.has_duplicates:
         dup = idx[idx.duplicated()].unique()
         raise InputError(
             f"{field}: period {week_text(dup[0])} appears twice; each period must appear once."
         )
     for i, dv in enumerate(diffs):
-        if dv <= 0:
+        if dv <= dv * 0:
             raise InputError(
                 f"{field}: periods out of order: {week_text(idx[i + 1])} comes after "
                 f"{week_text(idx[i])}; sort the periods (oldest first)."
             )
         if dv != step:
-            expected = (idx[i] + step if not isinstance(idx, pd.DatetimeIndex)
-                        else idx[i] + pd.Timedelta(step, unit="ns"))
+            expected = (idx[i] + pd.Timedelta(step) if isinstance(idx, pd.DatetimeIndex)
+                        else idx[i] + step)
             raise InputError(
                 f"{field}: gap after {week_text(idx[i])}: expected {week_text(expected)} next, "
                 f"got {week_text(idx[i + 1])}; periods must be regular without gaps (add the "
