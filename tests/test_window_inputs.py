@@ -134,7 +134,8 @@ def test_verification_names_constraint_week_and_asset():
     x = np.full((3, 6), 3000.0 / 18)
     x[1, 2] += 450.0 - 3000.0 / 18
     x[:, 4] -= (450.0 - 3000.0 / 18) / 3
-    with pytest.raises(ConstraintViolationError, match=r"weekly_cap.*2026-01-19, asset 'us_social'"):
+    with pytest.raises(ConstraintViolationError,
+                       match=r"weekly_cap.*2026-01-19, asset 'us_social'"):
         verify_plan(wp, x)
 
 
