@@ -52,7 +52,11 @@ class RowBlock:
     matrix: sp.csr_matrix
     sense: str
     rhs: np.ndarray
-    labels: list[str]
+    labels: Any  # list of str, or a function row -> str (built only when a row is named)
+
+    def label(self, k: int) -> str:
+        """Text naming row ``k`` (week and asset or group)."""
+        return self.labels(k) if callable(self.labels) else self.labels[k]
 
     def violations(self, x: np.ndarray) -> np.ndarray:
         """Violation of each row at the flat money plan ``x`` (0 where it holds)."""
@@ -92,6 +96,26 @@ class _Rows:
             shape=(len(self.rhs), self.n_cols),
         )
         return RowBlock(m, sense, np.array(self.rhs), self.labels)
+
+
+def _pairs_block(
+    wp: WindowProblem, assets: np.ndarray, weeks: np.ndarray, rhs: float, sense: str,
+    note: str = "",
+) -> RowBlock | None:
+    """One row ``x[a, t] (sense) rhs`` per (asset, week) pair, built vectorised."""
+    assets = np.asarray(assets, dtype=int)
+    weeks = np.asarray(weeks, dtype=int)
+    if assets.size == 0 or weeks.size == 0:
+        return None
+    aa = np.repeat(assets, weeks.size)
+    tt = np.tile(weeks, assets.size)
+    m = len(aa)
+    mat = sp.csr_matrix((np.ones(m), (np.arange(m), aa * wp.T + tt)), shape=(m, wp.n * wp.T))
+
+    def label(k: int) -> str:
+        return f"{week_text(wp.periods[tt[k]])}, asset {wp.index[aa[k]]!r}{note}"
+
+    return RowBlock(mat, sense, np.full(m, float(rhs)), label)
 
 
 def _cols(wp: WindowProblem, assets: np.ndarray, weeks: np.ndarray) -> np.ndarray:
@@ -279,12 +303,8 @@ class Scoped(WindowConstraint):
                                        f"asset {wp.index[i]!r}"))
         elif kind == "roster":
             keep = _select(wp, None, list(c.assets), self.name)
-            rows = _Rows(n_cols)
-            for i in np.flatnonzero(~keep):
-                for t in weeks[weeks >= start]:
-                    rows.add(np.array([i * wp.T + t]), 1.0, 0.0,
-                             f"{week_text(wp.periods[t])}, asset {wp.index[i]!r} (not on roster)")
-            out.append(rows.block("eq"))
+            out.append(_pairs_block(wp, np.flatnonzero(~keep), weeks[weeks >= start], 0.0, "eq",
+                                    " (not on roster)"))
         else:
             raise ConstraintError(
                 f"constraint '{self.name}' ({kind}) has no meaning over a window; use Bounds, "
@@ -397,16 +417,15 @@ class _PeriodAmount(WindowConstraint):
         amt = _money(self.amount, self.name, "amount")
         weeks = resolve_weeks(wp.periods, self.weeks, self.name)
         weeks = weeks[weeks >= start]
-        rows = _Rows(wp.n * wp.T)
         sel = np.flatnonzero(mask)
-        for t in weeks:
-            wk = week_text(wp.periods[t])
-            if self.per_asset:
-                for i in sel:
-                    rows.add(np.array([i * wp.T + t]), 1.0, amt, f"{wk}, asset {wp.index[i]!r}")
-            else:
-                rows.add(sel * wp.T + t, 1.0, amt, f"{wk}, {_asset_text(wp, mask, self.where)}")
-        b = rows.block(self.sense)
+        if self.per_asset:
+            b = _pairs_block(wp, sel, weeks, amt, self.sense)
+        else:
+            rows = _Rows(wp.n * wp.T)
+            for t in weeks:
+                rows.add(sel * wp.T + t, 1.0, amt,
+                         f"{week_text(wp.periods[t])}, {_asset_text(wp, mask, self.where)}")
+            b = rows.block(self.sense)
         return [] if b is None else [b]
 
 
@@ -466,12 +485,8 @@ class DarkWeeks(WindowConstraint):
             raise ConstraintError(f"constraint '{self.name}': give the dark weeks.")
         mask = _select(wp, self.where, self.assets, self.name)
         weeks = resolve_weeks(wp.periods, self.weeks, self.name)
-        rows = _Rows(wp.n * wp.T)
-        for t in weeks[weeks >= start]:
-            for i in np.flatnonzero(mask):
-                rows.add(np.array([i * wp.T + t]), 1.0, 0.0,
-                         f"{week_text(wp.periods[t])}, asset {wp.index[i]!r} (dark week)")
-        b = rows.block("eq")
+        b = _pairs_block(wp, np.flatnonzero(mask), weeks[weeks >= start], 0.0, "eq",
+                         " (dark week)")
         return [] if b is None else [b]
 
 
@@ -573,20 +588,38 @@ class Pacing(WindowConstraint):
             )
         mask = _select(wp, self.where, self.assets, self.name)
         sel = np.flatnonzero(mask)
+        weeks = np.arange(max(start, 1), wp.T)
+        if weeks.size == 0 or sel.size == 0:
+            return []
+        if self.level == "asset":
+            aa = np.repeat(sel, weeks.size)
+            tt = np.tile(weeks, sel.size)
+            m_rows = len(aa)
+            r = np.r_[np.arange(m_rows), np.arange(m_rows)]
+            cols = np.r_[aa * wp.T + tt, aa * wp.T + tt - 1]
+            shape = (m_rows, wp.n * wp.T)
+            up_m = sp.csr_matrix((np.r_[np.ones(m_rows), np.full(m_rows, -(1.0 + c))],
+                                  (r, cols)), shape=shape)
+            down_m = sp.csr_matrix((np.r_[-np.ones(m_rows), np.full(m_rows, 1.0 - c)],
+                                    (r, cols)), shape=shape)
+
+            def label(word: str) -> Any:
+                return lambda k: (f"{week_text(wp.periods[tt[k]])} vs previous week, asset "
+                                  f"{wp.index[aa[k]]!r} ({word})")
+
+            rhs = np.full(m_rows, m)
+            return [RowBlock(up_m, "le", rhs, label("increase")),
+                    RowBlock(down_m, "le", rhs.copy(), label("decrease"))]
         up, down = _Rows(wp.n * wp.T), _Rows(wp.n * wp.T)
-        groups = [[i] for i in sel] if self.level == "asset" else [list(sel)]
-        for t in range(max(start, 1), wp.T):
+        k = len(sel)
+        what = _asset_text(wp, mask, self.where)
+        for t in weeks:
             wk = week_text(wp.periods[t])
-            for g in groups:
-                g_arr = np.asarray(g)
-                what = (f"asset {wp.index[g[0]]!r}" if len(g) == 1
-                        else _asset_text(wp, mask, self.where))
-                cols = np.concatenate([g_arr * wp.T + t, g_arr * wp.T + t - 1])
-                k = len(g)
-                up.add(cols, np.r_[np.ones(k), np.full(k, -(1.0 + c))], m,
-                       f"{wk} vs previous week, {what} (increase)")
-                down.add(cols, np.r_[-np.ones(k), np.full(k, 1.0 - c)], m,
-                         f"{wk} vs previous week, {what} (decrease)")
+            cols = np.concatenate([sel * wp.T + t, sel * wp.T + t - 1])
+            up.add(cols, np.r_[np.ones(k), np.full(k, -(1.0 + c))], m,
+                   f"{wk} vs previous week, {what} (increase)")
+            down.add(cols, np.r_[-np.ones(k), np.full(k, 1.0 - c)], m,
+                     f"{wk} vs previous week, {what} (decrease)")
         return [b for b in (up.block("le"), down.block("le")) if b is not None]
 
 

@@ -71,9 +71,12 @@ def verify_plan(
         bad["nonnegative"] = out["nonnegative"]
     if out["budget"] > tol:
         bad["budget"] = out["budget"]
+    by_name: dict[str, list[Any]] = {}
+    for name, b in wp.constraint_rows(start):
+        by_name.setdefault(name, []).append(b)
     for c in wp.constraints:
         v = 0.0
-        for b in c.rows(wp, start):
+        for b in by_name.get(c.name, []):
             viol = b.violations(flat)
             if not viol.size:
                 continue
@@ -81,10 +84,10 @@ def verify_plan(
             k = int(np.argmax(excess))
             if viol.max() > v:
                 v = float(viol.max())
-                worst.setdefault(c.name, b.labels[int(np.argmax(viol))])
+                worst.setdefault(c.name, b.label(int(np.argmax(viol))))
             if excess[k] > 0:
                 bad[c.name] = max(bad.get(c.name, 0.0), float(viol[k]))
-                worst[c.name] = b.labels[k]
+                worst[c.name] = b.label(k)
         out[c.name] = max(out.get(c.name, 0.0), v)
     if bad and raise_on_violation:
         name = max(bad, key=bad.get)
@@ -104,20 +107,21 @@ def _precheck(wp: WindowProblem, start: int, fixed: np.ndarray | None) -> None:
     if start > 0 and fixed is not None:
         lo[:, :start] = fixed[:, :start]
         owner[:, :start] = "actuals"
-    for c in wp.constraints:
-        for b in c.rows(wp, start):
-            if b.sense not in ("ge", "eq"):
-                continue
-            m = b.matrix.tocsr()
-            single = np.diff(m.indptr) == 1
-            for r in np.flatnonzero(single):
-                j = m.indices[m.indptr[r]]
-                if m.data[m.indptr[r]] != 1.0:
-                    continue
-                a, t = divmod(int(j), wp.T)
-                if b.rhs[r] > lo[a, t]:
-                    lo[a, t] = b.rhs[r]
-                    owner[a, t] = c.name
+    for name, b in wp.constraint_rows(start):
+        if b.sense not in ("ge", "eq"):
+            continue
+        m = b.matrix.tocsr()
+        single = np.flatnonzero((np.diff(m.indptr) == 1) & (b.rhs > 0))
+        if single.size == 0:
+            continue
+        first = m.indptr[single]
+        keep = m.data[first] == 1.0
+        rows, cols = single[keep], m.indices[first[keep]]
+        a_idx, t_idx = np.divmod(cols, wp.T)
+        for r, a, t in zip(rows, a_idx, t_idx, strict=True):
+            if b.rhs[r] > lo[a, t]:
+                lo[a, t] = b.rhs[r]
+                owner[a, t] = name
     total = lo.sum()
     if total > wp.budget * (1 + 1e-9):
         cum = np.cumsum(lo.T.reshape(-1))  # week by week, assets within a week
@@ -671,7 +675,7 @@ def window_frontier(
                          "objective": np.nan, "status": SKIPPED})
             continue
         prog.delta.value = d
-        status, x, _ = prog.solve(solver)
+        status, x, _ = prog.solve(solver, reuse=True)
         if x is None:
             rows.append({"risk_aversion": d, "expected_outcome": np.nan, "risk": np.nan,
                          "objective": np.nan, "status": status})

@@ -419,6 +419,13 @@ class WindowProblem:
         return sig
 
     # ------------------------------------------------------------------ structure
+    def constraint_rows(self, start: int = 0) -> list[tuple[str, Any]]:
+        """``(constraint name, RowBlock)`` of every window constraint (cached per ``start``)."""
+        cache = self.__dict__.setdefault("_rows_cache", {})
+        if start not in cache:
+            cache[start] = [(c.name, b) for c in self.constraints for b in c.rows(self, start)]
+        return cache[start]
+
     def kernel_matrix(self) -> sp.csr_matrix:
         """Sparse ``K`` with ``e = K x`` (flat ``x[a * T + t]``, flat ``e[a * P + t]``)."""
         rows, cols, vals = [], [], []
