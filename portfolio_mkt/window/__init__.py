@@ -21,6 +21,7 @@ from ._constraints import (
 from ._plan import WeeklyPlan, plan_window, replan, verify_plan, window_frontier
 from ._problem import WindowProblem
 from ._program import WindowProgram
+from ._spec import WindowSpec, window_from_spec
 
 __all__ = [
     "WindowProblem",
@@ -30,6 +31,8 @@ __all__ = [
     "replan",
     "window_frontier",
     "verify_plan",
+    "WindowSpec",
+    "window_from_spec",
     "WindowConstraint",
     "Scoped",
     "Pacing",

@@ -249,7 +249,7 @@ class WeeklyPlan:
         self.diff: pd.DataFrame | None = None
         self.changes: pd.DataFrame | None = None
         self.moved: float | None = None
-        self.notes: list[str] = []
+        self.notes: list[str] = list(getattr(wp, "notes", []))
 
     # ------------------------------------------------------------------ views
     @property

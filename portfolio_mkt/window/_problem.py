@@ -236,6 +236,8 @@ class WindowProblem:
             raise InputError(f"tolerance must be in (0, 1), got {tolerance!r}; use e.g. 1e-4.")
         self.tolerance = tol
         self.response = dict(getattr(problem, "response", None) or {})
+        self.halo_coef = self._halo(getattr(problem, "halo", None))
+        self.notes: list[str] = []
         from ._constraints import Scoped, as_window_constraint
 
         own = [as_window_constraint(c) for c in constraints]
@@ -283,6 +285,13 @@ class WindowProblem:
                     f"adstock of asset {a!r} is a {type(k).__name__}, not an Adstock."
                 )
         return out
+
+    def _halo(self, halo: Any) -> np.ndarray:
+        """Outcome lifted on other assets per unit of (effective) spend of each asset."""
+        if halo is None:
+            return np.zeros(self.n)
+        h = pd.DataFrame(halo).astype(float)
+        return h.sum(axis=1).reindex(self.index).fillna(0.0).to_numpy(float)
 
     def _carry_in(self, carry_in: Any, lmax: int) -> np.ndarray:
         """Spend before the window, shape (n, lmax - 1), oldest first (money)."""
@@ -485,6 +494,7 @@ class WindowProblem:
         for i in range(self.n):
             c = self._curve(i)
             out[i] = mu[i] * e[i] if c is None else c.value(e[i])
+        out += self.halo_coef[:, None] * e
         return out * self.seasonality
 
     def marginal_matrix(self, spend: Any) -> np.ndarray:
@@ -495,6 +505,7 @@ class WindowProblem:
         for i in range(self.n):
             c = self._curve(i)
             d[i] = mu[i] if c is None else c.derivative(e[i])
+        d += self.halo_coef[:, None]
         g = (d * self.seasonality).reshape(-1)
         return (self.kernel_matrix().T @ g).reshape(self.n, self.T)
 

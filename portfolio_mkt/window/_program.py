@@ -185,7 +185,7 @@ class WindowProgram:
         c = wp.carry_effect().reshape(-1) / B
         sig = wp.seasonality.reshape(-1)
         mu = wp.problem.expected_return.to_numpy(float)
-        lin = np.zeros(n * P)
+        lin = np.repeat(wp.halo_coef, P)  # halo lifts: linear in effective spend
         groups: dict[Any, list[tuple[int, float, float]]] = {}
         pwl: list[int] = []
         self.methods: dict[Any, str] = {}
@@ -195,7 +195,7 @@ class WindowProgram:
             a = wp.index[i]
             if cv is None or getattr(cv, "family", "") == "linear":
                 beta = mu[i] if cv is None else float(cv.beta)
-                lin[i * P:(i + 1) * P] = beta
+                lin[i * P:(i + 1) * P] += beta
                 self.methods[a] = "linear"
             elif (not cv.is_concave) or (not cv.has_conic_form) or wp.method == "pwl":
                 pwl.append(i)
