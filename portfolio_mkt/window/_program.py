@@ -258,21 +258,13 @@ class WindowProgram:
         fd = wp.covariance_factors()
         if fd is not None:
             f, d = fd
-            G = wp.period_corr_root()
             parts = []
             if f.shape[1]:
-                y = sp.kron(sp.csr_matrix(f.T), sp.identity(T)) @ x
-                if wp.period_correlation != 0.0:
-                    yv = cp.Variable(f.shape[1] * T, name="factor_exposure")
-                    self.constraints.append(yv == y)
-                    y = sp.kron(sp.identity(f.shape[1]), sp.csr_matrix(G.T)) @ yv
-                parts.append(cp.sum_squares(y))
+                parts.append(self._correlated(sp.kron(sp.csr_matrix(f.T), sp.identity(T)) @ x,
+                                              f.shape[1]))
             if np.any(d > 0):
                 sd = np.sqrt(np.maximum(d, 0.0))
-                if wp.period_correlation != 0.0:
-                    parts.append(cp.sum_squares(sp.kron(sp.diags(sd), sp.csr_matrix(G.T)) @ x))
-                else:
-                    parts.append(cp.sum_squares(cp.multiply(np.repeat(sd, T), x)))
+                parts.append(self._correlated(cp.multiply(np.repeat(sd, T), x), n))
             if parts:
                 self.risk_sq = cp.sum(cp.hstack(parts)) if len(parts) > 1 else parts[0]
         self.outcome_expr = outcome
@@ -280,6 +272,24 @@ class WindowProgram:
             self.objective = outcome - 0.5 * self.delta * self.risk_sq
         else:
             self.objective = outcome
+
+    def _correlated(self, v: cp.Expression, m: int) -> cp.Expression:
+        """``sum_k v_k' R v_k`` for ``m`` series of ``T`` weeks, ``R[t, s] = rho^|t - s|``.
+
+        AR(1) shocks ``y_t = rho y_{t-1} + sqrt(1 - rho^2) e_t`` have ``R = A^-1 D D A^-T``
+        (``A = I - rho * shift``, ``D = diag(1, s, .., s)``), so ``v' R v = ||D w||^2`` with
+        ``A' w = v``: a sparse (bidiagonal) equality instead of a dense T x T factor.
+        """
+        T = self.wp.T
+        rho = self.wp.period_correlation
+        if rho == 0.0:
+            return cp.sum_squares(v)
+        a_t = sp.identity(T) - rho * sp.eye(T, k=1)  # A' (upper bidiagonal)
+        w = cp.Variable(m * T, name="whitened_exposure")
+        self.constraints.append(sp.kron(sp.identity(m), a_t) @ w == v)
+        dvec = np.full(T, np.sqrt(1.0 - rho * rho))
+        dvec[0] = 1.0
+        return cp.sum_squares(cp.multiply(np.tile(dvec, m), w))
 
     def set_seasonality(self, sigma: np.ndarray) -> None:
         """Update the seasonality multipliers (n x P) without compiling again."""
