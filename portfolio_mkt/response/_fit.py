@@ -12,12 +12,13 @@ parameters (adstock and curve) are estimated by bounded non-linear least squares
 Pooling: with ``prior_params`` (for example the group's typical parameters) and
 ``pool_strength = lambda > 0``, the fit minimises::
 
-    sum_t ((y_t - yhat_t) / s_y)^2 + lambda * sum_p d_p^2
+    sum_t ((y_t - yhat_t) / s)^2 + lambda * sum_p d_p^2
 
-where ``s_y`` is the mean absolute outcome and ``d_p`` the distance of parameter ``p`` from its
-prior: ``log(theta_p / prior_p)`` for positive parameters, ``theta_p - prior_p`` for adstock
-retention ``alpha``. The penalty weighs as much as ``lambda`` residuals of the size of the
-typical outcome, so it dominates for an asset with a few periods and fades as data accumulates.
+where ``s`` is the residual scale (``noise_scale``; :func:`fit_response_curves` uses each
+asset's own residual standard deviation, so ``lambda`` is a prior precision on the log scale)
+and ``d_p`` the distance of parameter ``p`` from its prior: ``log(theta_p / prior_p)`` for
+positive parameters, ``theta_p - prior_p`` for adstock retention ``alpha``. The penalty
+dominates for an asset with a few periods and fades as data accumulate or as noise vanishes.
 
 Standard errors come from the Jacobian at the optimum: ``cov = s^2 (J'J)^-1`` with ``s^2`` the
 residual variance (Gauss–Newton / delta method); with pooling the penalty rows act as a prior.
@@ -144,6 +145,7 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         pool_strength: float = 0.0,
         n_starts: int = 3,
         warmup: int = 0,
+        noise_scale: float | None = None,
     ) -> None:
         self.curve = curve
         self.adstock = adstock
@@ -155,6 +157,7 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         self.pool_strength = pool_strength
         self.n_starts = n_starts
         self.warmup = warmup
+        self.noise_scale = noise_scale
 
     # -- validation ---------------------------------------------------------------------------
     @staticmethod
@@ -252,6 +255,13 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
                 "more history (or pool the asset toward its group with a prior curve)."
             )
         sy = float(np.abs(yv[seen]).mean()) or 1.0
+        if self.noise_scale is None:
+            sr = sy
+        else:
+            sr = float(self.noise_scale)
+            if not np.isfinite(sr) or sr <= 0:
+                raise InputError(f"noise_scale must be > 0 (outcome units); got "
+                                 f"{self.noise_scale!r}.")
         names = anames + cnames + (["intercept"] if self.fit_intercept else [])
         prior = dict(self.prior_params or {})
         unknown = sorted(set(prior) - set(names)) + sorted(set(self.bounds or {}) - set(names))
@@ -286,7 +296,7 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         sq = np.sqrt(lam)
 
         def residuals(theta: np.ndarray) -> np.ndarray:
-            r = (yv[seen] - predict(theta)[seen]) / sy
+            r = (yv[seen] - predict(theta)[seen]) / sr
             if prior_idx and lam > 0:
                 t = theta[prior_idx]
                 d = np.where(logp, np.log(np.maximum(t, 1e-300) / np.where(logp, prior_val, 1)),
@@ -333,7 +343,7 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         }
         self.n_periods_ = n
         self.warmup_ = applied
-        self.rmse_ = float(np.sqrt(np.mean((data_res * sy) ** 2)))
+        self.rmse_ = float(np.sqrt(np.mean((data_res * sr) ** 2)))
         self.spend_scale_ = sx
         self.outcome_scale_ = sy
         self.n_features_in_ = 1
@@ -455,17 +465,74 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
             ``"in_window"``. The family is preserved, so exact conic forms stay exact.
         """
         check_is_fitted(self, "curve_")
-        h = int(horizon)
-        if h < 1:
-            raise InputError(f"horizon must be a positive number of periods, got {horizon!r}.")
-        total = 1.0 if self.adstock_ is None else self.adstock_.total_effect()
-        c = self.curve_.transform(total, 1.0).transform(1.0 / h, 1.0 / h)
-        if value == "total":
-            return c
-        if value == "in_window":
-            share = 1.0 if self.adstock_ is None else self.adstock_.in_window_share(h)
-            return c.scale_output(share)
-        raise InputError(f"value must be 'total' or 'in_window', got {value!r}.")
+        return _planning_curve(self.adstock_, self.curve_, horizon, value)
+
+    def sample_curves(self, n_draws: int = 200, horizon: int = 1, value: str = "total",
+                      random_state: int | np.random.Generator | None = 0,
+                      inflate: float = 1.0) -> list[Curve]:
+        """Planning curves for draws of the parameters (Laplace approximation).
+
+        The estimates are approximately normal with covariance ``param_covariance_`` (from
+        the Jacobian); positive parameters are drawn on the log scale (delta method) so every
+        draw is a valid curve, the adstock retention on its own scale, clipped to its bounds.
+
+        Parameters
+        ----------
+        n_draws : int, default 200
+        horizon, value : see :meth:`to_curve`
+        random_state : int, Generator or None, default 0
+        inflate : float, default 1.0
+            Multiplier of the covariance (e.g. ``(1 + rho) / (1 - rho)`` for residuals with
+            lag-1 autocorrelation ``rho``, which the Jacobian ignores).
+
+        Returns
+        -------
+        list of Curve
+        """
+        check_is_fitted(self, "curve_")
+        rng = np.random.default_rng(random_state)
+        _, cnames, kind, anames = self._layout()
+        names = list(self.params_)
+        theta = np.array([self.params_[k] for k in names])
+        cov = self.param_covariance_.loc[names, names].to_numpy() * float(inflate)
+        logp = np.array([k not in ("alpha", "intercept") or (k == "alpha" and kind is None)
+                         for k in names]) & (theta > 0)
+        jac = np.where(logp, 1.0 / np.where(logp, theta, 1.0), 1.0)
+        cov_t = cov * jac[:, None] * jac[None, :]
+        cov_t = (cov_t + cov_t.T) / 2
+        w, v = np.linalg.eigh(cov_t)
+        root = v * np.sqrt(np.clip(w, 0.0, None))
+        center = np.where(logp, np.log(np.where(logp, theta, 1.0)), theta)
+        z = rng.standard_normal((int(n_draws), len(names))) @ root.T + center
+        draws = np.where(logp, np.exp(np.clip(z, -700, 700)), z)
+        out = []
+        cls = type(self.curve_)
+        for row in draws:
+            vals = dict(zip(names, row, strict=True))
+            if kind is not None:
+                for a in anames:
+                    lo, hi = _ADSTOCK_SPECS[kind][2].get(a, (0.1, float(self.l_max)))
+                    vals[a] = float(np.clip(vals[a], lo, hi))
+                ad = _make_adstock(kind, vals, int(self.l_max), bool(self.normalize))
+            else:
+                ad = self.adstock_
+            cv = cls(**{c: vals[c] for c in cnames})
+            out.append(_planning_curve(ad, cv, horizon, value))
+        return out
+
+
+def _planning_curve(adstock: Adstock | None, curve: Curve, horizon: int, value: str) -> Curve:
+    h = int(horizon)
+    if h < 1:
+        raise InputError(f"horizon must be a positive number of periods, got {horizon!r}.")
+    total = 1.0 if adstock is None else adstock.total_effect()
+    c = curve.transform(total, 1.0).transform(1.0 / h, 1.0 / h)
+    if value == "total":
+        return c
+    if value == "in_window":
+        share = 1.0 if adstock is None else adstock.in_window_share(h)
+        return c.scale_output(share)
+    raise InputError(f"value must be 'total' or 'in_window', got {value!r}.")
 
 
 @dataclass
@@ -535,8 +602,9 @@ def fit_response_curves(
     value: str = "total",
     n_jobs: int | None = None,
     warmup: int | str = "auto",
-    pool_grid: Sequence[float] = (0.0, 0.3, 1.0, 3.0, 10.0),
+    pool_grid: Sequence[float] = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
     cv_fraction: float = 0.2,
+    global_weight: float = 1.0,
     period: str = "period",
     asset: str = "asset",
     spend: str = "spend",
@@ -545,9 +613,11 @@ def fit_response_curves(
 ) -> ResponseFit:
     """Fit a response curve per asset from a long history, pooling toward each asset's group.
 
-    Steps: (1) fit every asset on its own; (2) per group, the group prior is the
-    period-weighted median of the unit-space parameters of its assets with at least
-    ``min_periods`` periods (all assets if none qualify); (3) refit every asset with a penalty
+    Steps: (1) fit every asset on its own (leaving out the warm-up periods); (2) per group,
+    the group prior is the precision-weighted median of the unit-space parameters (spend as a
+    multiple of the asset's own mean spend, outcome of its own mean outcome) of its assets with
+    at least ``min_periods`` periods (all assets if none qualify), blended with the same median
+    over all assets (``global_weight``); (3) refit every asset with a penalty
     of weight ``pool_strength`` toward that prior, converted to the asset's own units (see
     :class:`ResponseCurveRegressor`). Assets with little data end near the group's shape scaled
     to their own spend and outcome level; assets with much data barely move.
@@ -575,8 +645,14 @@ def fit_response_curves(
         Leading periods of each asset whose outcome is not fitted because carryover from
         spend before the history is unknown (see :class:`ResponseCurveRegressor`);
         ``"auto"``: ``l_max - 1`` with carryover, 0 without.
-    pool_grid : sequence of float, default (0, 0.3, 1, 3, 10)
-        Strengths tried by ``pool_strength="cv"``.
+    pool_grid : sequence of float, default (0.3, 1, 3, 10, 30, 100)
+        Strengths tried by ``pool_strength="cv"``. 0 is not in the default grid: the hold-out
+        error barely sees a saturation scale the data do not identify, and without any
+        pooling such a scale runs to its bound (a straight line that takes the whole budget);
+        any positive strength pins it to the prior.
+    global_weight : float, default 1.0
+        Weight of the all-assets level in each group's prior, in members (0: the group alone,
+        as before).
     cv_fraction : float, default 0.2
         Share of each asset's observed periods held out (the last ones; at least 4, at most
         half).
@@ -650,12 +726,12 @@ def fit_response_curves(
                 f"pool_strength must be a number >= 0 or 'cv'; got {pool_strength!r}."
             )
         strength, cv_table = _cv_pool_strength(series, keys, base, min_periods, n_jobs,
-                                                pool_grid, cv_fraction)
+                                                pool_grid, cv_fraction, global_weight)
     strength = float(strength)
     if not np.isfinite(strength) or strength < 0:
         raise InputError(f"pool_strength must be >= 0 or 'cv'; got {pool_strength!r}.")
     estimators, unpooled, prior_rows = _fit_pooled(series, keys, base, strength,
-                                                   min_periods, n_jobs)
+                                                   min_periods, n_jobs, global_weight)
     rows = []
     for a, est in estimators.items():
         for p, v in est.params_.items():
@@ -693,8 +769,83 @@ def fit_response_curves(
     )
 
 
+def _precision(est: ResponseCurveRegressor) -> dict[str, float]:
+    """Weight of each parameter of an asset in the group prior: periods / (1 + rel. SE^2)."""
+    out = {}
+    for k, v in est.params_.items():
+        se = est.standard_errors_.get(k, np.nan)
+        ref = 0.25 if k == "alpha" else max(abs(v), 1e-300)
+        rel = se / ref if np.isfinite(se) else np.inf
+        w = est.n_periods_ / (1.0 + rel**2)
+        if est.at_bound_.get(k, False) and k != "alpha":
+            w *= 1e-3  # a scale pinned at its bound (curve straight or a step) says little
+        out[k] = w
+    return out
+
+
+def _noise_scales(unpooled: dict) -> dict:
+    """Residual scale per asset for the pooled objective.
+
+    The own fit's residual standard deviation (degrees-of-freedom corrected), floored at a
+    quarter of the median relative noise of all assets times the asset's mean outcome (a
+    short history fitted almost exactly must not escape its prior), and at ``1e-6`` of its
+    mean outcome.
+    """
+    rel = {}
+    for a, est in unpooled.items():
+        n, p = est.n_periods_, len(est.params_)
+        s = est.rmse_ * np.sqrt(n / max(n - p, 1))
+        rel[a] = s / est.outcome_scale_
+    floor = 0.25 * float(np.median(list(rel.values())))
+    return {a: max(rel[a], floor, 1e-6) * unpooled[a].outcome_scale_ for a in unpooled}
+
+
+def _group_priors(series: dict, keys: dict, unpooled: dict, min_periods: int,
+                  global_weight: float) -> dict:
+    """Group priors in unit space, each blended with the all-assets level.
+
+    Unit space: spend as a multiple of the asset's own mean spend and outcome as a multiple of
+    its own mean outcome, so a market spending a third as much is compared on the same
+    footing (its saturation scale is not pulled toward the big market's money amounts). Within
+    a group, the prior is the precision-weighted median (weights: periods / (1 + relative
+    SE^2); an asset whose curve is not identified barely counts); it is then blended with the
+    same median over all assets, which counts as ``global_weight`` extra members (geometric
+    blend for positive parameters), so a group whose members are all poorly identified
+    borrows the shape of the whole portfolio.
+    """
+    unit = {a: _unit_params(unpooled[a]) for a in series}
+    prec = {a: _precision(unpooled[a]) for a in series}
+
+    def level(members: list) -> tuple[dict, int]:
+        good = [a for a in members if unpooled[a].n_periods_ >= min_periods] or members
+        names = list(unit[good[0]])
+        out = {}
+        for c in names:
+            vals = np.array([unit[a][c] for a in good])
+            w = np.array([prec[a].get(c, 1.0) for a in good])
+            if not np.any(w > 0):
+                w = np.ones(len(good))
+            out[c] = _weighted_median(vals, w)
+        return out, len(good)
+
+    overall, _ = level(list(series))
+    prior_rows = {}
+    for g in sorted(set(keys.values()), key=str):
+        own, n_g = level([a for a in series if keys[a] == g])
+        f = n_g / (n_g + float(global_weight)) if n_g + float(global_weight) > 0 else 1.0
+        row = {}
+        for c, v in own.items():
+            v0 = overall[c]
+            if c != "alpha" and v > 0 and v0 > 0:
+                row[c] = float(np.exp(f * np.log(v) + (1 - f) * np.log(v0)))
+            else:
+                row[c] = float(f * v + (1 - f) * v0)
+        prior_rows[g] = row
+    return prior_rows
+
+
 def _fit_pooled(series: dict, keys: dict, base: ResponseCurveRegressor, strength: float,
-                min_periods: int, n_jobs: int | None,
+                min_periods: int, n_jobs: int | None, global_weight: float = 1.0,
                 unpooled: dict | None = None) -> tuple[dict, dict, dict]:
     """Own fits, group priors in unit space, and the refits pulled toward them."""
     if unpooled is None:
@@ -702,15 +853,8 @@ def _fit_pooled(series: dict, keys: dict, base: ResponseCurveRegressor, strength
             delayed(_fit_one)(a, clone(base), xs, ys) for a, (xs, ys) in series.items()
         )
         unpooled = dict(zip(series, fitted, strict=True))
-    # group priors (unit space: spend as a multiple of the asset's own mean spend, outcome of
-    # its own mean outcome): period-weighted median
-    prior_rows = {}
-    for g in sorted(set(keys.values()), key=str):
-        members = [a for a in series if keys[a] == g]
-        good = [a for a in members if unpooled[a].n_periods_ >= min_periods] or members
-        table = pd.DataFrame([_unit_params(unpooled[a]) for a in good])
-        weights = np.array([unpooled[a].n_periods_ for a in good], dtype=float)
-        prior_rows[g] = {c: _weighted_median(table[c].to_numpy(), weights) for c in table}
+    prior_rows = _group_priors(series, keys, unpooled, min_periods, global_weight)
+    noise = _noise_scales(unpooled)
     if strength <= 0:
         return dict(unpooled), unpooled, prior_rows
     jobs = []
@@ -722,7 +866,8 @@ def _fit_pooled(series: dict, keys: dict, base: ResponseCurveRegressor, strength
         own = ucurve.transform(1.0 / est0.spend_scale_, 1.0 / est0.outcome_scale_).params
         prior = {k: v for k, v in unit.items() if k not in cnames}
         prior.update(own)
-        jobs.append(clone(base).set_params(prior_params=prior, pool_strength=strength))
+        jobs.append(clone(base).set_params(prior_params=prior, pool_strength=strength,
+                                           noise_scale=noise[a]))
     refits = Parallel(n_jobs=n_jobs)(
         delayed(_fit_one)(a, est, *series[a]) for a, est in zip(series, jobs, strict=True)
     )
@@ -731,7 +876,7 @@ def _fit_pooled(series: dict, keys: dict, base: ResponseCurveRegressor, strength
 
 def _cv_pool_strength(series: dict, keys: dict, base: ResponseCurveRegressor,
                       min_periods: int, n_jobs: int | None, grid: Sequence[float],
-                      fraction: float) -> tuple[float, pd.DataFrame]:
+                      fraction: float, global_weight: float) -> tuple[float, pd.DataFrame]:
     """Pool strength with the smallest time-ordered hold-out error.
 
     Every asset's last ``fraction`` of observed outcomes (at least 4, and never more than
@@ -755,7 +900,8 @@ def _cv_pool_strength(series: dict, keys: dict, base: ResponseCurveRegressor,
     unpooled = None
     rows = []
     for g in grid:
-        est, unpooled, _ = _fit_pooled(train, keys, base, g, min_periods, n_jobs, unpooled)
+        est, unpooled, _ = _fit_pooled(train, keys, base, g, min_periods, n_jobs,
+                                       global_weight, unpooled)
         err = 0.0
         for a, (xs, ys) in series.items():
             idx = tests[a]
