@@ -106,6 +106,10 @@ METHODS = {
     "fixed": plan_fixed,
     "fixed_nocap": lambda sim: plan_fixed(sim, extrapolation_limit=None),
     "fixed_ratio_risk": lambda sim: plan_fixed(sim, risk="ratio"),
+    "fixed_no_risk": lambda sim: plan_fixed(sim, risk="none"),
+    "fixed_pool1": lambda sim: plan_fixed(sim, pool_strength=1.0),
+    "fixed_pool10": lambda sim: plan_fixed(sim, pool_strength=10.0),
+    "fixed_pool100": lambda sim: plan_fixed(sim, pool_strength=100.0),
 }
 
 

@@ -6,7 +6,7 @@ scikit-learn's conventions; any covariance estimator with ``fit(X)`` and ``covar
 plugs in.
 """
 
-from ._audit import BiasAudit, audit_flags_for, bias_audit
+from ._audit import BiasAudit, audit_flags_for, bias_audit, plan_audit
 from ._covariance import (
     EWMACovariance,
     FactorModel,
@@ -61,6 +61,7 @@ __all__ = [
     "BiasAudit",
     "bias_audit",
     "audit_flags_for",
+    "plan_audit",
     "CurveImpliedReturn",
     "CurveDraws",
     "curve_draws",

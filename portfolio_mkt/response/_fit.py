@@ -602,7 +602,7 @@ def fit_response_curves(
     value: str = "total",
     n_jobs: int | None = None,
     warmup: int | str = "auto",
-    pool_grid: Sequence[float] = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
+    pool_grid: Sequence[float] = (1.0, 10.0, 100.0),
     cv_fraction: float = 0.2,
     global_weight: float = 1.0,
     period: str = "period",
@@ -645,7 +645,7 @@ def fit_response_curves(
         Leading periods of each asset whose outcome is not fitted because carryover from
         spend before the history is unknown (see :class:`ResponseCurveRegressor`);
         ``"auto"``: ``l_max - 1`` with carryover, 0 without.
-    pool_grid : sequence of float, default (0.3, 1, 3, 10, 30, 100)
+    pool_grid : sequence of float, default (1, 10, 100)
         Strengths tried by ``pool_strength="cv"``. 0 is not in the default grid: the hold-out
         error barely sees a saturation scale the data do not identify, and without any
         pooling such a scale runs to its bound (a straight line that takes the whole budget);
@@ -866,8 +866,9 @@ def _fit_pooled(series: dict, keys: dict, base: ResponseCurveRegressor, strength
         own = ucurve.transform(1.0 / est0.spend_scale_, 1.0 / est0.outcome_scale_).params
         prior = {k: v for k, v in unit.items() if k not in cnames}
         prior.update(own)
+        # two starts: the default one and the prior (the own fit is usually near one of them)
         jobs.append(clone(base).set_params(prior_params=prior, pool_strength=strength,
-                                           noise_scale=noise[a]))
+                                           noise_scale=noise[a], n_starts=1))
     refits = Parallel(n_jobs=n_jobs)(
         delayed(_fit_one)(a, est, *series[a]) for a, est in zip(series, jobs, strict=True)
     )
