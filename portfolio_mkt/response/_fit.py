@@ -780,6 +780,12 @@ def _precision(est: ResponseCurveRegressor) -> dict[str, float]:
         if est.at_bound_.get(k, False) and k != "alpha":
             w *= 1e-3  # a scale pinned at its bound (curve straight or a step) says little
         out[k] = w
+    # the curve's parameters move together (a straight line fixes beta / k, not beta): the
+    # curve counts only as much as its least identified parameter
+    shape = [k for k in est.curve_.params if k in out and k != "slope"]
+    if shape:
+        low = min(out[k] for k in shape)
+        out.update({k: low for k in shape})
     return out
 
 
@@ -809,32 +815,37 @@ def _group_priors(series: dict, keys: dict, unpooled: dict, min_periods: int,
     footing (its saturation scale is not pulled toward the big market's money amounts). Within
     a group, the prior is the precision-weighted median (weights: periods / (1 + relative
     SE^2); an asset whose curve is not identified barely counts); it is then blended with the
-    same median over all assets, which counts as ``global_weight`` extra members (geometric
-    blend for positive parameters), so a group whose members are all poorly identified
-    borrows the shape of the whole portfolio.
+    same median over all assets, which counts as ``global_weight`` extra members of typical
+    precision (geometric blend for positive parameters, weights by total precision), so a
+    group whose members are all poorly identified borrows the shape of the whole portfolio.
     """
     unit = {a: _unit_params(unpooled[a]) for a in series}
     prec = {a: _precision(unpooled[a]) for a in series}
 
-    def level(members: list) -> tuple[dict, int]:
+    def level(members: list) -> tuple[dict, dict]:
         good = [a for a in members if unpooled[a].n_periods_ >= min_periods] or members
         names = list(unit[good[0]])
-        out = {}
+        out, weight = {}, {}
         for c in names:
             vals = np.array([unit[a][c] for a in good])
             w = np.array([prec[a].get(c, 1.0) for a in good])
+            weight[c] = float(w.sum())
             if not np.any(w > 0):
                 w = np.ones(len(good))
             out[c] = _weighted_median(vals, w)
-        return out, len(good)
+        return out, weight
 
-    overall, _ = level(list(series))
+    everyone = list(series)
+    overall, _ = level(everyone)
+    typical = {c: float(np.median([prec[a].get(c, 0.0) for a in everyone])) for c in overall}
     prior_rows = {}
     for g in sorted(set(keys.values()), key=str):
-        own, n_g = level([a for a in series if keys[a] == g])
-        f = n_g / (n_g + float(global_weight)) if n_g + float(global_weight) > 0 else 1.0
+        own, weight = level([a for a in series if keys[a] == g])
         row = {}
         for c, v in own.items():
+            # the all-assets level counts as `global_weight` members of typical precision
+            w0 = float(global_weight) * typical.get(c, 0.0)
+            f = weight[c] / (weight[c] + w0) if weight[c] + w0 > 0 else 1.0
             v0 = overall[c]
             if c != "alpha" and v > 0 and v0 > 0:
                 row[c] = float(np.exp(f * np.log(v) + (1 - f) * np.log(v0)))
