@@ -24,6 +24,7 @@ Usage::
 
     python benchmarks/regret.py --seeds 10              # 10 seeds, 104 weeks, all methods
     python benchmarks/regret.py --seeds 10 --methods documented fixed --periods 104 208
+    python benchmarks/regret.py --seeds 20 --coverage   # coverage of the 90% intervals
 """
 
 from __future__ import annotations
@@ -68,11 +69,24 @@ def plan_documented(sim: Simulation) -> pd.Series:
     return est.solve().spend
 
 
+_FITS: dict = {}
+
+
+def fitted_curves(sim: Simulation, **curve_options):
+    """``CurveImpliedReturn`` fitted on the history (cached per simulation and options)."""
+    from portfolio_mkt.estimation import CurveImpliedReturn, validate_history
+
+    key = (id(sim), tuple(sorted(curve_options.items())))
+    if key not in _FITS:
+        _FITS.clear()  # one simulation at a time
+        _FITS[key] = CurveImpliedReturn(**curve_options).fit(validate_history(sim.history))
+    return _FITS[key]
+
+
 def plan_fixed(sim: Simulation, *, extrapolation_limit: float | None = 2.0,
                risk: str = "model", **curve_options) -> pd.Series:
     """Plan of the fixed per-asset path (what ``problem_from_history`` builds once merged)."""
     from portfolio_mkt.estimation import (
-        CurveImpliedReturn,
         asset_table,
         current_from_history,
         extrapolation_bounds,
@@ -83,7 +97,7 @@ def plan_fixed(sim: Simulation, *, extrapolation_limit: float | None = 2.0,
 
     frame = validate_history(sim.history)
     budget = budget_of(sim)
-    cur = CurveImpliedReturn(**curve_options).fit(frame)
+    cur = fitted_curves(sim, **curve_options)
     if risk == "model":
         cov = cur.covariance_
     elif risk == "ratio":
@@ -146,6 +160,47 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     }).round(2)
 
 
+def coverage(seeds: list[int], n_periods: int = 104, level: float = 0.9,
+             **curve_options) -> pd.DataFrame:
+    """Coverage of the stated intervals of the per-asset curves against the truth.
+
+    Per seed: fit ``CurveImpliedReturn`` (parameter draws), take the ``level`` intervals of
+    every asset's marginal and average return at its true base spend, and of the total
+    outcome of two allocations (the historical split and the plan of the fixed path); count
+    how often the truth lies inside.
+    """
+    rows = []
+    q = [(1 - level) / 2, (1 + level) / 2]
+    for seed in seeds:
+        sim = simulate_world(seed, n_periods)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cur = fitted_curves(sim, **curve_options)
+            plan = plan_fixed(sim, **curve_options)
+        c = sim.truth.curves
+        base = c["base_spend"]
+        iv = cur.intervals(base, level)
+        marg_true = c["beta"] / c["k"] * np.exp(-base / c["k"])
+        avg_true = c["beta"] * (1 - np.exp(-base / c["k"])) / base
+        hit_m = (iv["marginal_lower"] <= marg_true) & (marg_true <= iv["marginal_upper"])
+        hit_a = (iv["roi_lower"] <= avg_true) & (avg_true <= iv["roi_upper"])
+        out = {}
+        for name, x in (("historical", base), ("plan", plan)):
+            lo, hi = np.quantile(cur.draws_.outcome(x.reindex(base.index)), q)
+            v = sim.truth.value(x)
+            out[name] = bool(lo <= v <= hi)
+        rows.append({"seed": seed, "n_assets": len(base),
+                     "marginal_roi_covered": float(hit_m.mean()),
+                     "average_roi_covered": float(hit_a.mean()),
+                     "outcome_historical_covered": out["historical"],
+                     "outcome_plan_covered": out["plan"],
+                     "median_relative_width": float(
+                         ((iv["marginal_upper"] - iv["marginal_lower"]) / marg_true).median())})
+        print(f"  seed {seed:3d} coverage marginal {hit_m.mean():.2f} average {hit_a.mean():.2f}"
+              f" outcome {out}", file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -153,8 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--periods", type=int, nargs="+", default=[104])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--coverage", action="store_true",
+                    help="coverage of the 90%% intervals instead of regret")
     args = ap.parse_args(argv)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    if args.coverage:
+        cov = coverage(seeds, args.periods[0])
+        summary = cov.drop(columns=["seed"]).mean().round(3)
+        print(f"Coverage of 90% intervals over {len(seeds)} seeds ({args.periods[0]} weeks):")
+        print(summary.to_string())
+        return 0
     table = run(seeds, args.methods, args.periods)
     print(summarize(table).to_string())
     return 0

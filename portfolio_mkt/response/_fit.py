@@ -634,8 +634,8 @@ def fit_response_curves(
         Penalty weight; 0 disables pooling. ``"cv"`` picks it from ``pool_grid`` by
         time-ordered cross-validation: each asset's last ``cv_fraction`` of observed outcomes
         is held out, the curves are fitted on the earlier ones at every strength, and the
-        strength whose curves predict the held-out outcomes best wins (the table is kept in
-        ``ResponseFit.cv``).
+        strongest pooling whose hold-out error is within one standard error of the best wins
+        (the table is kept in ``ResponseFit.cv``).
     min_periods : int, default 26
         Assets with fewer periods do not shape the group prior.
     horizon, value : see :meth:`ResponseCurveRegressor.to_curve`
@@ -894,8 +894,9 @@ def _cv_pool_strength(series: dict, keys: dict, base: ResponseCurveRegressor,
     Every asset's last ``fraction`` of observed outcomes (at least 4, and never more than
     half) is held out; curves are fitted (own fit, group priors, pooled refit) on the earlier
     outcomes for each strength of ``grid`` and predict the held-out periods from the whole
-    spend series (carryover included). The error is the sum over assets of the squared
-    hold-out errors in units of the asset's mean outcome; ties go to the stronger pooling.
+    spend series (carryover included). The error is the mean squared hold-out error in units
+    of each asset's mean outcome; the strongest pooling within one standard error of the best
+    wins (the one-standard-error rule).
     """
     grid = sorted({float(g) for g in grid})
     if not grid or any(g < 0 or not np.isfinite(g) for g in grid):
@@ -914,18 +915,22 @@ def _cv_pool_strength(series: dict, keys: dict, base: ResponseCurveRegressor,
     for g in grid:
         est, unpooled, _ = _fit_pooled(train, keys, base, g, min_periods, n_jobs,
                                        global_weight, unpooled)
-        err = 0.0
+        errs = []
         for a, (xs, ys) in series.items():
             idx = tests[a]
             if not len(idx):
                 continue
             pred = est[a].predict(xs)[idx]
-            err += float(np.sum(((ys[idx] - pred) / est[a].outcome_scale_) ** 2))
-        rows.append({"pool_strength": g, "holdout_error": err})
+            errs.append(((ys[idx] - pred) / est[a].outcome_scale_) ** 2)
+        e = np.concatenate(errs) if errs else np.zeros(1)
+        rows.append({"pool_strength": g, "holdout_error": float(e.mean()),
+                     "std_error": float(e.std(ddof=1) / np.sqrt(len(e))) if len(e) > 1 else 0.0})
     table = pd.DataFrame(rows)
-    best = table["holdout_error"].min()
-    # the strongest pooling within 0.5% of the best error (ties favour the simpler model)
-    chosen = float(table.loc[table["holdout_error"] <= best * 1.005, "pool_strength"].max())
+    i_best = int(table["holdout_error"].idxmin())
+    limit = table.loc[i_best, "holdout_error"] + table.loc[i_best, "std_error"]
+    # one-standard-error rule: the strongest pooling whose error is within one standard
+    # error of the best (the hold-out error barely sees curvature; ties go to the prior)
+    chosen = float(table.loc[table["holdout_error"] <= limit, "pool_strength"].max())
     table["chosen"] = table["pool_strength"] == chosen
     return chosen, table
 
