@@ -110,9 +110,16 @@ def curve_draws(fit: Any, n_draws: int = 200, random_state: int | None = 0,
     n_draws : int, default 200
     random_state : int or None, default 0
     autocorrelation : bool, default True
-        Inflate each asset's parameter covariance by ``(1 + rho) / (1 - rho)``, ``rho`` the
-        lag-1 autocorrelation of its residuals (clipped to [0, 0.8]): the Jacobian's
-        covariance assumes independent periods, and weekly residuals are not.
+        Deflate each asset's data information by ``(1 + rho) / (1 - rho)``, ``rho`` the
+        lag-1 autocorrelation of its residuals (clipped to [0, 0.8]): the Jacobian assumes
+        independent periods, and weekly residuals are not.
+
+    Notes
+    -----
+    The draws combine each asset's own data (the Jacobian's information) with a prior whose
+    spread is how far the well-identified assets' parameters lie from their group prior
+    (``fit.prior_spread``), not with the pooling penalty: the penalty strength is chosen to
+    predict well, and a strong one would make the intervals as narrow as the prior is sure.
 
     Returns
     -------
@@ -128,8 +135,11 @@ def curve_draws(fit: Any, n_draws: int = 200, random_state: int | None = 0,
         if autocorrelation and a in fit.residuals.columns:
             f = _autocorrelation_inflation(fit.residuals[a].to_numpy())
         infl[a] = f
+        spread = getattr(fit, "prior_spread", None) or {}
+        prec = {k: 1.0 / v**2 for k, v in spread.items() if k in est.params_ and v > 0}
         curves[a] = est.sample_curves(int(n_draws), fit.horizon, fit.value,
-                                      np.random.default_rng(sd), inflate=f)
+                                      np.random.default_rng(sd), inflate=f,
+                                      prior_precision=prec or None)
     return CurveDraws(curves, dict(fit.curves), pd.Series(infl, name="inflation"))
 
 

@@ -112,6 +112,9 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         Parameter name -> standard error.
     param_covariance_ : pd.DataFrame
         Covariance of the estimates.
+    information_ : pd.DataFrame
+        Fisher information of the data alone (``J'J / s^2`` over the data rows, no prior);
+        :meth:`sample_curves` combines it with a prior precision of its own.
     n_periods_ : int
         Periods used.
     warmup_ : int
@@ -330,6 +333,9 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         jac = np.asarray(best.jac)
         cov = s2 * np.linalg.pinv(jac.T @ jac)
         se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        jd = jac[:n]
+        self.information_ = pd.DataFrame(jd.T @ jd / max(s2, 1e-300), index=names,
+                                         columns=names)
         ad, cv, _ = unpack(theta)
         self.adstock_ = ad
         self.curve_ = cv
@@ -469,7 +475,8 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
 
     def sample_curves(self, n_draws: int = 200, horizon: int = 1, value: str = "total",
                       random_state: int | np.random.Generator | None = 0,
-                      inflate: float = 1.0) -> list[Curve]:
+                      inflate: float = 1.0,
+                      prior_precision: Mapping[str, float] | None = None) -> list[Curve]:
         """Planning curves for draws of the parameters (Laplace approximation).
 
         The estimates are approximately normal with covariance ``param_covariance_`` (from
@@ -484,6 +491,13 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         inflate : float, default 1.0
             Multiplier of the covariance (e.g. ``(1 + rho) / (1 - rho)`` for residuals with
             lag-1 autocorrelation ``rho``, which the Jacobian ignores).
+        prior_precision : mapping, optional
+            Parameter name -> prior precision on the draw scale (log scale for positive
+            parameters). When given, the draws use the data's information
+            (``information_ / inflate``) plus this prior instead of ``param_covariance_``
+            (whose prior is the pooling penalty): an honest prior spread (e.g. the spread of
+            the parameters across a group) rather than the pooling strength chosen for the
+            point estimate.
 
         Returns
         -------
@@ -499,6 +513,12 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
                          for k in names]) & (theta > 0)
         jac = np.where(logp, 1.0 / np.where(logp, theta, 1.0), 1.0)
         cov_t = cov * jac[:, None] * jac[None, :]
+        if prior_precision is not None:
+            info = self.information_.loc[names, names].to_numpy() / float(inflate)
+            d = np.where(logp, theta, 1.0)  # d theta / d (draw scale)
+            info_t = info * d[:, None] * d[None, :]
+            prec = np.array([float(prior_precision.get(k, 0.0)) for k in names])
+            cov_t = np.linalg.pinv(info_t + np.diag(prec))
         cov_t = (cov_t + cov_t.T) / 2
         w, v = np.linalg.eigh(cov_t)
         root = v * np.sqrt(np.clip(w, 0.0, None))
@@ -567,6 +587,11 @@ class ResponseFit:
         Periods per plan of the planning curves.
     value : str
         ``"total"`` or ``"in_window"`` (see :meth:`ResponseCurveRegressor.to_curve`).
+    prior_spread : dict
+        Parameter -> spread of the well-identified assets' own estimates around their group
+        prior (log scale for positive parameters; robust: 1.4826 x weighted median absolute
+        deviation, at least 0.1, 0.05 for ``alpha``) - the prior uncertainty the parameter
+        draws use (:func:`portfolio_mkt.estimation.curve_draws`).
     """
 
     curves: dict[Any, Curve]
@@ -580,6 +605,7 @@ class ResponseFit:
     spend: pd.DataFrame = field(default_factory=pd.DataFrame)
     horizon: int = 1
     value: str = "total"
+    prior_spread: dict = field(default_factory=dict)
 
 
 def _unit_params(est: ResponseCurveRegressor) -> dict[str, float]:
@@ -746,6 +772,7 @@ def fit_response_curves(
             })
     gp = pd.DataFrame(prior_rows).T
     gp.index = ["/".join(map(str, k)) for k in gp.index]
+    spread = _prior_spread(unpooled, keys, prior_rows, min_periods)
     resid = {}
     for a, (xs, ys) in series.items():
         est = estimators[a]
@@ -766,6 +793,7 @@ def fit_response_curves(
                            ).reindex(all_periods),
         horizon=int(horizon),
         value=value,
+        prior_spread=spread,
     )
 
 
@@ -786,6 +814,31 @@ def _precision(est: ResponseCurveRegressor) -> dict[str, float]:
     if shape:
         low = min(out[k] for k in shape)
         out.update({k: low for k in shape})
+    return out
+
+
+def _prior_spread(unpooled: dict, keys: dict, prior_rows: dict, min_periods: int) -> dict:
+    """Robust spread of the assets' unit-space parameters around their group prior."""
+    out: dict = {}
+    assets = [a for a in unpooled if unpooled[a].n_periods_ >= min_periods] or list(unpooled)
+    for c in prior_rows[keys[assets[0]]]:
+        dev, w = [], []
+        for a in assets:
+            v, v0 = _unit_params(unpooled[a]).get(c), prior_rows[keys[a]].get(c)
+            if v is None or v0 is None:
+                continue
+            if c != "alpha" and v > 0 and v0 > 0:
+                dev.append(np.log(v / v0))
+            else:
+                dev.append(v - v0)
+            w.append(_precision(unpooled[a]).get(c, 0.0))
+        if not dev:
+            continue
+        d, wt = np.abs(np.array(dev)), np.array(w)
+        keep = wt > 0.01 * wt.max() if wt.max() > 0 else np.ones(len(d), bool)
+        mad = _weighted_median(d[keep], wt[keep]) if wt[keep].sum() > 0 else float(
+            np.median(d))
+        out[c] = max(1.4826 * mad, 0.05 if c == "alpha" else 0.1)
     return out
 
 
