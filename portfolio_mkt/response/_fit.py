@@ -588,10 +588,10 @@ class ResponseFit:
     value : str
         ``"total"`` or ``"in_window"`` (see :meth:`ResponseCurveRegressor.to_curve`).
     prior_spread : dict
-        Parameter -> spread of the well-identified assets' own estimates around their group
-        prior (log scale for positive parameters; robust: 1.4826 x weighted median absolute
-        deviation, at least 0.1, 0.05 for ``alpha``) - the prior uncertainty the parameter
-        draws use (:func:`portfolio_mkt.estimation.curve_draws`).
+        Parameter -> spread of the well-identified assets' own estimates around the
+        all-assets level (log scale for positive parameters; robust: 1.4826 x weighted
+        median absolute deviation, at least 0.1, 0.05 for ``alpha``) - the prior
+        uncertainty the parameter draws use (:func:`portfolio_mkt.estimation.curve_draws`).
     """
 
     curves: dict[Any, Curve]
@@ -818,26 +818,27 @@ def _precision(est: ResponseCurveRegressor) -> dict[str, float]:
 
 
 def _prior_spread(unpooled: dict, keys: dict, prior_rows: dict, min_periods: int) -> dict:
-    """Robust spread of the assets' unit-space parameters around their group prior."""
+    """Robust spread of the assets' unit-space parameters around the all-assets level.
+
+    Deviations from the all-assets (precision-weighted) median, not from the group prior: a
+    group of two assets has a median equal to one of them, which would make the spread look
+    like zero.
+    """
     out: dict = {}
     assets = [a for a in unpooled if unpooled[a].n_periods_ >= min_periods] or list(unpooled)
+    units = {a: _unit_params(unpooled[a]) for a in assets}
+    precs = {a: _precision(unpooled[a]) for a in assets}
     for c in prior_rows[keys[assets[0]]]:
-        dev, w = [], []
-        for a in assets:
-            v, v0 = _unit_params(unpooled[a]).get(c), prior_rows[keys[a]].get(c)
-            if v is None or v0 is None:
-                continue
-            if c != "alpha" and v > 0 and v0 > 0:
-                dev.append(np.log(v / v0))
-            else:
-                dev.append(v - v0)
-            w.append(_precision(unpooled[a]).get(c, 0.0))
-        if not dev:
+        vals = np.array([units[a].get(c, np.nan) for a in assets])
+        w = np.array([precs[a].get(c, 0.0) for a in assets])
+        ok = np.isfinite(vals) & (w > 0.01 * max(w.max(), 1e-300))
+        if ok.sum() < 2:
             continue
-        d, wt = np.abs(np.array(dev)), np.array(w)
-        keep = wt > 0.01 * wt.max() if wt.max() > 0 else np.ones(len(d), bool)
-        mad = _weighted_median(d[keep], wt[keep]) if wt[keep].sum() > 0 else float(
-            np.median(d))
+        v, wt = vals[ok], w[ok]
+        logs = c != "alpha" and bool(np.all(v > 0))
+        v = np.log(v) if logs else v
+        center = _weighted_median(v, wt)
+        mad = _weighted_median(np.abs(v - center), wt)
         out[c] = max(1.4826 * mad, 0.05 if c == "alpha" else 0.1)
     return out
 
