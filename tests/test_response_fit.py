@@ -137,7 +137,7 @@ def _group_history(seed=0):
 def test_pooling_helps_the_asset_with_little_data():
     df, truth = _group_history()
     fit = fit_response_curves(df, curve="hill", adstock="geometric", group="channel",
-                              pool_strength=2.0, l_max=6)
+                              pool_strength=30.0, l_max=6)  # prior precision (log scale)
     # 8 periods cannot show where the curve saturates; the group can
     grid = np.linspace(0.0, 6.0, 61) * truth["a0"].k / 0.8
     err = {name: np.abs(c.value(grid) - truth["a0"].value(grid)).mean()
