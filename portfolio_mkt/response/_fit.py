@@ -628,7 +628,7 @@ def fit_response_curves(
     value: str = "total",
     n_jobs: int | None = None,
     warmup: int | str = "auto",
-    pool_grid: Sequence[float] = (1.0, 10.0, 100.0),
+    pool_grid: Sequence[float] = (1.0, 3.0, 10.0),
     cv_fraction: float = 0.2,
     global_weight: float = 1.0,
     period: str = "period",
@@ -671,7 +671,7 @@ def fit_response_curves(
         Leading periods of each asset whose outcome is not fitted because carryover from
         spend before the history is unknown (see :class:`ResponseCurveRegressor`);
         ``"auto"``: ``l_max - 1`` with carryover, 0 without.
-    pool_grid : sequence of float, default (1, 10, 100)
+    pool_grid : sequence of float, default (1, 3, 10)
         Strengths tried by ``pool_strength="cv"``. 0 is not in the default grid: the hold-out
         error barely sees a saturation scale the data do not identify, and without any
         pooling such a scale runs to its bound (a straight line that takes the whole budget);
