@@ -11,7 +11,6 @@ import scipy.sparse as sp
 
 from ..exceptions import AlignmentError, ConstraintError, InputError, format_labels
 from ._periods import as_periods, month_blocks, period_step, tail_labels, week_text
-from ._select import select_window_assets
 
 __all__ = ["WindowProblem"]
 
