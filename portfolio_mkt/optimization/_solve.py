@@ -522,10 +522,11 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     tolerance : float, default 1e-6
         Relative tolerance of the check (fraction of the budget for money constraints).
     program : Program, optional
-        A compiled program to re-use: the caller has set its Parameters (``risk_aversion``,
-        ``set_budget``, ``term.parameter`` for expected returns ...) so that it represents
-        ``problem`` (for example ``base.replace(budget=...)``); the answer is checked and
-        explained against ``problem``.
+        A compiled program to re-use for ``problem``, a variant of the compiled problem that
+        differs only in values the program holds as Parameters (budget, risk aversion, risk or
+        outcome target, expected returns; see :meth:`Program.can_represent`), for example
+        ``base.replace(budget=...)``: its Parameters are re-valued here (no recompilation) and
+        the answer is checked and explained against ``problem``.
     time_limit : float, optional
         Seconds each solver may run. An answer a solver returns at its limit is kept only if
         every constraint holds at it (status ``"time_limit"``); otherwise :class:`SolverError`
@@ -556,11 +557,14 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     _check_solve_args(problem, solver, verify_result, tolerance, time_limit)
     check_feasibility(problem)
     prog = program if program is not None else compile_problem(problem)
-    if abs(prog.budget - problem.budget) > 1e-12 * problem.budget:
-        raise InputError(
-            f"the compiled program is set for a budget of {prog.budget:,.2f} but the problem "
-            f"has {problem.budget:,.2f}; call program.set_budget(problem.budget) first."
-        )
+    if program is not None:
+        if not prog.can_represent(problem):
+            raise InputError(
+                f"the compiled program cannot represent plan '{problem.name}': it differs in "
+                f"{sorted(problem.differences(prog.problem))}, which the program holds fixed; "
+                "solve without program=... (or compile_problem(problem))."
+            )
+        prog.update(problem)
     attempts: list[dict[str, Any]] = []
     best: tuple[RawResult, dict[str, tuple[float, float]]] | None = None
     infeasible = False
