@@ -452,7 +452,7 @@ def _clean(w: np.ndarray, budget: float) -> np.ndarray:
     x = np.asarray(w, dtype=float) * budget
     tiny = (x < 0) & (x > -1e-7 * budget)
     x[tiny] = 0.0
-    return x
+    return x + 0.0  # no negative zeros
 
 
 # ---------------------------------------------------------------------------- solve
