@@ -38,7 +38,7 @@ _LAZY_FROM = {
     "optimization": ("solve", "verify", "compile_problem", "Allocation", "solve_s_curves"),
     "frontiers": ("frontier", "Frontier", "FrontierPoint", "compare_frontiers",
                   "FrontierComparison"),
-    "whatif": ("scenarios", "Scenario", "ScenarioResults", "constraint_prices"),
+    "whatif": ("scenarios", "Scenario", "ScenarioResults", "constraint_prices", "apply_scenario"),
     "confidence": ("bootstrap", "Confidence", "ApprovalRules", "approval_flags",
                    "approval_messages"),
     "caveats": ("with_caveats",),
