@@ -31,7 +31,7 @@ from ..estimation import (
 from ..exceptions import InputError, PlanFileError
 from ..problem import Problem
 from ..response import CURVE_FAMILIES, make_curve
-from ..risk import FactorCovariance
+from ..whatif import Scenario, apply_scenario
 from ._checks import _Checks, _where
 from ._messages import in_plan_words
 from ._read import _Source
@@ -190,29 +190,10 @@ class Plan(_Tables, _Checks):
         assets = self.assets
         current = self.current
         keep = mu.index
-        if sc is not None:
-            if sc.budget_change is not None:
-                B *= 1.0 + sc.budget_change
-            if sc.risk_aversion is not None:
-                delta = sc.risk_aversion
-            for shock in sc.cost_shocks:
-                members = self._select(shock.where, ("scenarios", sc.name, "cost_shocks"))
-                mu.loc[members] = mu.loc[members] / (1.0 + shock.change)
-            if sc.remove:
-                gone = self._select(sc.remove, ("scenarios", sc.name, "remove"))
-                keep = mu.index.difference(pd.Index(gone), sort=False)
-        removed = len(keep) < len(mu.index)
-        mu = mu.loc[keep]
-        if isinstance(cov, pd.DataFrame):
-            cov = cov.loc[keep, keep]
-        elif isinstance(cov, FactorCovariance) and removed:
-            cov = cov.reindex(keep)
-        if assets is not None:
-            assets = assets.loc[keep]
-        if current is not None:
-            current = current.loc[keep]
+        if sc is not None and sc.remove:  # checked here so the error names the plan's field
+            self._select(sc.remove, ("scenarios", sc.name, "remove"))
         constraints = [c for c in self._constraints(keep) if c.name not in excluded]
-        response = self.response_curves(keep, mu=mu, shocked=sc)
+        response = self.response_curves(keep, mu=mu)
         kwargs: dict[str, Any] = dict(
             covariance=cov,
             budget=B,
@@ -224,7 +205,7 @@ class Plan(_Tables, _Checks):
             max_risk=self.spec.risk.max_risk,
             min_outcome=self.spec.risk.min_outcome,
             budget_mode=self.spec.budget_mode,
-            name=self.name if sc is None else f"{self.name}: {sc.name}",
+            name=self.name,
         )
         if response:
             kwargs["response"] = response
@@ -232,11 +213,38 @@ class Plan(_Tables, _Checks):
         if halo is not None:
             kwargs["halo"] = halo
         try:
-            return Problem(mu, **kwargs)
+            problem = Problem(mu, **kwargs)
+            if sc is None:
+                return problem
+            # the one way a scenario applies to a problem (removed assets held at 0)
+            return apply_scenario(problem, self.scenario_of(sc)).replace(
+                name=f"{self.name}: {sc.name}")
         except PlanFileError:
             raise
         except InputError as exc:
             raise self.source.error((), in_plan_words(str(exc))) from None
+
+    def scenario_of(self, spec: ScenarioSpec | str) -> Any:
+        """The :class:`portfolio_mkt.Scenario` of one of the plan's scenarios.
+
+        Parameters
+        ----------
+        spec : ScenarioSpec or str
+            The scenario (or its name).
+
+        Returns
+        -------
+        portfolio_mkt.Scenario
+        """
+        sc = self._scenario(spec)
+        shocks = [(dict(s.where), float(s.change)) for s in sc.cost_shocks] or None
+        return Scenario(
+            name=sc.name,
+            budget_change=sc.budget_change,
+            cost_shock=shocks,
+            remove=dict(sc.remove) if sc.remove else None,
+            risk_aversion=sc.risk_aversion,
+        )
 
     def halo_frame(self, index: pd.Index | None = None) -> pd.DataFrame | None:
         """The plan's cross-channel lifts as a source x target DataFrame.
