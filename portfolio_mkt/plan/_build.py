@@ -489,6 +489,9 @@ class Plan(_Tables, _Checks):
         if current is not None:
             how = current
         opt_loc = ("history", "options") if isinstance(h, HistorySpec) else loc
+        if options.get("kpi") is not None:
+            self._load_wide_history(ref.file, options, opt_loc)
+            return
         try:
             result = problem_from_history(self.history, s.budget_amount, **options)
         except TypeError as exc:
@@ -505,6 +508,58 @@ class Plan(_Tables, _Checks):
         if "tags" in self.assets.columns:
             self.assets["tags"] = self.assets["tags"].map(lambda t: ";".join(_tags(t)))
         self._current_from_history(how, opt_loc)
+
+    def _load_wide_history(self, file: str, options: dict[str, Any], loc: Loc) -> None:
+        """One KPI per period and spend per channel: fit a media-mix model (``options: kpi``).
+
+        The options are :class:`portfolio_mkt.mmm.MediaMixModel`'s (``kpi``, ``channels``,
+        ``controls``, ``date``, ``geo``, ``saturation``, ``adstock``, ``l_max`` ...) plus
+        ``draws`` (parameter draws for the model's risk, default 100): the raw column names of
+        the file are mapped here. The channels' planning curves, the model's return covariance
+        and the mean spend per period (scaled to the budget) become the plan's inputs.
+        """
+        from ..mmm import MediaMixModel
+
+        options = dict(options)
+        draws = options.pop("draws", 100)
+        if isinstance(draws, bool) or not isinstance(draws, int) or not 0 <= draws <= 2000:
+            raise self.source.error((*loc, "draws"), "draws must be a whole number from 0 to 2000")
+        if isinstance(options.get("channels"), str):
+            options["channels"] = [c.strip() for c in options["channels"].split(",") if c.strip()]
+        try:
+            model = MediaMixModel(**options).fit(self.history)
+            if draws:
+                model.sample(draws, random_state=0)
+        except TypeError as exc:
+            raise self.source.error(loc, f"invalid media-mix option: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - reported with file and field
+            raise self.source.error(loc, f"cannot fit a media-mix model to {file}: {exc}") from None
+        self.estimate = model
+        ids = [str(a) for a in model.curves_]
+        self.history_curves = {str(a): c for a, c in model.curves_.items()}
+        self.expected_return = pd.Series(0.0, index=pd.Index(ids))
+        if draws:
+            cov = model.return_covariance()
+            cov.index = cov.columns = pd.Index([str(a) for a in cov.index])
+            self.estimated_covariance = cov.loc[ids, ids]
+        self.assets = model.assets_.loc[list(model.curves_), ["market", "channel"]].copy()
+        self.assets.index = pd.Index(ids)
+        mean = model.assets_.loc[list(model.curves_), "current_spend"].astype(float)
+        mean.index = pd.Index(ids)
+        B = self.spec.budget_amount
+        total = float(mean.sum())
+        self.current = mean * (B / total) if total > 0 else None
+        self.history_current = mean
+        self.current_basis = (f"current spend is the mean spend per period of the history "
+                              f"({total:,.6g} in total), scaled to the budget of {B:,.6g}")
+        self.notes.append(self.current_basis.capitalize() + ".")
+        quality = getattr(model, "fit_quality_", None)
+        if isinstance(quality, pd.DataFrame) and "out_of_sample" in quality.index:
+            mape = float(quality.loc["out_of_sample", "mape"])
+            self.notes.append(f"Media-mix model fitted to {file}: out-of-sample MAPE {mape:.1%}"
+                              + (" (above 15%: treat the curves with care)." if mape > 0.15
+                                 else "."))
+        self.history = None  # wide data: the long-history tools (bootstrap, audit) do not apply
 
     def _current_from_history(self, how: Any, loc: Loc) -> None:
         """Current spend from the history, with what it is and the real amounts behind it."""
