@@ -1,0 +1,162 @@
+"""Benchmark of the planning window (portfolio_mkt.window).
+
+1. 50 assets x 13 weeks (log / Michaelis-Menten / exponential / Hill(s<1) curves, geometric and
+   Weibull carryover, carry-in, seasonality, tail, factor covariance with correlated weeks,
+   pacing, a month floor, phasing): the library's ``plan_window`` (build + compile + solve +
+   verify + result tables) and a re-solve of the compiled program (a new risk aversion),
+   against Clarabel called directly on the same conic data (the matrices cvxpy hands to
+   Clarabel, same settings), solver time only. Target: within 2x.
+2. 500 assets x 52 weeks, same ingredients: total time of ``plan_window``. Target: under 30 s.
+
+Run:  python benchmarks/window_bench.py [--repeat 3] [--big-n 500 --big-t 52] [--no-big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import clarabel
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import dims_to_solver_cones
+
+import portfolio_mkt as pm
+from portfolio_mkt.response import (
+    ExponentialSaturation,
+    GeometricAdstock,
+    Hill,
+    Logarithmic,
+    MichaelisMenten,
+    WeibullAdstock,
+)
+from portfolio_mkt.window import (
+    Pacing,
+    Phasing,
+    WindowFloor,
+    WindowProblem,
+    WindowProgram,
+    plan_window,
+)
+from portfolio_mkt.window._program import CLARABEL_SETTINGS
+
+
+def make_case(n: int, T: int, seed: int = 0) -> WindowProblem:
+    rng = np.random.default_rng(seed)
+    ids = [f"a{i:04d}" for i in range(n)]
+    markets = rng.choice(["US", "RU", "DE"], size=n)
+    attrs = pd.DataFrame({"market": markets, "channel": rng.choice(["search", "social", "video"],
+                                                                  size=n)}, index=ids)
+    budget = 50_000.0 * n * T / 13
+    per = budget / n / T
+    curves, ads = {}, {}
+    for i, a in enumerate(ids):
+        beta = rng.uniform(2.0, 6.0) * per
+        k = rng.uniform(0.5, 2.0) * per
+        curves[a] = [Logarithmic(beta, k), MichaelisMenten(2 * beta, 2 * k),
+                     ExponentialSaturation(beta, k), Hill(1.5 * beta, k, 0.8)][i % 4]
+        ads[a] = (GeometricAdstock(rng.uniform(0.1, 0.7), l_max=6) if i % 3
+                  else WeibullAdstock(1.5, 2.0, l_max=6))
+    loadings = pd.DataFrame(rng.normal(0, 0.3, size=(n, 5)), index=ids)
+    cov = pm.FactorCovariance(loadings, pd.DataFrame(np.eye(5) * 0.04),
+                              pd.Series(rng.uniform(0.01, 0.05, n), index=ids))
+    problem = pm.Problem(pd.Series(1.0, index=ids), cov, budget=budget, assets=attrs,
+                         response=curves, risk_aversion=0.5)
+    weeks = pd.date_range("2026-01-05", periods=T, freq="7D")
+    season = pd.DataFrame(rng.uniform(0.8, 1.3, size=(T, n)), index=weeks, columns=ids)
+    carry = pd.Series(rng.uniform(0.5, 1.5, n) * per, index=ids)
+    cons = [Pacing(0.3, min_step=0.2 * per, name="pacing"),
+            WindowFloor({"market": "RU"}, 0.2, per="month", name="ru_month"),
+            Phasing({1: 0.45}, name="phasing")]
+    return WindowProblem(problem, weeks, adstock=ads, carry_in=carry, seasonality=season,
+                         constraints=cons, period_correlation=0.3)
+
+
+def direct_clarabel(prog: WindowProgram) -> tuple[float, float]:
+    """Solver time and objective of Clarabel called directly on the program's conic data."""
+    data, _, _ = prog.problem.get_problem_data(cp.CLARABEL)
+    P = data.get("P")
+    nvar = data["c"].shape[0]
+    import scipy.sparse as sp
+
+    P = sp.csc_matrix((nvar, nvar)) if P is None else sp.triu(P).tocsc()
+    cones = dims_to_solver_cones(data["dims"])
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    for k, v in CLARABEL_SETTINGS.items():
+        setattr(settings, k, v)
+    t0 = time.perf_counter()
+    solver = clarabel.DefaultSolver(P, data["c"], data["A"].tocsc(), data["b"], cones, settings)
+    sol = solver.solve()
+    elapsed = time.perf_counter() - t0
+    offset = float(np.ravel(data["param_prob"].apply_parameters(quad_obj=True)[2])[0])
+    return elapsed, -(float(sol.obj_val) + offset)  # cvxpy minimises -objective - offset
+
+
+def run_small(n: int, T: int, repeat: int) -> dict:
+    wp = make_case(n, T)
+    lib, resolve, direct = [], [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        plan = plan_window(wp, value_of_timing=False)
+        lib.append(time.perf_counter() - t0)
+    prog = WindowProgram(wp)
+    prog.solve()
+    for r in range(repeat):
+        prog.delta.value = 0.5 + 0.1 * (r + 1)
+        t0 = time.perf_counter()
+        prog.solve()
+        resolve.append(time.perf_counter() - t0)
+    prog.delta.value = 0.5
+    for _ in range(repeat):
+        t, obj = direct_clarabel(prog)
+        direct.append(t)
+    prog.solve()
+    return {
+        "case": f"{n} x {T}",
+        "library plan_window (s)": min(lib),
+        "library re-solve (s)": min(resolve),
+        "direct Clarabel (s)": min(direct),
+        "ratio plan/direct": min(lib) / min(direct),
+        "ratio re-solve/direct": min(resolve) / min(direct),
+        "objective rel. difference": abs(prog.problem.value - obj) / max(abs(obj), 1e-12),
+        "status": plan.status,
+    }
+
+
+def run_big(n: int, T: int) -> dict:
+    t0 = time.perf_counter()
+    wp = make_case(n, T, seed=1)
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    plan = plan_window(wp, value_of_timing=False)
+    total = time.perf_counter() - t0
+    return {"case": f"{n} x {T}", "problem (s)": t_build, "plan_window (s)": total,
+            "compile (s)": plan.compile_time, "solve+compile (s)": plan.solve_time,
+            "status": plan.status, "under 30 s": total + t_build < 30.0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--small-n", type=int, default=50)
+    ap.add_argument("--small-t", type=int, default=13)
+    ap.add_argument("--big-n", type=int, default=500)
+    ap.add_argument("--big-t", type=int, default=52)
+    ap.add_argument("--no-big", action="store_true")
+    args = ap.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+          f"(shared with other jobs: the machine was loaded), python {platform.python_version()},"
+          f" cvxpy {cp.__version__}, clarabel {clarabel.__version__}")
+    small = run_small(args.small_n, args.small_t, args.repeat)
+    print(pd.Series(small).to_string())
+    if not args.no_big:
+        print()
+        print(pd.Series(run_big(args.big_n, args.big_t)).to_string())
+
+
+if __name__ == "__main__":
+    main()

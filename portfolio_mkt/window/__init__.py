@@ -1,0 +1,46 @@
+"""Planning over time: spend per week with carryover in and out, seasonality, pacing, re-plans.
+
+Build a :class:`WindowProblem` from a :class:`portfolio_mkt.Problem` (assets, curves,
+covariance, budget of the window) and the weeks of the window; :func:`plan_window` solves it
+exactly as one convex program (Clarabel) and returns a :class:`WeeklyPlan`; :func:`replan` fixes
+the weeks already spent and plans the rest; :func:`window_frontier` sweeps the risk aversion.
+"""
+
+from ._constraints import (
+    ContractLock,
+    DarkWeeks,
+    Pacing,
+    PeriodCap,
+    PeriodFloor,
+    Phasing,
+    Scoped,
+    WindowCap,
+    WindowConstraint,
+    WindowFloor,
+)
+from ._plan import WeeklyPlan, plan_window, replan, verify_plan, window_frontier
+from ._problem import WindowProblem
+from ._program import WindowProgram
+from ._spec import WindowSpec, window_from_spec
+
+__all__ = [
+    "WindowProblem",
+    "WeeklyPlan",
+    "WindowProgram",
+    "plan_window",
+    "replan",
+    "window_frontier",
+    "verify_plan",
+    "WindowSpec",
+    "window_from_spec",
+    "WindowConstraint",
+    "Scoped",
+    "Pacing",
+    "DarkWeeks",
+    "ContractLock",
+    "Phasing",
+    "WindowFloor",
+    "WindowCap",
+    "PeriodCap",
+    "PeriodFloor",
+]
