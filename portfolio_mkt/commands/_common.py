@@ -270,6 +270,10 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
               f"{money(float(om.risk) - float(a.risk))} less risk.", file=out)
     if getattr(run, "current_breaks", None):
         print("Today's spend does not meet: " + ", ".join(run.current_breaks) + ".", file=out)
+    from ..report import whole_lines
+
+    for line in whole_lines(getattr(run, "whole", None), lambda v: money(v, cur), run.outcome):
+        print(line, file=out)
     print("", file=out)
     print(format_table(run.table, ["market", "channel", "current", "recommended", "change",
                                "change_pct", "share", "expected_outcome", "marginal_roi",
@@ -284,6 +288,7 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
         print(f"At the same risk the model alone would reach {money(eq['outcome_without'])}:"
               f" the strategy costs {money(cost)} "
               f"({cost / float(eq['outcome_without']):.1%}) at equal risk.", file=out)
+    _print_deals(run, out, cur)
     from ..report import approval_lines as _approval_lines
 
     lines = _approval_lines(run)
@@ -300,6 +305,48 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
                 print(f"\n({key}: {run.unavailable[key]})", file=out)
         for n in dict.fromkeys(run.notes):
             print(f"Note: {n}", file=out)
+
+
+def _print_deals(run: Any, out: TextIO, cur: str) -> None:
+    """Creator deals (whole-piece plan beside the continuous one) and exploration tests."""
+    from ..report import money
+
+    d = getattr(run, "deals", None)
+    if d is None:
+        return
+    g = d.integer
+    if g is not None:
+        print(f"\nCreator deals ({', '.join(d.rules) or 'no rules'}): {g.status}, proven gap "
+              f"{g.gap:.1e} after {g.nodes} nodes; {int(g.funded.sum())} of {len(g.funded)} "
+              "booked.", file=out)
+        print(f"Continuous plan {money(g.relaxation_objective)}, whole-piece plan "
+              f"{money(g.objective)}: whole pieces cost {money(max(g.cost_of_whole_pieces, 0))}."
+              , file=out)
+        t = pd_frame({"whole_piece_spend": g.spend.map(lambda v: money(v, cur)),
+                      "continuous_spend": (g.relaxation.spend.reindex(g.spend.index)
+                                           .map(lambda v: money(v, cur))
+                                           if g.relaxation is not None else "")})
+        t.index.name = "asset"
+        print(format_table(t), file=out)
+    e = d.exploration
+    if e is not None:
+        print(f"\nExploration: {money(e.allocated, cur)} of {money(e.reserved, cur)} reserved, "
+              f"{len(e.tests)} test(s); hurdle return {e.hurdle:.3g}.", file=out)
+        if len(e.tests):
+            t = e.tests[["budget", "weeks", "weekly_spend", "mde", "scale_if"]].copy()
+            for c in ("budget", "weekly_spend"):
+                t[c] = t[c].map(lambda v: money(v, cur))
+            t.index.name = "asset"
+            print(format_table(t), file=out)
+    if d.error:
+        print(f"({d.error})", file=out)
+
+
+def pd_frame(data: dict[str, Any]) -> Any:
+    """A DataFrame (pandas imported only when needed)."""
+    import pandas as pd
+
+    return pd.DataFrame(data)
 
 
 def write_run(run: Any, args: argparse.Namespace, out: TextIO | None = None) -> None:

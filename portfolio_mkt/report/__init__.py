@@ -14,9 +14,10 @@ from typing import Any
 from ._analysis import PlanRun, public, recommendation_table, run_plan
 from ._figures import frontier_figure, make_figures
 from ._format import money, number, percent, signed_money
-from ._html import SECTIONS, approval_lines, render_html
+from ._html import OPTIONAL_SECTIONS, SECTIONS, approval_lines, render_html
 from ._io import csv_safe, figure_png, write_bytes_atomic, write_table, write_text_atomic
 from ._outdir import MARKER, clean_stale, output_directory
+from ._whole import Deals, WholePieces, apply_min_spend, plan_value, whole_lines
 
 __all__ = [
     "PlanRun",
@@ -34,6 +35,12 @@ __all__ = [
     "write_report",
     "write_outputs",
     "SECTIONS",
+    "OPTIONAL_SECTIONS",
+    "WholePieces",
+    "Deals",
+    "apply_min_spend",
+    "plan_value",
+    "whole_lines",
     "write_bytes_atomic",
     "write_text_atomic",
     "write_table",

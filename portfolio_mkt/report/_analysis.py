@@ -70,6 +70,14 @@ class PlanRun:
         Section -> plain reason it could not be computed.
     notes : list of str
         Assumptions and caveats.
+    whole : WholePieces or None
+        The minimum meaningful spend applied to the plan (the continuous answer beside it).
+    deals : Deals or None
+        Creator deals and exploration tests (plans with ``deals`` / ``exploration``).
+    window : WindowRun or None
+        The weekly plan (plans with a ``window`` section).
+    actuals : ActualsRun or None
+        Plan versus actual (when a workspace holds actuals for the plan).
     """
 
     name: str
@@ -104,6 +112,10 @@ class PlanRun:
     current_actual: pd.Series | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    whole: Any = None
+    deals: Any = None
+    window: Any = None
+    actuals: Any = None
 
 
 def recommendation_table(allocation: Any) -> pd.DataFrame:
@@ -202,6 +214,13 @@ def run_plan(
     overrides = dict(overrides or {})
     problem = plan.to_problem(**overrides) if plan is not None else source
     alloc = solve(problem)
+    base_problem = problem
+    whole = None
+    if plan is not None:
+        from ._whole import apply_min_spend
+
+        minimum = float(plan.spec.min_spend_amount(float(problem.budget)))
+        problem, alloc, whole = apply_min_spend(problem, alloc, minimum, solve)
     run = PlanRun(
         name=plan.name if plan else str(problem.name),
         title=(plan.spec.description or plan.name) if plan else (title or str(problem.name)),
@@ -213,6 +232,13 @@ def run_plan(
         plan=plan,
     )
     run.curves = getattr(problem, "response", None) or None
+    run.whole = whole
+    if whole is not None:
+        run.notes.extend(whole.notes)
+    if plan is not None:
+        from ._whole import run_deals
+
+        run.deals = run_deals(plan, base_problem)
     if plan is not None:
         run.notes.extend(plan.notes)
         vt = getattr(plan, "views_table", None)
@@ -265,7 +291,8 @@ def _evaluate(problem: Any, spend: np.ndarray) -> tuple[float, float] | None:
 
 def _strategic_names(run: PlanRun, plan: Any) -> list[str]:
     problem = run.problem
-    names = [c.name for c in problem.constraints if getattr(c, "strategic", True)]
+    names = [c.name for c in problem.constraints
+             if getattr(c, "strategic", True) and c.name != "whole_pieces"]
     if plan is not None:
         wanted = set(plan.strategic_constraints())
         names = [n for n in names if n in wanted] or names

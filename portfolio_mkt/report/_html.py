@@ -18,7 +18,7 @@ import pandas as pd
 
 from ._format import DUST, as_float, money, number, percent, signed_money
 
-__all__ = ["render_html", "SECTIONS"]
+__all__ = ["render_html", "SECTIONS", "OPTIONAL_SECTIONS"]
 
 #: Section id -> heading, in page order (tests check that each one is present).
 SECTIONS = {
@@ -33,6 +33,15 @@ SECTIONS = {
     "bias-audit": "Is the data biased? Bias audit",
     "approvals": "What needs a human: approval flags",
     "assumptions": "Assumptions and notes",
+}
+
+#: Sections shown only when the plan has them, after the recommendation, in this order.
+OPTIONAL_SECTIONS = {
+    "whole-pieces": "Whole pieces: no token amounts",
+    "creator-deals": "Creator deals: tickets, rate cards and counts",
+    "exploration": "Exploration tests: room for new assets",
+    "weekly-plan": "The plan week by week",
+    "plan-vs-actual": "Plan versus actual",
 }
 
 _MINUS = "−"
@@ -740,8 +749,117 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
     notes.append(f"Money is in {cur or 'the plan’s currency unit'}, rounded to whole units; "
                  "amounts under half a unit are shown as 0.")
     body["assumptions"] = [_ul(notes)]
-    sections = [{"id": sid, "heading": head, "blocks": body[sid]}
-                for sid, head in SECTIONS.items()]
+    body.update(_optional_blocks(run, cur, figures))
+    order = list(SECTIONS)
+    at = order.index("recommendation") + 1
+    order[at:at] = [sid for sid in OPTIONAL_SECTIONS if sid in body]
+    heads = SECTIONS | OPTIONAL_SECTIONS
+    sections = [{"id": sid, "heading": heads[sid], "blocks": body[sid]} for sid in order]
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return _env().get_template("report.html").render(
         name=run.name, title=run.title, sections=sections, stamp=stamp) + "\n"
+
+
+# ---- optional sections: whole pieces, deals, exploration, weekly plan, plan vs actual ------
+
+
+def _optional_blocks(run: Any, cur: str, figures: dict[str, bytes]) -> dict[str, list[Block]]:
+    from ._whole import whole_lines
+
+    out: dict[str, list[Block]] = {}
+    w = getattr(run, "whole", None)
+    if w is not None and w.applied:
+        t = pd.DataFrame({"continuous": w.continuous_spend,
+                          "whole": run.allocation.spend.reindex(w.continuous_spend.index)})
+        t = t.loc[w.token_assets]
+        out["whole-pieces"] = [
+            _ul(whole_lines(w, lambda v: money(v, cur), run.outcome)),
+            _table(t, {"continuous": _money_cell(cur), "whole": _money_cell(cur)}, "asset",
+                   {"continuous": "continuous plan", "whole": "whole-piece plan"}),
+        ]
+    d = getattr(run, "deals", None)
+    if d is not None:
+        blocks = _deals_blocks(run, d, cur)
+        if blocks:
+            out["creator-deals"] = blocks
+        if d.exploration is not None:
+            out["exploration"] = _exploration_blocks(run, d.exploration, cur)
+    win = getattr(run, "window", None)
+    if win is not None:
+        out["weekly-plan"] = _window_blocks(run, win, cur, figures)
+    act = getattr(run, "actuals", None)
+    if act is not None:
+        out["plan-vs-actual"] = _actuals_blocks(run, act, cur, figures)
+    return out
+
+
+def _deals_blocks(run: Any, d: Any, cur: str) -> list[Block]:
+    if d.integer is None:
+        return [_na(d.error)] if d.error else []
+    g = d.integer
+    rel = g.relaxation.spend if g.relaxation is not None else None
+    status = ("proven optimal" if g.status == "optimal"
+              else f"stopped by a limit ({g.status}): the best plan found")
+    lines = [
+        f"Deals applied: {', '.join(d.rules) or 'none'}.",
+        f"The whole-piece plan is {status}, proven gap {percent(g.gap)} "
+        f"({g.nodes} nodes): no plan in whole pieces can do better than {_o(g.bound)}.",
+        f"The continuous plan (fees split to the dollar) reaches {_o(g.relaxation_objective)};"
+        f" the whole-piece plan {_o(g.objective)}: whole pieces cost "
+        f"{_o(max(g.cost_of_whole_pieces, 0.0))} of the objective.",
+        f"{int(g.funded.sum())} of {len(g.funded)} assets booked.",
+    ]
+    t = pd.DataFrame({"spend": g.spend, "booked": g.funded})
+    if rel is not None:
+        t["continuous"] = rel.reindex(t.index)
+    if g.units.notna().any():
+        t["units"] = g.units
+    t = t.rename_axis("asset")
+    blocks = [_ul(lines), _table(
+        t, {"spend": _money_cell(cur), "continuous": _money_cell(cur), "booked": _yes,
+            "units": lambda v: _cell("–" if v != v else f"{int(v)}")},
+        "asset", {"spend": "whole-piece spend", "continuous": "continuous spend",
+                  "booked": "booked", "units": "units bought"})]
+    if d.error:
+        blocks.append(_na(d.error))
+    blocks.append(_p("Constraint prices for these rules are those of the continuous "
+                     "relaxation: whole-piece programs have no prices of their own."))
+    return blocks
+
+
+def _exploration_blocks(run: Any, e: Any, cur: str) -> list[Block]:
+    lines = [f"{money(e.reserved, cur)} reserved for tests of assets with little history; "
+             f"{money(e.allocated, cur)} given to {len(e.tests)} readable test(s) "
+             f"({e.rule} rule). An asset is worth scaling when it returns more than "
+             f"{number(e.hurdle)} {run.outcome} per {cur or 'unit of money'} (the hurdle)."]
+    if e.leftover > 0.5:
+        lines.append(f"{money(e.leftover, cur)} of the reserve fits no readable test and goes "
+                     "back to the plan.")
+    blocks = [_ul(lines)]
+    if len(e.tests):
+        t = e.tests[["budget", "weeks", "weekly_spend", "mde", "scale_if"]].rename_axis("asset")
+        blocks.append(_table(
+            t, {"budget": _money_cell(cur), "weeks": lambda v: _cell(f"{int(v)}"),
+                "weekly_spend": _money_cell(cur), "mde": _num_cell(3),
+                "scale_if": _num_cell(3)}, "asset",
+            {"budget": "test budget", "weeks": "weeks", "weekly_spend": "per week",
+             "mde": "smallest return the test can detect",
+             "scale_if": "scale it if the measured return exceeds"}))
+        blocks.append(_p("Each test is large and long enough to read: with this weekly spend "
+                         "and the asset's weekly noise, a return at the hurdle is detected at "
+                         "a 5% one-sided level with 80% power."))
+    else:
+        blocks.append(_na("no candidate is worth a readable test within the reserve"))
+    if len(e.skipped):
+        s = e.skipped.rename_axis("asset")[["why"]]
+        blocks.append(_table(s, {"why": lambda v: _cell(str(v), "wrap")}, "asset",
+                             {"why": "not tested because"}))
+    return blocks
+
+
+def _window_blocks(run: Any, win: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:
+    return [_na("the weekly plan is not available in this build")]
+
+
+def _actuals_blocks(run: Any, act: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:
+    return [_na("plan versus actual is not available in this build")]
