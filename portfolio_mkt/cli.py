@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from . import commands
-from .commands import demo, fit, integer, mmm, plan  # noqa: F401  (registered below)
+from .commands import demo, fit, integer, loop, mmm, plan, window  # noqa: F401  (registered below)
 
 __all__ = ["main", "build_parser", "format_table", "COMMAND_MODULES", "EXIT_OK", "EXIT_FAILED",
            "EXIT_BAD_INPUT"]
@@ -37,7 +37,7 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 #: The command modules, in the order their commands appear in ``--help``.
-COMMAND_MODULES = ("demo", "plan", "fit", "mmm", "integer")
+COMMAND_MODULES = ("demo", "plan", "fit", "mmm", "integer", "window", "loop")
 
 
 class _ArgumentError(Exception):

@@ -289,6 +289,7 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
               f" the strategy costs {money(cost)} "
               f"({cost / float(eq['outcome_without']):.1%}) at equal risk.", file=out)
     _print_deals(run, out, cur)
+    _print_weekly(run, out)
     from ..report import approval_lines as _approval_lines
 
     lines = _approval_lines(run)
@@ -340,6 +341,24 @@ def _print_deals(run: Any, out: TextIO, cur: str) -> None:
             print(format_table(t), file=out)
     if d.error:
         print(f"({d.error})", file=out)
+
+
+def _print_weekly(run: Any, out: TextIO) -> None:
+    """The weekly plan (plans with a ``window`` section)."""
+    weekly = getattr(run, "window", None)
+    if weekly is None:
+        why = getattr(run, "unavailable", {}).get("weekly-plan")
+        if why:
+            print(f"\n({why})", file=out)
+        return
+    from ..window._periods import week_text
+
+    print("", file=out)
+    print(weekly.summary(), file=out)
+    spend = weekly.spend.copy()
+    spend.index = [week_text(i) for i in spend.index]
+    print("\nSpend per week and asset:", file=out)
+    print(spend.to_string(float_format=lambda v: f"{v:,.0f}"), file=out)
 
 
 def pd_frame(data: dict[str, Any]) -> Any:

@@ -119,6 +119,18 @@ def _write_all(run: PlanRun, d: Path, report: bool) -> list[Path]:
         "bias_audit": run.audit,
         "approvals": run.approvals,
     }
+    weekly = getattr(run, "window", None)
+    if weekly is not None:
+        tables["weekly_plan"] = weekly.spend
+        tables["weekly_outcome"] = weekly.weekly
+    deals = getattr(run, "deals", None)
+    if deals is not None and deals.integer is not None:
+        tables["deals"] = deals.integer.to_frame()
+    if deals is not None and deals.exploration is not None:
+        tables["exploration_tests"] = deals.exploration.tests
+    actuals = getattr(run, "actuals", None)
+    if actuals is not None and getattr(actuals, "table", None) is not None:
+        tables["plan_vs_actual"] = actuals.table
     for stem, frame in tables.items():
         if frame is not None:
             out += write_table(frame, d, stem)

@@ -239,6 +239,12 @@ def run_plan(
         from ._whole import run_deals
 
         run.deals = run_deals(plan, base_problem)
+        from ._whole import run_window
+
+        run.window, why = run_window(plan, base_problem)
+        if why:
+            run.unavailable["weekly-plan"] = why
+            run.notes.append(why)
     if plan is not None:
         run.notes.extend(plan.notes)
         vt = getattr(plan, "views_table", None)
@@ -577,7 +583,7 @@ def _current_breaks(run: PlanRun) -> None:
     except Exception:  # noqa: BLE001 - an explanation must never sink the report
         return
     run.current_breaks = [n for n, (viol, tol) in checks.items()
-                          if n not in ("budget", "long_only") and viol > tol]
+                          if n not in ("budget", "long_only", "whole_pieces") and viol > tol]
 
 
 def _current_source(run: PlanRun, plan: Any) -> None:

@@ -787,6 +787,8 @@ def _optional_blocks(run: Any, cur: str, figures: dict[str, bytes]) -> dict[str,
     win = getattr(run, "window", None)
     if win is not None:
         out["weekly-plan"] = _window_blocks(run, win, cur, figures)
+    elif "weekly-plan" in run.unavailable:
+        out["weekly-plan"] = [_na(run.unavailable["weekly-plan"])]
     act = getattr(run, "actuals", None)
     if act is not None:
         out["plan-vs-actual"] = _actuals_blocks(run, act, cur, figures)
@@ -857,8 +859,48 @@ def _exploration_blocks(run: Any, e: Any, cur: str) -> list[Block]:
     return blocks
 
 
+def _week_label(w: Any) -> str:
+    from ..window._periods import week_text
+
+    return str(week_text(w))
+
+
 def _window_blocks(run: Any, win: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:
-    return [_na("the weekly plan is not available in this build")]
+    out = run.outcome
+    wp = win.problem
+    lines = [
+        f"The budget of {money(wp.budget, cur)} is spread over {wp.T} weeks, choosing when as "
+        f"well as where ({win.status}). Expected {out} {_o(win.expected_outcome)} = "
+        f"{_o(win.window_outcome)} inside the window + {_o(win.tail_outcome)} landing in the "
+        f"{wp.horizon} weeks after it (carryover); the spend before the window alone brings "
+        f"{_o(win.carry_in_outcome)}. Risk over the window ±{_o(win.risk)}.",
+    ]
+    t = win.timing or {}
+    if t.get("value") is not None:
+        lines.append(
+            f"Value of timing: {_o(t['value'])} of the objective ({percent(t['share'], True)}) "
+            "over the best plan that spends the same every week.")
+    elif t:
+        lines.append(f"Value of timing not measured: {t.get('note', 'no flat plan')}.")
+    lines.extend(dict.fromkeys(win.notes))
+    blocks: list[Block] = [_ul(lines), _img(figures.get("weekly_plan"), "weekly plan")]
+    spend = win.spend.copy()
+    top = spend.sum().sort_values(ascending=False).index
+    if len(top) > 8:  # the page stays readable: the rest in one column
+        rest = spend[top[8:]].sum(axis=1)
+        spend = spend[top[:8]].assign(other=rest)
+    spend.index = pd.Index([_week_label(w) for w in spend.index], name="week")
+    spend["total"] = spend.sum(axis=1)
+    blocks.append(_p(f"Spend per week and asset ({cur or 'money'}):"))
+    blocks.append(_table(spend, {str(c): _money_cell(cur) for c in spend.columns}, "week"))
+    wk = win.weekly[["spend", "outcome", "outcome_low", "outcome_high"]].copy()
+    wk.index = pd.Index([_week_label(w) for w in wk.index], name="week")
+    blocks.append(_p(f"Expected {out} per week, with a 95% range for the week's noise:"))
+    blocks.append(_table(wk, {"spend": _money_cell(cur), "outcome": _outcome_cell,
+                              "outcome_low": _outcome_cell, "outcome_high": _outcome_cell},
+                         "week", {"spend": "spend", "outcome": f"expected {out}",
+                                  "outcome_low": "low end", "outcome_high": "high end"}))
+    return blocks
 
 
 def _actuals_blocks(run: Any, act: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:

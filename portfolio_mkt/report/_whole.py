@@ -20,7 +20,7 @@ import pandas as pd
 from ..exceptions import PortfolioMktError
 
 __all__ = ["WholePieces", "Deals", "plan_value", "apply_min_spend", "token_assets",
-           "run_deals", "PATTERN"]
+           "run_deals", "run_window", "PATTERN"]
 
 #: Name of the bounds that hold the booked pattern in the re-solved continuous program.
 PATTERN = "whole_pieces"
@@ -316,3 +316,35 @@ def whole_lines(whole: WholePieces | None, money: Any, outcome: str = "outcome")
            else f" ({whole.status}).")
     )
     return lines
+
+
+def run_window(plan: Any, problem: Any) -> tuple[Any, str | None]:
+    """Solve the plan's ``window`` section week by week, if it has one.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan (``plan.spec.window``, or ``plan.window`` for a plan built in code).
+    problem : Problem
+        Its continuous problem (curves, covariance, budget of the window, constraints).
+
+    Returns
+    -------
+    weekly : WeeklyPlan or None
+    error : str or None
+        Why the weekly plan could not be made (None when it was, or when there is no window).
+    """
+    section = _section(plan, "window")
+    if section is None:
+        return None, None
+    from ..window import plan_window, window_from_spec
+
+    if hasattr(section, "model_dump"):
+        section = section.model_dump(exclude_unset=True, by_alias=True)
+    try:
+        wp = window_from_spec(section, problem, base_dir=getattr(plan, "base_dir", None))
+        spec = getattr(wp, "spec", None)
+        return plan_window(wp, value_of_timing=bool(getattr(spec, "value_of_timing", True))), \
+            None
+    except PortfolioMktError as exc:
+        return None, f"the weekly plan could not be made: {exc}"
