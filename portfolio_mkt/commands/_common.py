@@ -290,6 +290,7 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
               f"({cost / float(eq['outcome_without']):.1%}) at equal risk.", file=out)
     _print_deals(run, out, cur)
     _print_weekly(run, out)
+    _print_actuals(run, out)
     from ..report import approval_lines as _approval_lines
 
     lines = _approval_lines(run)
@@ -359,6 +360,26 @@ def _print_weekly(run: Any, out: TextIO) -> None:
     spend.index = [week_text(i) for i in spend.index]
     print("\nSpend per week and asset:", file=out)
     print(spend.to_string(float_format=lambda v: f"{v:,.0f}"), file=out)
+
+
+def _print_actuals(run: Any, out: TextIO) -> None:
+    """Plan versus actual (when a workspace holds actuals for the plan)."""
+    act = getattr(run, "actuals", None)
+    if act is None:
+        why = getattr(run, "unavailable", {}).get("plan-vs-actual")
+        if why:
+            print(f"\n({why})", file=out)
+        return
+    print(f"\nPlan versus actual ({act.table['period'].nunique()} period(s), workspace "
+          f"{act.workspace}; alert: outside the interval and more than {act.threshold:.0%} "
+          "off):", file=out)
+    cols = [c for c in ("periods", "predicted", "actual", "deviation", "alerts", "drift")
+            if c in act.summary.columns]
+    s = act.summary[cols].copy()
+    s.index.name = "asset"
+    print(format_table(s), file=out)
+    for m in act.alerts["message"].head(12) if len(act.alerts) else []:
+        print(f"  ALERT {m}", file=out)
 
 
 def pd_frame(data: dict[str, Any]) -> Any:

@@ -58,6 +58,9 @@ def register(subparsers: Any) -> None:
                     help="bootstrap resamples for confidence ranges (plans with a history)")
     pl.add_argument("--no-report", action="store_true",
                     help="with --out: tables and figures only, no report.html")
+    pl.add_argument("--workspace", default=None, metavar="PATH",
+                    help="workspace of recorded plans and actuals (default "
+                         ".portfolio_mkt/workspace.db when it exists): adds plan versus actual")
     pl.set_defaults(func=run_plan_command)
 
     fr = subparsers.add_parser("frontier", help="efficient frontier of a plan")
@@ -123,6 +126,7 @@ def run_plan_command(args: argparse.Namespace) -> int:
         confidence=bool(args.out) and args.resamples > 0,
         n_resamples=args.resamples,
         progress=args.progress,
+        workspace=getattr(args, "workspace", None),
     )
     if "scenario" in overrides:
         run.name = f"{plan.name} (scenario: {overrides['scenario']})"

@@ -173,6 +173,7 @@ def run_plan(
     outcome: str | None = None,
     currency: str | None = None,
     title: str | None = None,
+    workspace: Any = None,
 ) -> PlanRun:
     """Solve a plan (or a bare problem) and compute the report's sections.
 
@@ -195,6 +196,9 @@ def run_plan(
         ``scenario``) applied to the plan before solving.
     outcome, currency, title : str, optional
         Labels for a bare problem (a plan file gives its own).
+    workspace : str or Path, optional
+        Workspace file of the operating loop (default ``.portfolio_mkt/workspace.db`` when it
+        exists): with actuals for this plan, the report compares plan and actual.
 
     Returns
     -------
@@ -245,6 +249,11 @@ def run_plan(
         if why:
             run.unavailable["weekly-plan"] = why
             run.notes.append(why)
+        from ._whole import run_actuals
+
+        run.actuals, why = run_actuals(plan, workspace)
+        if why:
+            run.unavailable["plan-vs-actual"] = why
     if plan is not None:
         run.notes.extend(plan.notes)
         vt = getattr(plan, "views_table", None)

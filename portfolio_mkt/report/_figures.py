@@ -298,8 +298,8 @@ def actuals_figure(table: pd.DataFrame, outcome: str = "outcome", top: int = 9) 
     Parameters
     ----------
     table : DataFrame
-        Long table with ``asset``, ``period``, ``predicted``, ``lower``, ``upper``, ``actual``
-        and optionally ``alert``.
+        Long table with ``asset``, ``period``, ``predicted``, ``low``, ``high``, ``actual``
+        and optionally ``alert`` (the loop's :class:`~portfolio_mkt.loop.MonitorResult`).
     outcome : str
     top : int, default 9
         Assets shown (largest predicted outcome first).
@@ -318,9 +318,9 @@ def actuals_figure(table: pd.DataFrame, outcome: str = "outcome", top: int = 9) 
     for ax, a in zip(axes.ravel(), assets, strict=False):
         t = table[table["asset"] == a].sort_values("period")
         pos = np.arange(len(t))
-        ax.fill_between(pos, t["lower"], t["upper"], color="#9fb8d6", alpha=0.45,
-                        label="predictive interval")
-        ax.plot(pos, t["predicted"], color="#2f5d8a", lw=1.6, label="predicted")
+        ax.fill_between(pos, t["low"].astype(float), t["high"].astype(float), color="#9fb8d6",
+                        alpha=0.45, label="predictive interval")
+        ax.plot(pos, t["predicted"], color="#2f5d8a", lw=1.6, label="predicted at actual spend")
         ax.plot(pos, t["actual"], color="#1d2733", marker="o", ms=3, lw=0.8, label="actual")
         if "alert" in t.columns and t["alert"].astype(bool).any():
             al = t["alert"].astype(bool).to_numpy()
@@ -329,8 +329,8 @@ def actuals_figure(table: pd.DataFrame, outcome: str = "outcome", top: int = 9) 
         ax.set_title(str(a), fontsize=9)
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
         ax.set_xticks(pos[:: max(1, len(pos) // 4)])
-        ax.set_xticklabels([str(p)[:10] for p in t["period"].to_numpy()[:: max(1, len(pos) // 4)]],
-                           fontsize=7)
+        step = max(1, len(pos) // 4)
+        ax.set_xticklabels([str(p)[:10] for p in t["period"].to_numpy()[::step]], fontsize=8)
         ax.spines[["top", "right"]].set_visible(False)
     handles, labels = axes.ravel()[0].get_legend_handles_labels()
     seen = dict(zip(labels, handles, strict=False))

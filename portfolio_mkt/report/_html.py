@@ -792,6 +792,8 @@ def _optional_blocks(run: Any, cur: str, figures: dict[str, bytes]) -> dict[str,
     act = getattr(run, "actuals", None)
     if act is not None:
         out["plan-vs-actual"] = _actuals_blocks(run, act, cur, figures)
+    elif "plan-vs-actual" in run.unavailable:
+        out["plan-vs-actual"] = [_na(run.unavailable["plan-vs-actual"])]
     return out
 
 
@@ -904,4 +906,36 @@ def _window_blocks(run: Any, win: Any, cur: str, figures: dict[str, bytes]) -> l
 
 
 def _actuals_blocks(run: Any, act: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:
-    return [_na("plan versus actual is not available in this build")]
+    out = run.outcome
+    t = act.table
+    n_periods = t["period"].nunique()
+    dev = act.alerts[act.alerts["kind"] == "deviation"] if len(act.alerts) else act.alerts
+    drift = act.alerts[act.alerts["kind"] != "deviation"] if len(act.alerts) else act.alerts
+    lines = [
+        f"Recorded predictions compared with the actual {out} of {n_periods} period(s) "
+        f"(workspace {act.workspace}). The prediction is read at the spend actually made, with "
+        "its predictive interval.",
+        f"An alert needs both: the actual outside the interval and more than "
+        f"{percent(act.threshold)} away from the prediction, so ordinary noise does not raise "
+        "alarms; a cumulative drift (CUSUM) catches slow decay.",
+    ]
+    blocks: list[Block] = [_ul(lines)]
+    if len(dev) or len(drift):
+        blocks += [_p(str(m), "flag") for m in act.alerts["message"].head(12)]
+        if len(act.alerts) > 12:
+            blocks.append(_p(f"… and {len(act.alerts) - 12} more alerts."))
+    else:
+        blocks.append(_p("No alert: every actual is within its interval or within "
+                         f"{percent(act.threshold)} of the prediction.", "ok"))
+    s = act.summary.copy()
+    keep = {"periods": "periods", "predicted": f"predicted {out}", "actual": f"actual {out}",
+            "deviation": "deviation", "alerts": "alerts", "drift": "drift"}
+    cols = [c for c in keep if c in s.columns]
+    s = s[cols].rename_axis("asset")
+    blocks.append(_table(s, {"predicted": _outcome_cell, "actual": _outcome_cell,
+                             "deviation": _pct_cell(True),
+                             "periods": lambda v: _cell(f"{int(v)}"),
+                             "alerts": lambda v: _cell(f"{int(v)}"),
+                             "drift": _text_cell}, "asset", keep))
+    blocks.append(_img(figures.get("plan_vs_actual"), "plan versus actual per asset"))
+    return blocks

@@ -20,7 +20,7 @@ import pandas as pd
 from ..exceptions import PortfolioMktError
 
 __all__ = ["WholePieces", "Deals", "plan_value", "apply_min_spend", "token_assets",
-           "run_deals", "run_window", "PATTERN"]
+           "run_deals", "run_window", "run_actuals", "ActualsRun", "PATTERN"]
 
 #: Name of the bounds that hold the booked pattern in the re-solved continuous program.
 PATTERN = "whole_pieces"
@@ -348,3 +348,87 @@ def run_window(plan: Any, problem: Any) -> tuple[Any, str | None]:
             None
     except PortfolioMktError as exc:
         return None, f"the weekly plan could not be made: {exc}"
+
+
+@dataclass
+class ActualsRun:
+    """Plan versus actual for one plan, from a workspace (issue 16).
+
+    Attributes
+    ----------
+    workspace : str
+        The workspace file read.
+    plan_ids : list of int
+        The recorded plans of this name whose predictions are compared.
+    table : DataFrame
+        One row per asset and period: planned and actual spend, predicted outcome at the
+        actual spend with its interval (``low``, ``high``), actual, deviation, alert, drift.
+    alerts : DataFrame
+        Deviation and drift alerts.
+    summary : DataFrame
+        Per asset: periods, predicted, actual, deviation, alerts, drift.
+    threshold : float
+        Relative deviation needed (with the actual outside the interval) for an alert.
+    """
+
+    workspace: str
+    plan_ids: list[int]
+    table: pd.DataFrame
+    alerts: pd.DataFrame
+    summary: pd.DataFrame
+    threshold: float
+
+
+def run_actuals(plan: Any, workspace: Any = None, threshold: float | None = None
+                ) -> tuple[ActualsRun | None, str | None]:
+    """Plan versus actual for ``plan`` when a workspace holds actuals for its recorded plans.
+
+    The workspace is never created here: without the file (``workspace``, or the default
+    ``.portfolio_mkt/workspace.db`` of the current directory) there is nothing to show.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan (its ``name`` selects the recorded plans).
+    workspace : str or Path, optional
+        The workspace file.
+    threshold : float, optional
+        Alert threshold (default the loop's, 10%).
+
+    Returns
+    -------
+    ActualsRun or None, and a reason when a given workspace could not be read.
+    """
+    from pathlib import Path
+
+    from ..loop import DEFAULT_THRESHOLD, DEFAULT_WORKSPACE, Workspace, compare
+
+    path = Path(workspace) if workspace is not None else DEFAULT_WORKSPACE
+    if not path.is_file():
+        return None, (f"no workspace at {str(path)!r}: record the plan and its actuals with "
+                      "`portfolio-mkt record` and `portfolio-mkt actuals`"
+                      if workspace is not None else None)
+    thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    try:
+        with Workspace(path) as ws:
+            plans = ws.plans()
+            ids = [int(i) for i in plans.loc[plans["name"] == str(plan.name), "id"]]
+            if not ids:
+                return None, None
+            allocs = ws.allocations()
+            allocs = allocs[allocs["plan_id"].isin(ids)]
+            actuals = ws.actuals()
+            if actuals.empty or allocs.empty:
+                return None, None
+            res = compare(allocs, actuals, threshold=thr)
+    except PortfolioMktError as exc:
+        return None, f"plan versus actual could not be read from {str(path)!r}: {exc}"
+    table = res.table
+    if table.empty:
+        return None, None
+    assets = set(table["asset"])
+    alerts = res.alerts
+    if len(alerts) and "asset" in alerts.columns:
+        alerts = alerts[alerts["asset"].isin(assets)]
+    return ActualsRun(workspace=str(path), plan_ids=ids, table=table, alerts=alerts,
+                      summary=res.summary(), threshold=thr), None
