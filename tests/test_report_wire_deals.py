@@ -73,6 +73,8 @@ def test_deals_plan_is_the_best_enumerated_booking(run):
     assert g.status == "optimal"
     booked = g.spend[g.spend > 1e-6]
     assert len(booked) <= 2 and (booked >= 25000 - 1e-6).all()
+    # the plan's minimum meaningful spend is one of the rules (dominated by the ticket here)
+    assert any("MinimumSpend" in r for r in d.rules)
     oracle = best_pair(run.plan.to_problem(), 25000, budget)
     assert g.objective == pytest.approx(oracle, rel=2e-4)
     # the continuous plan beside it is the plain continuous optimum at that budget

@@ -242,7 +242,7 @@ def run_plan(
     if plan is not None:
         from ._whole import run_deals
 
-        run.deals = run_deals(plan, base_problem)
+        run.deals = run_deals(plan, base_problem, whole.minimum if whole is not None else 0.0)
         from ._whole import run_window
 
         run.window, why = run_window(plan, base_problem)

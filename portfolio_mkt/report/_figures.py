@@ -292,6 +292,13 @@ def weekly_figure(weekly: Any, outcome: str = "outcome") -> Any:
     return fig
 
 
+def _period_label(p: Any) -> str:
+    try:
+        return pd.Timestamp(p).strftime("%d %b")
+    except (TypeError, ValueError):
+        return str(p)[:10]
+
+
 def actuals_figure(table: pd.DataFrame, outcome: str = "outcome", top: int = 9) -> Any:
     """One small chart per asset: predicted outcome with its interval, actual, alerts.
 
@@ -328,9 +335,10 @@ def actuals_figure(table: pd.DataFrame, outcome: str = "outcome", top: int = 9) 
                     mfc="none", mec="#c0392b", mew=1.6, label="alert")
         ax.set_title(str(a), fontsize=9)
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
-        ax.set_xticks(pos[:: max(1, len(pos) // 4)])
-        step = max(1, len(pos) // 4)
-        ax.set_xticklabels([str(p)[:10] for p in t["period"].to_numpy()[::step]], fontsize=8)
+        step = max(1, -(-len(pos) // 3))
+        ax.set_xticks(pos[::step])
+        ax.set_xticklabels([_period_label(p) for p in t["period"].to_numpy()[::step]],
+                           fontsize=8)
         ax.spines[["top", "right"]].set_visible(False)
     handles, labels = axes.ravel()[0].get_legend_handles_labels()
     seen = dict(zip(labels, handles, strict=False))

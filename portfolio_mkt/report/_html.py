@@ -210,8 +210,11 @@ def _moves(run: Any, cur: str, top: int = 3) -> list[str]:
         return []
     big = t[t["change"].abs() >= max(0.005 * float(a.budget), DUST)]
     big = big.reindex(big["change"].abs().sort_values(ascending=False).index).head(top)
-    binding = [n for n in a.binding if n not in ("budget", "long_only")]
+    binding = [n for n in a.binding if n not in ("budget", "long_only", "whole_pieces")]
     member = {n: _members(run, n) for n in binding}
+    w = getattr(run, "whole", None)
+    raised = set(w.raised) if w is not None and w.applied else set()
+    dropped = set(w.dropped) if w is not None and w.applied else set()
     median_roi = float(t.loc[t["recommended"] > DUST, "marginal_roi"].median()) \
         if (t["recommended"] > DUST).any() else float("nan")
     median_roi *= _per_unit(run, cur)[0]
@@ -234,7 +237,13 @@ def _moves(run: Any, cur: str, top: int = 3) -> list[str]:
                 held.append(f"{c.name} (at its ±{percent(limit)} limit)")
         mroi = float(r["marginal_roi"]) * k
         unit = f"next {per}"
-        if held:
+        if str(asset) in raised:
+            why = (f"raised to the minimum meaningful spend of {money(w.minimum, cur)} "
+                   "(whole pieces)")
+        elif str(asset) in dropped:
+            why = (f"below the minimum meaningful spend of {money(w.minimum, cur)}: "
+                   "not funded (whole pieces)")
+        elif held:
             why = ("capped by " if any("limit)" in h for h in held) else "required by ") \
                 + ", ".join(held)
         elif ch < 0 and floors:
@@ -377,7 +386,7 @@ def _summary(run: Any, cur: str) -> list[Block]:
             txt += (f"; the model alone, without the strategy constraints, would choose "
                     f"{split(run.model_only.spend)}")
         blocks.append(_p(txt + "."))
-    binding = [n for n in a.binding if n not in ("budget", "long_only")]
+    binding = [n for n in a.binding if n not in ("budget", "long_only", "whole_pieces")]
     if binding:
         blocks.append(_p("Strategy constraints that hold the plan in place: "
                          + ", ".join(binding) + " (their price is below)."))
@@ -492,6 +501,12 @@ def _frontier_blocks(run: Any, cur: str, figures: dict[str, bytes]) -> list[Bloc
     blocks = [_p("Each point is the best expected outcome for its level of risk. The star is "
                  "the recommendation; the square is today's spend. Moving right buys more "
                  f"expected {run.outcome} with more uncertainty.")]
+    w = getattr(run, "whole", None)
+    if w is not None and w.applied:
+        blocks.append(_p(
+            "The frontier is drawn for the booked assets of the whole-piece plan (each at 0 or "
+            f"at least {money(w.minimum, cur)}); a spend with token amounts, such as today's, "
+            "may lie above it."))
     f = run.frontier
     if "status" in f.columns:
         from ..status import normalize_status
@@ -896,8 +911,12 @@ def _window_blocks(run: Any, win: Any, cur: str, figures: dict[str, bytes]) -> l
     blocks.append(_p(f"Spend per week and asset ({cur or 'money'}):"))
     blocks.append(_table(spend, {str(c): _money_cell(cur) for c in spend.columns}, "week"))
     wk = win.weekly[["spend", "outcome", "outcome_low", "outcome_high"]].copy()
+    floored = bool((wk["outcome_low"] < 0).any())
+    wk["outcome_low"] = wk["outcome_low"].clip(lower=0.0)
     wk.index = pd.Index([_week_label(w) for w in wk.index], name="week")
-    blocks.append(_p(f"Expected {out} per week, with a 95% range for the week's noise:"))
+    blocks.append(_p(f"Expected {out} per week, with a 95% range for the week's noise"
+                     + (" (the low end floored at 0: an outcome is never negative)"
+                        if floored else "") + ":"))
     blocks.append(_table(wk, {"spend": _money_cell(cur), "outcome": _outcome_cell,
                               "outcome_low": _outcome_cell, "outcome_high": _outcome_cell},
                          "week", {"spend": "spend", "outcome": f"expected {out}",
@@ -921,9 +940,10 @@ def _actuals_blocks(run: Any, act: Any, cur: str, figures: dict[str, bytes]) -> 
     ]
     blocks: list[Block] = [_ul(lines)]
     if len(dev) or len(drift):
-        blocks += [_p(str(m), "flag") for m in act.alerts["message"].head(12)]
-        if len(act.alerts) > 12:
-            blocks.append(_p(f"… and {len(act.alerts) - 12} more alerts."))
+        blocks += [_p(str(m), "flag") for m in act.alerts["message"].head(6)]
+        if len(act.alerts) > 6:
+            blocks.append(_p(f"… and {len(act.alerts) - 6} more alerts (plan_vs_actual.csv "
+                             "with --out, or `portfolio-mkt monitor`)."))
     else:
         blocks.append(_p("No alert: every actual is within its interval or within "
                          f"{percent(act.threshold)} of the prediction.", "ok"))

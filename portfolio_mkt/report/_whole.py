@@ -223,7 +223,7 @@ def _section(plan: Any, name: str) -> Any:
     return v
 
 
-def run_deals(plan: Any, problem: Any) -> Deals | None:
+def run_deals(plan: Any, problem: Any, minimum: float = 0.0) -> Deals | None:
     """Solve the plan's ``deals`` and ``exploration`` sections, if it has them.
 
     Parameters
@@ -232,6 +232,9 @@ def run_deals(plan: Any, problem: Any) -> Deals | None:
         The plan (``plan.deals`` / ``plan.spec.deals`` and ``exploration``).
     problem : Problem
         Its continuous problem.
+    minimum : float, default 0
+        The plan's minimum meaningful spend (money), added as a :class:`MinimumSpend` rule
+        when the ``deals`` section does not set its own ``min_spend``.
 
     Returns
     -------
@@ -243,6 +246,7 @@ def run_deals(plan: Any, problem: Any) -> Deals | None:
     if deals is None and explore is None:
         return None
     from ..integer import (
+        MinimumSpend,
         deals_options,
         deals_rules,
         exploration_inputs,
@@ -265,6 +269,8 @@ def run_deals(plan: Any, problem: Any) -> Deals | None:
     if deals is not None:
         try:
             rules = deals_rules(deals)
+            if minimum > 0 and not any(isinstance(r, MinimumSpend) for r in rules):
+                rules.append(MinimumSpend(amount=float(minimum)))
             out.rules = [f"{type(r).__name__} '{r.name}'" for r in rules]
             out.integer = solve_integer(solve_problem, rules, **deals_options(deals))
         except PortfolioMktError as exc:
