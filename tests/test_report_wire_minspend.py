@@ -170,3 +170,25 @@ def test_min_spend_zero_switches_it_off(tmp_path):
     cont = pm.solve(plan.to_problem())
     np.testing.assert_allclose(run.allocation.spend, cont.spend, atol=1e-6 * 100000)
     assert 0 < cont.spend["radio"] < 15000  # the token amount the default would remove
+
+
+def test_demo_command_has_no_token_amounts():
+    from portfolio_mkt.commands.demo import demo_run
+
+    run = demo_run(frontier=False, progress=False)
+    b = run.problem.budget
+    assert run.whole is not None and run.whole.minimum == pytest.approx(0.005 * b)
+    s = run.allocation.spend
+    assert s[(s > 1e-6 * b) & (s < 0.005 * b - 1e-6 * b)].empty
+
+
+def test_bare_problem_takes_the_minimum_as_an_argument(tmp_path):
+    p = tmp_path / "four.yaml"
+    p.write_text(SMALL_PLAN)
+    plan = load_plan(str(p))
+    from_plan = run_plan(plan, **FAST)
+    bare = run_plan(plan.to_problem(), min_spend=15000, **FAST)
+    np.testing.assert_allclose(bare.allocation.spend, from_plan.allocation.spend, atol=1.0)
+    assert bare.whole.token_assets == ["radio"]
+    # no minimum given: a bare problem keeps its continuous answer
+    assert run_plan(plan.to_problem(), **FAST).whole is None

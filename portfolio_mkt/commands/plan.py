@@ -48,7 +48,8 @@ def register(subparsers: Any) -> None:
     add_plan_arguments(pl)
     add_out_argument(pl, "recommendation, constraints, constraint prices, frontier, scenarios, "
                          "confidence, bias audit and approvals tables (CSV and Parquet, where "
-                         "the plan has them), PNG figures and report.html")
+                         "the plan has them; likewise weekly_plan, weekly_outcome, deals, "
+                         "exploration_tests, plan_vs_actual), PNG figures and report.html")
     add_progress_argument(pl)
     pl.add_argument("--points", type=int, default=20, help="frontier points in the report")
     pl.add_argument("--scenario", default=None, metavar="NAME",

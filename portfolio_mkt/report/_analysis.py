@@ -174,6 +174,7 @@ def run_plan(
     currency: str | None = None,
     title: str | None = None,
     workspace: Any = None,
+    min_spend: float | None = None,
 ) -> PlanRun:
     """Solve a plan (or a bare problem) and compute the report's sections.
 
@@ -199,6 +200,10 @@ def run_plan(
     workspace : str or Path, optional
         Workspace file of the operating loop (default ``.portfolio_mkt/workspace.db`` when it
         exists): with actuals for this plan, the report compares plan and actual.
+    min_spend : float, optional
+        Minimum meaningful spend per asset in money (every asset 0 or at least this; 0 switches
+        it off). Default: the plan file's ``min_spend`` (0.5% of the budget when absent); a bare
+        problem has none unless given.
 
     Returns
     -------
@@ -220,11 +225,13 @@ def run_plan(
     alloc = solve(problem)
     base_problem = problem
     whole = None
-    if plan is not None:
+    minimum = min_spend
+    if minimum is None and plan is not None:
+        minimum = float(plan.spec.min_spend_amount(float(problem.budget)))
+    if minimum is not None:
         from ._whole import apply_min_spend
 
-        minimum = float(plan.spec.min_spend_amount(float(problem.budget)))
-        problem, alloc, whole = apply_min_spend(problem, alloc, minimum, solve)
+        problem, alloc, whole = apply_min_spend(problem, alloc, float(minimum), solve)
     run = PlanRun(
         name=plan.name if plan else str(problem.name),
         title=(plan.spec.description or plan.name) if plan else (title or str(problem.name)),
