@@ -100,7 +100,8 @@ class _Source:
     def error(self, loc: Loc, message: str) -> PlanFileError:
         line = self.line(loc)
         where = f"{self.path}, line {line}" if line else self.path
-        err = PlanFileError(f"{where}: field '{_field_name(loc)}': {message}")
+        what = f"field '{_field_name(loc)}': " if loc else ""
+        err = PlanFileError(f"{where}: {what}{message}")
         err.file = self.path  # type: ignore[attr-defined]
         err.field = _field_name(loc)  # type: ignore[attr-defined]
         err.line = line  # type: ignore[attr-defined]
