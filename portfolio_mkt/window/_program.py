@@ -307,13 +307,19 @@ class WindowProgram:
         with new Parameter values skip compilation (frontiers); a one-off solve skips that work
         (``ignore_dpp``), measured about 4x faster to compile on a 50 x 13 window.
         """
-        order = [solver] if solver else ["CLARABEL", "SCS"]
-        status, used = FAILED, order[0]
-        for s in order:
+        # Clarabel's equilibration stalls on some large exponential-cone windows (measured:
+        # "insufficient progress" on 200 x 26); the same solve without it succeeds, so it is the
+        # second attempt, before SCS.
+        attempts: list[tuple[str, dict[str, Any]]] = (
+            [(solver, {})] if solver else
+            [("CLARABEL", {}), ("CLARABEL", {"equilibrate_enable": False}), ("SCS", {})]
+        )
+        status, used = FAILED, attempts[0][0]
+        for s, extra in attempts:
             used = s
             t0 = time.perf_counter()
             try:
-                kwargs: dict[str, Any] = {"solver": s, "verbose": False}
+                kwargs: dict[str, Any] = {"solver": s, "verbose": False, **extra}
                 if not reuse:
                     kwargs["ignore_dpp"] = True
                 if s == "CLARABEL":
