@@ -147,7 +147,8 @@ currency: USD
 budget: 100000
 min_spend: 15000
 assets:
-  - {id: search_brand_and_generic_us, channel: search, expected_return: 3.0, current: 30000, volatility: 0.3}
+  - {id: search_brand_and_generic_us, channel: search, expected_return: 3.0, current: 30000,
+     volatility: 0.3}
   - {id: social_us, channel: social, expected_return: 2.6, current: 25000, volatility: 0.3}
   - {id: video_us, channel: video, expected_return: 2.2, current: 20000, volatility: 0.3}
   - {id: creator_anya, channel: creator, expected_return: 2.4, current: 10000, volatility: 0.4}
@@ -193,8 +194,10 @@ def full(tmp_path_factory):
     plan.window = {"weeks": 13, "start": "2026-01-05",
                    "adstock": {"family": "geometric", "alpha": 0.4},
                    "seasonality": [{"weeks": ["2026-02-09", "2026-02-16"], "multiplier": 1.4}]}
+    from portfolio_mkt.commands._common import plan_vs_actual
+
     run = run_plan(plan, n_points=8, n_resamples=0, confidence=False, progress=False,
-                   workspace=ws_path)
+                   actuals=plan_vs_actual(plan, ws_path)[0])
     write_outputs(run, d / "out")
     report = d / "out" / "report.html"
     probe = d / "probe.html"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
-from portfolio_mkt.commands._common import print_run
+from portfolio_mkt.commands._common import plan_vs_actual, print_run
 from portfolio_mkt.commands.plan import register
 from portfolio_mkt.loop import Workspace, record_actuals, record_plan
 from portfolio_mkt.plan import load_plan
@@ -35,9 +35,16 @@ def workspace(tmp_path_factory):
     return path, al
 
 
+def with_actuals(path):
+    plan = load_plan("monthly_100k")
+    actuals, why = plan_vs_actual(plan, path)
+    assert why is None
+    return run_plan(plan, actuals=actuals, **FAST)
+
+
 def test_plan_versus_actual_flags_the_planted_shortfall_only(workspace):
     path, al = workspace
-    run = run_plan(load_plan("monthly_100k"), workspace=path, **FAST)
+    run = with_actuals(path)
     act = run.actuals
     assert act is not None and act.plan_ids == [1]
     s = act.summary
@@ -55,7 +62,7 @@ def test_plan_versus_actual_flags_the_planted_shortfall_only(workspace):
 
 def test_section_table_alerts_and_chart(workspace):
     path, _ = workspace
-    run = run_plan(load_plan("monthly_100k"), workspace=path, **FAST)
+    run = with_actuals(path)
     figs = make_figures(run)
     assert "plan_vs_actual" in figs
     soup = BeautifulSoup(render_html(run, figs), "html.parser")
@@ -75,12 +82,21 @@ def test_section_table_alerts_and_chart(workspace):
 
 def test_no_workspace_no_section_and_nothing_created(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run = run_plan(load_plan("monthly_100k"), **FAST)
-    assert run.actuals is None and "plan-vs-actual" not in run.unavailable
+    plan = load_plan("monthly_100k")
+    assert plan_vs_actual(plan) == (None, None)
     assert not (tmp_path / ".portfolio_mkt").exists()
     missing = tmp_path / "none.db"
-    run = run_plan(load_plan("monthly_100k"), workspace=missing, **FAST)
-    assert "no workspace" in run.unavailable["plan-vs-actual"] and not missing.exists()
+    actuals, why = plan_vs_actual(plan, missing)
+    assert actuals is None and "no workspace" in why and not missing.exists()
+    run = run_plan(plan, **FAST)
+    assert run.actuals is None
+    html = render_html(run, make_figures(run))
+    assert 'id="plan-vs-actual"' not in html
+
+
+def test_other_plans_in_the_workspace_are_not_compared(workspace):
+    path, _ = workspace
+    assert plan_vs_actual(load_plan("quarterly_2m"), path) == (None, None)
 
 
 def test_plan_command_takes_a_workspace(workspace, capsys):

@@ -272,7 +272,8 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
         print("Today's spend does not meet: " + ", ".join(run.current_breaks) + ".", file=out)
     from ..report import whole_lines
 
-    for line in whole_lines(getattr(run, "whole", None), lambda v: money(v, cur), run.outcome):
+    for line in whole_lines(getattr(run, "whole", None), lambda v: money(v, cur), run.outcome,
+                            str(getattr(run.problem, "objective", "utility"))):
         print(line, file=out)
     print("", file=out)
     print(format_table(run.table, ["market", "channel", "current", "recommended", "change",
@@ -352,12 +353,12 @@ def _print_weekly(run: Any, out: TextIO) -> None:
         if why:
             print(f"\n({why})", file=out)
         return
-    from ..window._periods import week_text
+    from ..report import week_label
 
     print("", file=out)
     print(weekly.summary(), file=out)
     spend = weekly.spend.copy()
-    spend.index = [week_text(i) for i in spend.index]
+    spend.index = [week_label(i) for i in spend.index]
     print("\nSpend per week and asset:", file=out)
     print(spend.to_string(float_format=lambda v: f"{v:,.0f}"), file=out)
 
@@ -380,6 +381,56 @@ def _print_actuals(run: Any, out: TextIO) -> None:
     print(format_table(s), file=out)
     for m in act.alerts["message"].head(12) if len(act.alerts) else []:
         print(f"  ALERT {m}", file=out)
+
+
+def plan_vs_actual(plan: Any, workspace: Any = None, threshold: float | None = None
+                   ) -> tuple[Any, str | None]:
+    """Plan versus actual for ``plan`` when a workspace holds actuals for its recorded plans.
+
+    The workspace is never created here: without the file (``workspace``, or the default
+    ``.portfolio_mkt/workspace.db`` of the current directory) there is nothing to show.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan (its ``name`` selects the recorded plans).
+    workspace : str or Path, optional
+        The workspace file.
+    threshold : float, optional
+        Alert threshold (default the loop's, 10%).
+
+    Returns
+    -------
+    ActualsRun or None
+        For :func:`portfolio_mkt.report.run_plan` (``actuals=``).
+    str or None
+        Why a workspace that was asked for could not be used.
+    """
+    from ..exceptions import PortfolioMktError
+    from ..loop import DEFAULT_THRESHOLD, DEFAULT_WORKSPACE, Workspace, compare
+    from ..report import as_actuals
+
+    path = Path(workspace) if workspace is not None else DEFAULT_WORKSPACE
+    if not path.is_file():
+        return None, (f"no workspace at {str(path)!r}: record the plan and its actuals with "
+                      "`portfolio-mkt record` and `portfolio-mkt actuals`"
+                      if workspace is not None else None)
+    thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    try:
+        with Workspace(path) as ws:
+            plans = ws.plans()
+            ids = [int(i) for i in plans.loc[plans["name"] == str(plan.name), "id"]]
+            if not ids:
+                return None, None
+            allocs = ws.allocations()
+            allocs = allocs[allocs["plan_id"].isin(ids)]
+            actuals = ws.actuals()
+            if actuals.empty or allocs.empty:
+                return None, None
+            result = compare(allocs, actuals, threshold=thr)
+    except PortfolioMktError as exc:
+        return None, f"plan versus actual could not be read from {str(path)!r}: {exc}"
+    return as_actuals(result, str(path), ids), None
 
 
 def pd_frame(data: dict[str, Any]) -> Any:

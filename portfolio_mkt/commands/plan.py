@@ -16,6 +16,7 @@ from ._common import (
     fmt_num,
     format_table,
     load,
+    plan_vs_actual,
     print_run,
     write_run,
 )
@@ -118,6 +119,7 @@ def run_plan_command(args: argparse.Namespace) -> int:
     from ..report import run_plan
 
     plan, overrides = load(args.plan, args)
+    actuals, why = plan_vs_actual(plan, getattr(args, "workspace", None))
     run = run_plan(
         plan,
         overrides=overrides,
@@ -127,8 +129,10 @@ def run_plan_command(args: argparse.Namespace) -> int:
         confidence=bool(args.out) and args.resamples > 0,
         n_resamples=args.resamples,
         progress=args.progress,
-        workspace=getattr(args, "workspace", None),
+        actuals=actuals,
     )
+    if why:
+        run.unavailable["plan-vs-actual"] = why
     if "scenario" in overrides:
         run.name = f"{plan.name} (scenario: {overrides['scenario']})"
     print_run(run)

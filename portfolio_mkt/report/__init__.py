@@ -13,11 +13,19 @@ from typing import Any
 
 from ._analysis import PlanRun, public, recommendation_table, run_plan
 from ._figures import frontier_figure, make_figures
-from ._format import money, number, percent, signed_money
+from ._format import money, number, percent, signed_money, week_label
 from ._html import OPTIONAL_SECTIONS, SECTIONS, approval_lines, render_html
 from ._io import csv_safe, figure_png, write_bytes_atomic, write_table, write_text_atomic
 from ._outdir import MARKER, clean_stale, output_directory
-from ._whole import Deals, WholePieces, apply_min_spend, plan_value, whole_lines
+from ._whole import (
+    ActualsRun,
+    Deals,
+    WholePieces,
+    apply_min_spend,
+    as_actuals,
+    plan_value,
+    whole_lines,
+)
 
 __all__ = [
     "PlanRun",
@@ -30,6 +38,7 @@ __all__ = [
     "signed_money",
     "number",
     "percent",
+    "week_label",
     "approval_lines",
     "render_html",
     "write_report",
@@ -41,6 +50,8 @@ __all__ = [
     "apply_min_spend",
     "plan_value",
     "whole_lines",
+    "ActualsRun",
+    "as_actuals",
     "write_bytes_atomic",
     "write_text_atomic",
     "write_table",

@@ -173,7 +173,7 @@ def run_plan(
     outcome: str | None = None,
     currency: str | None = None,
     title: str | None = None,
-    workspace: Any = None,
+    actuals: Any = None,
     min_spend: float | None = None,
 ) -> PlanRun:
     """Solve a plan (or a bare problem) and compute the report's sections.
@@ -197,9 +197,9 @@ def run_plan(
         ``scenario``) applied to the plan before solving.
     outcome, currency, title : str, optional
         Labels for a bare problem (a plan file gives its own).
-    workspace : str or Path, optional
-        Workspace file of the operating loop (default ``.portfolio_mkt/workspace.db`` when it
-        exists): with actuals for this plan, the report compares plan and actual.
+    actuals : MonitorResult, optional
+        Plan versus actual from the operating loop (:func:`portfolio_mkt.loop.monitor`,
+        limited to this plan's records): the report adds a "plan versus actual" section.
     min_spend : float, optional
         Minimum meaningful spend per asset in money (every asset 0 or at least this; 0 switches
         it off). Default: the plan file's ``min_spend`` (0.5% of the budget when absent); a bare
@@ -244,6 +244,11 @@ def run_plan(
     )
     run.curves = getattr(problem, "response", None) or None
     run.whole = whole
+    if actuals is not None:
+        from ._whole import as_actuals
+
+        run.actuals = as_actuals(actuals, getattr(actuals, "workspace", ""),
+                                 getattr(actuals, "plan_ids", ()))
     if whole is not None:
         run.notes.extend(whole.notes)
     if plan is not None:
@@ -256,11 +261,6 @@ def run_plan(
         if why:
             run.unavailable["weekly-plan"] = why
             run.notes.append(why)
-        from ._whole import run_actuals
-
-        run.actuals, why = run_actuals(plan, workspace)
-        if why:
-            run.unavailable["plan-vs-actual"] = why
     if plan is not None:
         run.notes.extend(plan.notes)
         vt = getattr(plan, "views_table", None)

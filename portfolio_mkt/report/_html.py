@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._format import DUST, as_float, money, number, percent, signed_money
+from ._format import DUST, as_float, money, number, percent, signed_money, week_label
 
 __all__ = ["render_html", "SECTIONS", "OPTIONAL_SECTIONS"]
 
@@ -788,7 +788,8 @@ def _optional_blocks(run: Any, cur: str, figures: dict[str, bytes]) -> dict[str,
                           "whole": run.allocation.spend.reindex(w.continuous_spend.index)})
         t = t.loc[w.token_assets]
         out["whole-pieces"] = [
-            _ul(whole_lines(w, lambda v: money(v, cur), run.outcome)),
+            _ul(whole_lines(w, lambda v: money(v, cur), run.outcome,
+                            str(getattr(run.problem, "objective", "utility")))),
             _table(t, {"continuous": _money_cell(cur), "whole": _money_cell(cur)}, "asset",
                    {"continuous": "continuous plan", "whole": "whole-piece plan"}),
         ]
@@ -876,12 +877,6 @@ def _exploration_blocks(run: Any, e: Any, cur: str) -> list[Block]:
     return blocks
 
 
-def _week_label(w: Any) -> str:
-    from ..window._periods import week_text
-
-    return str(week_text(w))
-
-
 def _window_blocks(run: Any, win: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:
     out = run.outcome
     wp = win.problem
@@ -906,14 +901,14 @@ def _window_blocks(run: Any, win: Any, cur: str, figures: dict[str, bytes]) -> l
     if len(top) > 8:  # the page stays readable: the rest in one column
         rest = spend[top[8:]].sum(axis=1)
         spend = spend[top[:8]].assign(other=rest)
-    spend.index = pd.Index([_week_label(w) for w in spend.index], name="week")
+    spend.index = pd.Index([week_label(w) for w in spend.index], name="week")
     spend["total"] = spend.sum(axis=1)
     blocks.append(_p(f"Spend per week and asset ({cur or 'money'}):"))
     blocks.append(_table(spend, {str(c): _money_cell(cur) for c in spend.columns}, "week"))
     wk = win.weekly[["spend", "outcome", "outcome_low", "outcome_high"]].copy()
     floored = bool((wk["outcome_low"] < 0).any())
     wk["outcome_low"] = wk["outcome_low"].clip(lower=0.0)
-    wk.index = pd.Index([_week_label(w) for w in wk.index], name="week")
+    wk.index = pd.Index([week_label(w) for w in wk.index], name="week")
     blocks.append(_p(f"Expected {out} per week, with a 95% range for the week's noise"
                      + (" (the low end floored at 0: an outcome is never negative)"
                         if floored else "") + ":"))

@@ -20,7 +20,7 @@ import pandas as pd
 from ..exceptions import PortfolioMktError
 
 __all__ = ["WholePieces", "Deals", "plan_value", "apply_min_spend", "token_assets",
-           "run_deals", "run_window", "run_actuals", "ActualsRun", "PATTERN"]
+           "run_deals", "run_window", "as_actuals", "ActualsRun", "PATTERN"]
 
 #: Name of the bounds that hold the booked pattern in the re-solved continuous program.
 PATTERN = "whole_pieces"
@@ -130,11 +130,11 @@ class WholePieces:
 
 def _pattern_problem(problem: Any, booked: list[str], unbooked: list[str],
                      minimum: float) -> Any:
-    import portfolio_mkt as pm
+    from ..constraints import Bounds
 
     lower = {a: minimum for a in booked}
     upper = {a: 0.0 for a in unbooked}
-    bounds = pm.Bounds(lower=lower or None, upper=upper or None, name=PATTERN)
+    bounds = Bounds(lower=lower or None, upper=upper or None, name=PATTERN)
     return problem.replace(constraints=[*problem.constraints, bounds])
 
 
@@ -278,7 +278,8 @@ def run_deals(plan: Any, problem: Any, minimum: float = 0.0) -> Deals | None:
     return out
 
 
-def whole_lines(whole: WholePieces | None, money: Any, outcome: str = "outcome") -> list[str]:
+def whole_lines(whole: WholePieces | None, money: Any, outcome: str = "outcome",
+                objective: str = "utility") -> list[str]:
     """The minimum meaningful spend in plain sentences (terminal and report).
 
     Parameters
@@ -288,6 +289,8 @@ def whole_lines(whole: WholePieces | None, money: Any, outcome: str = "outcome")
         Formats an amount of money (the report's ``money`` with the plan's currency).
     outcome : str
         The outcome's name.
+    objective : str, default "utility"
+        The problem's objective (names what the values measure).
 
     Returns
     -------
@@ -313,11 +316,12 @@ def whole_lines(whole: WholePieces | None, money: Any, outcome: str = "outcome")
                      f"{money(whole.continuous_spend[a])})")
     if moves:
         lines.append("; ".join(moves) + ".")
-    what = "objective (expected outcome minus the charge for risk)"
+    what = {"max_return": f"expected {outcome}",
+            "min_risk": "objective (minus the risk)"}.get(
+        objective, f"objective (expected {outcome} minus the charge for risk)")
     lines.append(
-        f"The continuous plan (no minimum) reaches an {what} of "
-        f"{whole.continuous_objective:,.0f}; the whole-piece plan {whole.objective:,.0f}: whole "
-        f"pieces cost {whole.cost:,.0f} {outcome}"
+        f"Continuous plan (no minimum): {what} {whole.continuous_objective:,.0f}; whole-piece "
+        f"plan: {whole.objective:,.0f}. Whole pieces cost {whole.cost:,.0f} {outcome}"
         + (f" (search {whole.status}, proven gap {whole.gap:.1e})." if whole.gap is not None
            else f" ({whole.status}).")
     )
@@ -358,7 +362,7 @@ def run_window(plan: Any, problem: Any) -> tuple[Any, str | None]:
 
 @dataclass
 class ActualsRun:
-    """Plan versus actual for one plan, from a workspace (issue 16).
+    """Plan versus actual for one plan, from the operating loop's records (issue 16).
 
     Attributes
     ----------
@@ -385,56 +389,34 @@ class ActualsRun:
     threshold: float
 
 
-def run_actuals(plan: Any, workspace: Any = None, threshold: float | None = None
-                ) -> tuple[ActualsRun | None, str | None]:
-    """Plan versus actual for ``plan`` when a workspace holds actuals for its recorded plans.
-
-    The workspace is never created here: without the file (``workspace``, or the default
-    ``.portfolio_mkt/workspace.db`` of the current directory) there is nothing to show.
+def as_actuals(result: Any, workspace: str = "", plan_ids: Any = ()) -> ActualsRun | None:
+    """Plan versus actual for the report from a monitoring result of the operating loop.
 
     Parameters
     ----------
-    plan : Plan
-        The plan (its ``name`` selects the recorded plans).
-    workspace : str or Path, optional
-        The workspace file.
-    threshold : float, optional
-        Alert threshold (default the loop's, 10%).
+    result : MonitorResult or ActualsRun or None
+        :func:`portfolio_mkt.loop.monitor` / :func:`portfolio_mkt.loop.compare` (``table``,
+        ``alerts``, ``threshold``, ``summary()``), already limited to the plan's records.
+    workspace : str
+        Where the records came from (shown on the page).
+    plan_ids : sequence of int
+        The recorded plans compared.
 
     Returns
     -------
-    ActualsRun or None, and a reason when a given workspace could not be read.
+    ActualsRun or None
+        None when there is nothing to compare.
     """
-    from pathlib import Path
-
-    from ..loop import DEFAULT_THRESHOLD, DEFAULT_WORKSPACE, Workspace, compare
-
-    path = Path(workspace) if workspace is not None else DEFAULT_WORKSPACE
-    if not path.is_file():
-        return None, (f"no workspace at {str(path)!r}: record the plan and its actuals with "
-                      "`portfolio-mkt record` and `portfolio-mkt actuals`"
-                      if workspace is not None else None)
-    thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
-    try:
-        with Workspace(path) as ws:
-            plans = ws.plans()
-            ids = [int(i) for i in plans.loc[plans["name"] == str(plan.name), "id"]]
-            if not ids:
-                return None, None
-            allocs = ws.allocations()
-            allocs = allocs[allocs["plan_id"].isin(ids)]
-            actuals = ws.actuals()
-            if actuals.empty or allocs.empty:
-                return None, None
-            res = compare(allocs, actuals, threshold=thr)
-    except PortfolioMktError as exc:
-        return None, f"plan versus actual could not be read from {str(path)!r}: {exc}"
-    table = res.table
-    if table.empty:
-        return None, None
-    assets = set(table["asset"])
-    alerts = res.alerts
-    if len(alerts) and "asset" in alerts.columns:
-        alerts = alerts[alerts["asset"].isin(assets)]
-    return ActualsRun(workspace=str(path), plan_ids=ids, table=table, alerts=alerts,
-                      summary=res.summary(), threshold=thr), None
+    if result is None or isinstance(result, ActualsRun):
+        return result
+    table = getattr(result, "table", None)
+    if table is None or len(table) == 0:
+        return None
+    alerts = getattr(result, "alerts", None)
+    if alerts is None or len(alerts) == 0:
+        alerts = pd.DataFrame(columns=["asset", "period", "kind", "message"])
+    summary = result.summary() if callable(getattr(result, "summary", None)) else \
+        pd.DataFrame()
+    return ActualsRun(workspace=str(workspace), plan_ids=[int(i) for i in plan_ids],
+                      table=table, alerts=alerts, summary=summary,
+                      threshold=float(getattr(result, "threshold", 0.10)))
