@@ -16,29 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 from . import exceptions
-from .constraints import (
-    Bounds,
-    CustomConstraint,
-    GroupCap,
-    GroupFloor,
-    Lock,
-    ResponseFloor,
-    Roster,
-    ShiftLimit,
-    Turnover,
-)
-from .problem import Problem
-from .risk import FactorCovariance, nearest_psd
 
 __version__ = "0.1.0"
 
-# Names loaded on first use (module -> names), so that ``import portfolio_mkt`` stays light:
-# cvxpy, scipy and scikit-learn are imported only by the modules that use them.
+# Names loaded on first use (module -> names), so that ``import portfolio_mkt`` stays light
+# (``portfolio-mkt --help`` loads neither pandas nor a solver): every module is imported by the
+# first name that needs it.
 _LAZY_FROM = {
+    "problem": ("Problem",),
+    "constraints": ("Bounds", "Lock", "Roster", "GroupFloor", "GroupCap", "ShiftLimit",
+                    "Turnover", "ResponseFloor", "CustomConstraint"),
+    "risk": ("FactorCovariance", "nearest_psd"),
     "optimization": ("solve", "verify", "compile_problem", "Allocation", "solve_s_curves"),
     "frontiers": ("frontier", "Frontier", "FrontierPoint", "compare_frontiers",
                   "FrontierComparison"),
-    "whatif": ("scenarios", "Scenario", "ScenarioResults", "constraint_prices"),
+    "whatif": ("scenarios", "Scenario", "ScenarioResults", "constraint_prices", "apply_scenario"),
     "confidence": ("bootstrap", "Confidence", "ApprovalRules", "approval_flags",
                    "approval_messages"),
     "caveats": ("with_caveats",),
@@ -56,7 +48,8 @@ _LAZY_FROM = {
 _LAZY = {name: module for module, names in _LAZY_FROM.items() for name in names}
 _SUBMODULES = {"response", "estimation", "simulate", "frontiers", "whatif", "confidence",
                "caveats", "parallel", "plan", "report", "examples", "risk",
-               "constraints", "optimization", "terms"}
+               "constraints", "optimization", "terms", "problem", "mmm", "window", "integer",
+               "loop"}
 
 
 _LOADING: set[str] = set()
@@ -105,6 +98,16 @@ def _import(name: str) -> Any:
         from . import terms as mod
     elif name == "risk":
         from . import risk as mod
+    elif name == "problem":
+        from . import problem as mod
+    elif name == "mmm":
+        from . import mmm as mod
+    elif name == "window":
+        from . import window as mod
+    elif name == "integer":
+        from . import integer as mod
+    elif name == "loop":
+        from . import loop as mod
     else:
         from . import constraints as mod
     return mod
@@ -127,18 +130,6 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Problem",
-    "Bounds",
-    "Lock",
-    "Roster",
-    "GroupFloor",
-    "GroupCap",
-    "ShiftLimit",
-    "Turnover",
-    "ResponseFloor",
-    "CustomConstraint",
-    "FactorCovariance",
-    "nearest_psd",
     "exceptions",
     "__version__",
     *_LAZY,

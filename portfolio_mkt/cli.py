@@ -37,7 +37,7 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 #: The command modules, in the order their commands appear in ``--help``.
-COMMAND_MODULES = ("demo", "plan", "fit", "mmm", "integer", "window", "loop")
+COMMAND_MODULES = ("demo", "plan", "fit", "mmm", "window", "integer", "loop")
 
 
 class _ArgumentError(Exception):

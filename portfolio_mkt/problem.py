@@ -327,6 +327,22 @@ class Problem:
         args = {**self._args, **changes}
         return Problem(**args)
 
+    def differences(self, other: Problem) -> set[str]:
+        """Names of the constructor arguments in which this problem differs from ``other``.
+
+        Arguments are compared by identity, then by value for numbers and strings (a problem
+        made by :meth:`replace` shares every unchanged argument with its origin).
+        """
+        out = set()
+        for k, v in self._args.items():
+            w = other._args.get(k)
+            if v is w:
+                continue
+            if isinstance(v, (int, float, str)) and isinstance(w, (int, float, str)) and v == w:
+                continue
+            out.add(k)
+        return out
+
     def without(self, *names: str) -> Problem:
         """The same problem without the named strategy constraints."""
         for n in names:

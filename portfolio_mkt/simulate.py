@@ -122,6 +122,104 @@ class SimulationTruth:
             for a, r in self.curves.iterrows()
         }
 
+    def value(self, spend: pd.Series | Mapping[str, float]) -> float:
+        """Expected outcome per period of a steady spend plan under the true curves.
+
+        Parameters
+        ----------
+        spend : Series or mapping
+            Spend per period by asset id (assets not named spend 0). With normalised carryover,
+            steady spend ``x`` adstocks to ``x``, so the outcome is ``sum_i r_i(x_i)`` (before
+            seasonality, whose yearly mean is 1).
+
+        Returns
+        -------
+        float
+        """
+        s = pd.Series(dict(spend) if isinstance(spend, Mapping) else spend, dtype=float)
+        unknown = s.index.difference(self.curves.index)
+        if len(unknown):
+            raise InputError(f"value: unknown asset(s) {list(unknown)[:5]} for this truth.")
+        s = s.reindex(self.curves.index).fillna(0.0).clip(lower=0.0)
+        c = self.curves
+        return float((c["beta"] * (1.0 - np.exp(-s / c["k"]))).sum())
+
+    def optimum(self, budget: float) -> pd.Series:
+        """The true optimal steady spend of a per-period budget (no risk term).
+
+        The exponential curves are strictly concave, so the optimum equalises the marginal
+        returns ``beta_i / k_i exp(-x_i / k_i) = nu`` over funded assets; ``nu`` is found by
+        bisection on the budget (exact to 1e-10 relative, no solver involved).
+
+        Parameters
+        ----------
+        budget : float
+            Money per period (> 0).
+
+        Returns
+        -------
+        Series
+            Spend by asset summing to ``budget``.
+        """
+        b = float(budget)
+        if not b > 0:
+            raise InputError(f"optimum: budget must be positive; got {budget}.")
+        beta = self.curves["beta"].to_numpy(float)
+        k = self.curves["k"].to_numpy(float)
+        m0 = beta / k  # marginal return at zero spend
+
+        def spend_at(nu: float) -> np.ndarray:
+            return np.where(m0 > nu, k * np.log(m0 / nu), 0.0)
+
+        hi = float(m0.max())  # spends nothing
+        lo = hi
+        while spend_at(lo).sum() < b:
+            lo /= 2.0
+        for _ in range(200):
+            mid = np.sqrt(lo * hi)
+            if spend_at(mid).sum() > b:
+                lo = mid
+            else:
+                hi = mid
+            if hi / lo - 1 < 1e-14:
+                break
+        x = spend_at(np.sqrt(lo * hi))
+        x *= b / x.sum()
+        return pd.Series(x, index=self.curves.index, name="optimum")
+
+    def regret(self, spend: pd.Series | Mapping[str, float],
+               baseline: pd.Series | Mapping[str, float] | None = None) -> dict[str, float]:
+        """How much of the true optimum a plan earns, valued under the true curves.
+
+        Parameters
+        ----------
+        spend : Series or mapping
+            The plan (spend per period by asset); its total is the budget compared.
+        baseline : Series or mapping, optional
+            The plan to measure the uplift from (default: the historical split, the true
+            ``base_spend`` scaled to the same budget).
+
+        Returns
+        -------
+        dict
+            ``value``, ``optimum_value``, ``baseline_value``, ``regret`` (``1 - value /
+            optimum_value``) and ``uplift_captured`` (``(value - baseline) / (optimum -
+            baseline)``).
+        """
+        s = pd.Series(dict(spend) if isinstance(spend, Mapping) else spend, dtype=float)
+        budget = float(s.clip(lower=0.0).sum())
+        base = self.curves["base_spend"] if baseline is None else pd.Series(
+            dict(baseline) if isinstance(baseline, Mapping) else baseline, dtype=float)
+        base = base / float(base.sum()) * budget
+        v, vo, vb = self.value(s), self.value(self.optimum(budget)), self.value(base)
+        return {
+            "value": v,
+            "optimum_value": vo,
+            "baseline_value": vb,
+            "regret": 1.0 - v / vo,
+            "uplift_captured": (v - vb) / (vo - vb) if vo > vb else float("nan"),
+        }
+
     def adstocks(self) -> dict[str, object]:
         """The true carryover as ``portfolio_mkt.response.GeometricAdstock``, by asset id.
 

@@ -220,6 +220,56 @@ def test_every_floor_of_the_table_is_in_the_docs():
             assert f"`{name}`" in text, f"docs/architecture.md does not place `{name}`"
 
 
+#: Rooms that re-solve through the engine: they must not solve or re-value anything themselves.
+ENGINE_CLIENTS = ("frontiers", "whatif", "confidence", "parallel", "caveats", "examples",
+                  "problem")
+SOLVER_MODULES = ("cvxpy", "osqp", "clarabel", "highspy", "scipy.optimize")
+
+
+def engine_breaches(files: Iterable[Path], clients: Iterable[str], root: Path = ROOT
+                    ) -> set[tuple[str, str]]:
+    """(file, what) for a solver import, a ``.value =`` assignment or a ``Problem(...)`` of
+    cvxpy in a room that should ask the engine (``optimization``) instead."""
+    clients = set(clients)
+    out: set[tuple[str, str]] = set()
+    for f in files:
+        if room(module_name(f, root)) not in clients:
+            continue
+        rel = str(f.relative_to(root))
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            for n in names:
+                if any(n == s or n.startswith(s + ".") for s in SOLVER_MODULES):
+                    out.add((rel, f"imports {n}"))
+            if isinstance(node, (ast.Assign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for tg in targets:
+                    if isinstance(tg, ast.Attribute) and tg.attr == "value":
+                        out.add((rel, "sets a Parameter value"))
+    return out
+
+
+def test_one_engine_owns_every_solve_and_parameter_update():
+    found = engine_breaches(_package_files(), ENGINE_CLIENTS)
+    assert not found, "solves or Parameter updates outside optimization:\n" + "\n".join(
+        map(str, sorted(found)))
+
+
+def test_engine_checker_can_fail(tmp_path):
+    files = _house(tmp_path, {
+        "portfolio_mkt/__init__.py": "",
+        "portfolio_mkt/whatif.py": "def f(prog):\n    import cvxpy as cp\n"
+                                   "    prog.target_outcome.value = 1.0\n",
+    })
+    found = engine_breaches(files, ENGINE_CLIENTS, tmp_path)
+    assert found == {("portfolio_mkt/whatif.py", "imports cvxpy"),
+                     ("portfolio_mkt/whatif.py", "sets a Parameter value")}
+
+
 # ------------------------------------------------------------------ the checker can fail
 def _house(tmp_path: Path, files: dict[str, str]) -> list[Path]:
     out = []

@@ -145,10 +145,12 @@ def test_curve_implied_return_recovers_truth_and_tightens():
             float(((avg - truth["roi_at_base"]) / truth["roi_at_base"]).abs().median()),
             float(((marg - truth["marginal_at_base"]) / truth["marginal_at_base"]).abs().median()),
         )
-    assert errs[208][0] < errs[52][0] and errs[208][1] < errs[52][1]
-    # measured: average 0.031 -> 0.014, marginal 0.163 -> 0.089 (median relative error)
-    assert errs[208][0] < 0.03
-    assert errs[208][1] < 0.15
+    # measured before the warm-up and the pooling fix: average 0.031 -> 0.014, marginal
+    # 0.163 -> 0.089 (median relative error); after (cross-validated pooling toward the
+    # all-assets shape): average 0.012 and 0.013, marginal 0.108 and 0.112 - the marginal
+    # error is bias, not noise, at both lengths (see docs/estimation.md, coverage)
+    assert errs[52][0] < 0.03 and errs[208][0] < 0.03
+    assert errs[52][1] < 0.15 and errs[208][1] < 0.15
     est, _ = curve_fit(208)
     # saturating curves: the next unit earns less than the average unit
     assert (est.expected_return_ < est.average_return_).all()

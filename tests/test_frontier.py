@@ -14,8 +14,8 @@ import portfolio_mkt as pm
 from portfolio_mkt.examples import example_problem
 from portfolio_mkt.exceptions import InputError, SolverError
 from portfolio_mkt.frontiers import Frontier, compare_frontiers, frontier
-from portfolio_mkt.frontiers import _qp as qp_module
 from portfolio_mkt.optimization import Program
+from portfolio_mkt.optimization import _qp as qp_module
 
 matplotlib.use("Agg")
 

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 import portfolio_mkt as pm
 from portfolio_mkt.frontiers import frontier
-from portfolio_mkt.frontiers._qp import LinearQP, OSQPFrontierSolver
+from portfolio_mkt.optimization import LinearQP, OSQPFrontierSolver
 
 
 def dense_qp(n: int, seed: int, cap: float, floor: float) -> LinearQP:

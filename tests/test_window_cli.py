@@ -16,7 +16,6 @@ from portfolio_mkt.commands import window as cmd
 from portfolio_mkt.exceptions import PlanFileError
 from portfolio_mkt.plan import load_plan, resolve_plan_path
 from portfolio_mkt.window import plan_window, window_from_spec
-from portfolio_mkt.window._spec import load_window_plan
 
 WINDOW_YAML = """
 window:
@@ -79,7 +78,8 @@ def test_spec_errors_name_the_field():
 
 def test_plan_file_with_window_section(tmp_path):
     path = write_plan(tmp_path)
-    plan, window = load_window_plan(path)
+    plan = load_plan(path)
+    window = plan.spec.window
     assert window["weeks"] == 13
     wp = window_from_spec(window, plan.to_problem(), base_dir=plan.base_dir)
     weekly = plan_window(wp)

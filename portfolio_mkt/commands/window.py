@@ -43,25 +43,15 @@ def register(subparsers: Any) -> None:
 
 def has_window(plan: Any) -> bool:
     """Whether a loaded plan (or its file) has a ``window:`` section."""
-    spec = getattr(getattr(plan, "spec", None), "window", None)
-    if spec is not None:
-        return True
-    try:
-        from ..window._spec import load_window_plan
-
-        return load_window_plan(plan.path)[1] is not None
-    except Exception:  # noqa: BLE001 - no window section, or not a file
-        return False
+    return getattr(getattr(plan, "spec", None), "window", None) is not None
 
 
 def _weekly_plan(path: Any) -> Any:
+    from ..plan import load_plan
     from ..window import plan_window, window_from_spec
-    from ..window._spec import load_window_plan
 
-    plan, window = load_window_plan(path)
-    wired = getattr(plan.spec, "window", None)
-    if wired is not None:
-        window = wired if isinstance(wired, dict) else wired.model_dump()
+    plan = load_plan(path)
+    window = plan.spec.window
     if window is None:
         from ..exceptions import PlanFileError
 
@@ -76,7 +66,7 @@ def _weekly_plan(path: Any) -> Any:
 
 
 def _table(frame: Any) -> str:
-    from ..window._periods import week_text
+    from ..window import week_text
 
     f = frame.copy()
     f.index = [week_text(i) for i in f.index]

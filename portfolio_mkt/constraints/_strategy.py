@@ -272,9 +272,15 @@ class Roster(Constraint):
 
     def __post_init__(self) -> None:
         _check_name(self.name, self.kind)
+        if isinstance(self.assets, (str, bytes, Mapping)) or not isinstance(
+                self.assets, (Sequence, np.ndarray, pd.Index, set, frozenset)):
+            raise ConstraintError(
+                f"constraint '{self.name}': assets must be a list of asset ids; got "
+                f"{type(self.assets).__name__}."
+            )
 
     def _outside(self, problem: Problem) -> np.ndarray:
-        if isinstance(self.assets, str) or not len(self.assets):
+        if not len(self.assets):
             raise ConstraintError(
                 f"constraint '{self.name}': assets must be a non-empty list of asset ids."
             )
@@ -594,6 +600,35 @@ class ResponseFloor(Constraint):
                 f"at least {self.level:,.0f}")
 
 
+#: Attributes of a helper variable that survive multiplication by a positive number.
+_SCALABLE = {"nonneg", "nonpos", "pos", "neg", "symmetric", "PSD", "NSD"}
+
+
+def _shares_sized_helpers(cons: list[Any], w: Any, budget: float) -> list[Any]:
+    """Custom constraints with every money-sized helper variable ``t`` replaced by ``budget * t'``.
+
+    A helper variable a custom function makes (``t >= |x - c|`` with ``x`` in money) takes
+    values of the size of the budget, while the program's own variables are shares: a column
+    a million times larger than the rest leaves interior-point solvers short of accuracy. The
+    substitute ``t'`` is share-sized. Integer, boolean or bounded helpers are left as they are.
+    """
+    import cvxpy as cp
+
+    swap: dict[int, Any] = {}
+    for c in cons:
+        for v in c.variables():
+            if v is w or id(v) in swap:
+                continue
+            attrs = {k for k, val in v.attributes.items() if val is not None and val is not False}
+            if not attrs <= _SCALABLE:
+                continue
+            new = cp.Variable(v.shape, name=f"{v.name()}_share", **{k: True for k in attrs})
+            swap[id(v)] = budget * new
+    if not swap:
+        return list(cons)
+    return [c.tree_copy(id_objects=dict(swap)) for c in cons]
+
+
 @dataclass(frozen=True)
 class CustomConstraint(Constraint):
     """A quant's own cvxpy constraints on the spend vector.
@@ -637,6 +672,11 @@ class CustomConstraint(Constraint):
             raise ConstraintError(
                 f"constraint '{self.name}': func must return a list of cvxpy constraints."
             )
+        # the rows are written in money (x = budget * w, and any helper variable the function
+        # makes is money-sized too): divided by the budget they are rows on shares, of the
+        # size of every other row of the program (duals are per unit share, like a GroupFloor)
+        scale = 1.0 / max(float(ctx.budget), 1e-300)
+        out = _shares_sized_helpers(out, ctx.w, float(ctx.budget))
         for c in out:
             if not c.is_dcp():
                 raise ConstraintError(
@@ -645,14 +685,14 @@ class CustomConstraint(Constraint):
                 )
             lhs, rhs = c.args
             if isinstance(c, cp.constraints.Equality):
-                ctx.add(self.name, lhs - rhs, "eq", 0.0)
+                ctx.add(self.name, scale * (lhs - rhs), "eq", 0.0)
             elif isinstance(c, cp.constraints.Inequality) and not lhs.variables() \
                     and rhs.variables():
                 # "amount <= expression" (also written "expression >= amount"): a floor, with
                 # its dual signed like a GroupFloor's (raising the amount costs)
-                ctx.add(self.name, rhs - lhs, "ge", 0.0)
+                ctx.add(self.name, scale * (rhs - lhs), "ge", 0.0)
             elif isinstance(c, cp.constraints.Inequality):
-                ctx.add(self.name, lhs - rhs, "le", 0.0)
+                ctx.add(self.name, scale * (lhs - rhs), "le", 0.0)
             else:
                 raise ConstraintError(
                     f"constraint '{self.name}': only ==, <= and >= constraints are supported "
@@ -692,19 +732,54 @@ class CustomConstraint(Constraint):
                           coef=np.vstack(coefs), equal=bool(np.concatenate(eq).all()))
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
-        """Largest violation of the custom constraints at ``spend`` (their own units)."""
+        """Largest violation of the custom constraints at ``spend`` (their own units).
+
+        Raises
+        ------
+        ConstraintError
+            When the function makes helper variables of its own: their values are not given
+            by the spend, and :func:`portfolio_mkt.verify` checks such a constraint with
+            :meth:`helper_gaps` (the smallest violation any helper values allow).
+        """
         import cvxpy as cp
 
         x = cp.Constant(np.asarray(spend, dtype=float))
-        worst = 0.0
         out = self.func(x, problem)
-        for c in [out] if isinstance(out, cp.Constraint) else out:
+        cons = [out] if isinstance(out, cp.Constraint) else list(out)
+        if any(c.variables() for c in cons):
+            raise ConstraintError(
+                f"constraint '{self.name}' has helper variables of its own; check it with "
+                "portfolio_mkt.verify(problem, spend)."
+            )
+        worst = 0.0
+        for c in cons:
             lhs = np.asarray(c.args[0].value - c.args[1].value, dtype=float)
             if isinstance(c, cp.constraints.Equality):
                 worst = max(worst, float(np.abs(lhs).max(initial=0.0)))
             else:
                 worst = max(worst, float(lhs.max(initial=0.0)))
         return worst
+
+    def helper_gaps(self, spend: np.ndarray, problem: Problem) -> list[tuple[Any, bool]] | None:
+        """The constraints at a fixed spend when they hold helper variables, else None.
+
+        Returns
+        -------
+        list of (cvxpy expression, bool) or None
+            ``(lhs - rhs, is_equality)`` per constraint, in money, with the spend a constant:
+            the constraint holds when some helper values make every gap ``<= 0`` (``== 0``
+            for an equality). None when there are no helper variables (:meth:`violation`
+            evaluates the constraint directly).
+        """
+        import cvxpy as cp
+
+        x = cp.Constant(np.asarray(spend, dtype=float))
+        out = self.func(x, problem)
+        cons = [out] if isinstance(out, cp.Constraint) else list(out)
+        if not any(c.variables() for c in cons):
+            return None
+        cons = _shares_sized_helpers(cons, None, max(float(problem.budget), 1.0))
+        return [(c.args[0] - c.args[1], isinstance(c, cp.constraints.Equality)) for c in cons]
 
     def describe(self, problem: Problem) -> str:
         """Plain-language description."""

@@ -6,7 +6,7 @@ scikit-learn's conventions; any covariance estimator with ``fit(X)`` and ``covar
 plugs in.
 """
 
-from ._audit import BiasAudit, audit_flags_for, bias_audit
+from ._audit import BiasAudit, audit_flags_for, bias_audit, plan_audit
 from ._covariance import (
     EWMACovariance,
     FactorModel,
@@ -16,6 +16,12 @@ from ._covariance import (
     pairwise_covariance,
 )
 from ._curve_return import CurveImpliedReturn
+from ._extrapolation import (
+    EXTRAPOLATION_CAP,
+    extrapolating_assets,
+    extrapolation_bounds,
+    observed_spend_range,
+)
 from ._history import (
     REQUIRED_COLUMNS,
     asset_table,
@@ -23,6 +29,7 @@ from ._history import (
     returns_matrix,
     validate_history,
 )
+from ._model_risk import CurveDraws, curve_draws, curve_intervals, model_covariance
 from ._pipeline import Estimates, current_from_history, problem_from_history
 from ._returns import (
     EWMAReturn,
@@ -54,7 +61,16 @@ __all__ = [
     "BiasAudit",
     "bias_audit",
     "audit_flags_for",
+    "plan_audit",
     "CurveImpliedReturn",
+    "CurveDraws",
+    "curve_draws",
+    "curve_intervals",
+    "model_covariance",
+    "EXTRAPOLATION_CAP",
+    "observed_spend_range",
+    "extrapolation_bounds",
+    "extrapolating_assets",
     "View",
     "BlackLitterman",
     "black_litterman",

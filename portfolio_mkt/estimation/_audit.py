@@ -19,7 +19,7 @@ from ..exceptions import EstimationError, format_labels
 from ._common import effective_n
 from ._history import validate_history
 
-__all__ = ["BiasAudit", "bias_audit", "audit_flags_for"]
+__all__ = ["BiasAudit", "bias_audit", "audit_flags_for", "plan_audit"]
 
 _COLUMNS = [
     "attribute",
@@ -36,6 +36,8 @@ _COLUMNS = [
     "relative_se",
     "flagged",
     "reason",
+    "spend_per_period_min",
+    "spend_per_period_max",
 ]
 
 
@@ -51,7 +53,9 @@ class BiasAudit:
         ``rows``, ``share_of_rows`` (share of the history's rows), ``share_of_spend``,
         ``share_of_outcome``, ``return`` (total outcome / total spend), ``effective_n``
         (periods of the group's return series corrected for autocorrelation),
-        ``std_error`` and ``relative_se`` of that return, ``flagged`` and ``reason``.
+        ``std_error`` and ``relative_se`` of that return, ``flagged`` and ``reason``, and the
+        range of the group's total spend per period over the periods it was observed
+        (``spend_per_period_min``, ``spend_per_period_max``).
     flags : list of str
         Plain-language warnings, one per flagged group.
     thresholds : dict
@@ -194,6 +198,8 @@ def bias_audit(
                     rel,
                     flagged,
                     "; ".join(reasons),
+                    float(per["spend"].min()) if n_obs else np.nan,
+                    float(per["spend"].max()) if n_obs else np.nan,
                 )
             )
             if flagged:
@@ -285,3 +291,153 @@ def audit_flags_for(
             + ", less certain than the rest: review this recommendation or state a view."
         )
     return out
+
+
+_PLAN_COLUMNS = [
+    "attribute",
+    "group",
+    "recommended_per_period",
+    "observed_min",
+    "observed_max",
+    "outside_observed",
+    "extrapolating_assets",
+    "relative_se",
+    "model_relative_width",
+    "poorly_identified",
+    "flagged",
+    "reason",
+]
+
+
+def plan_audit(
+    spend: pd.Series,
+    audit: BiasAudit,
+    assets: pd.DataFrame,
+    *,
+    history: pd.DataFrame | None = None,
+    horizon: int = 1,
+    max_relative_se: float = 0.10,
+    intervals: pd.DataFrame | None = None,
+    max_relative_width: float = 1.0,
+    tolerance: float = 0.01,
+) -> pd.DataFrame:
+    """What makes a recommended plan fragile, group by group (not only thin history).
+
+    For every audited group (each market, each channel, ...) that the plan funds or that was
+    funded in the history, the table says whether
+
+    - the group's recommended spend per period lies **outside what was observed** (above the
+      largest or below the smallest total spend per period the group ever had), and which of
+      its assets are recommended beyond their own largest observed spend (with ``history``);
+    - its return is **poorly identified**: the standard error of the group's historical return
+      exceeds ``max_relative_se`` of the return, or (with ``intervals`` from
+      :func:`curve_intervals`) the spend-weighted width of its assets' marginal-return
+      intervals exceeds ``max_relative_width`` of the marginal return - the model cannot say
+      what the next unit earns there.
+
+    Parameters
+    ----------
+    spend : Series
+        Recommended spend per plan by asset id (e.g. ``allocation.spend``; not the Allocation).
+    audit : BiasAudit
+        From :func:`bias_audit` on the same history.
+    assets : DataFrame
+        Asset attributes indexed by asset id.
+    history : DataFrame, optional
+        The long history; adds the per-asset extrapolation check.
+    horizon : int, default 1
+        Periods per plan (the plan is compared per period: ``spend / horizon``).
+    max_relative_se : float, default 0.10
+        Threshold on the historical return's relative standard error.
+    intervals : DataFrame, optional
+        Output of :func:`curve_intervals` (``marginal_roi``, ``marginal_lower``,
+        ``marginal_upper`` by asset).
+    max_relative_width : float, default 1.0
+        Threshold on ``(upper - lower) / marginal_roi`` of the group.
+    tolerance : float, default 0.01
+        Relative slack before a spend counts as outside the observed range.
+
+    Returns
+    -------
+    DataFrame
+        One row per (attribute, group) with the columns ``attribute``, ``group``,
+        ``recommended_per_period``, ``observed_min``, ``observed_max``,
+        ``outside_observed`` ("above", "below" or ""), ``extrapolating_assets`` (list),
+        ``relative_se``, ``model_relative_width``, ``poorly_identified``, ``flagged``,
+        ``reason``.
+
+    Raises
+    ------
+    EstimationError
+        If ``spend`` is not a Series or names assets without attributes.
+    """
+    from ._extrapolation import extrapolating_assets  # noqa: PLC0415
+
+    if not isinstance(spend, pd.Series):
+        raise EstimationError(
+            "plan_audit: spend must be a pandas Series of spend by asset id (e.g. "
+            f"allocation.spend), not {type(spend).__name__}."
+        )
+    missing = spend.index.difference(assets.index)
+    if len(missing):
+        raise EstimationError(
+            f"plan_audit: no attributes for assets {format_labels(missing)}; pass the "
+            "problem's asset table."
+        )
+    h = int(horizon)
+    if h < 1:
+        raise EstimationError(f"plan_audit: horizon must be >= 1 period; got {horizon!r}.")
+    per = spend.astype(float) / h
+    extra = pd.DataFrame(columns=["ratio"])
+    if history is not None:
+        extra = extrapolating_assets(history, spend.astype(float), 1.0 + tolerance,
+                                     horizon=h)
+    rows = []
+    for _, row in audit.table.iterrows():
+        attr, g = row["attribute"], row["group"]
+        if attr not in assets.columns:
+            continue
+        vals = assets.loc[per.index, attr]
+        key = vals.astype(object).where(vals.notna(), "(none)").astype(str)
+        members = per.index[(key == g).to_numpy()]
+        rec = float(per[members].sum())
+        lo = float(row.get("spend_per_period_min", np.nan))
+        hi = float(row.get("spend_per_period_max", np.nan))
+        outside = ""
+        if np.isfinite(hi) and rec > hi * (1 + tolerance):
+            outside = "above"
+        elif np.isfinite(lo) and rec < lo * (1 - tolerance):
+            outside = "below"
+        ex = [a for a in extra.index if a in set(members)]
+        rel = float(row["relative_se"])
+        width = np.nan
+        if intervals is not None and len(members):
+            iv = intervals.reindex(members).dropna(subset=["marginal_roi"])
+            if len(iv):
+                w = per[iv.index].to_numpy()
+                w = w / w.sum() if w.sum() > 0 else np.full(len(iv), 1 / len(iv))
+                span = float(np.sum(w * (iv["marginal_upper"] - iv["marginal_lower"])))
+                level = float(np.sum(w * iv["marginal_roi"]))
+                width = span / abs(level) if level else np.inf
+        poor_hist = not np.isfinite(rel) or rel > max_relative_se
+        poor_model = np.isfinite(width) and width > max_relative_width
+        reasons = []
+        if outside == "above":
+            reasons.append(f"recommended {rec:,.0f} per period, above the most it ever had "
+                           f"({hi:,.0f})")
+        elif outside == "below":
+            reasons.append(f"recommended {rec:,.0f} per period, below the least it ever had "
+                           f"({lo:,.0f})")
+        if ex:
+            reasons.append(f"assets beyond their largest observed spend: {format_labels(ex)}")
+        if poor_hist:
+            txt = "unknown" if not np.isfinite(rel) else f"{rel:.0%}"
+            reasons.append(f"standard error of its historical return {txt} of the return")
+        if poor_model:
+            reasons.append(f"its marginal return interval is {width:.0%} of the estimate wide")
+        funded = rec > 0 or (np.isfinite(hi) and hi > 0)
+        if not funded:
+            continue
+        rows.append((attr, g, rec, lo, hi, outside, ex, rel, width,
+                     bool(poor_hist or poor_model), bool(reasons), "; ".join(reasons)))
+    return pd.DataFrame(rows, columns=_PLAN_COLUMNS)

@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import EstimationError
 from ._history import asset_table, pivot_history, validate_history
+from ._model_risk import curve_draws, curve_intervals, model_covariance
 
 __all__ = ["CurveImpliedReturn"]
 
@@ -33,8 +35,9 @@ class CurveImpliedReturn(BaseEstimator):
         Carryover family fitted with the curve.
     group : str or sequence of str, default "channel"
         Pooling groups for assets with little data.
-    pool_strength : float, default 1.0
-        Pooling penalty weight.
+    pool_strength : float or "cv", default "cv"
+        Pooling penalty weight, or ``"cv"``: chosen by time-ordered cross-validation (see
+        :func:`portfolio_mkt.response.fit_response_curves`).
     window : int, default 13
         Recent observed periods averaged for the current spend.
     l_max : int, default 8
@@ -43,6 +46,10 @@ class CurveImpliedReturn(BaseEstimator):
         Periods of the plan: curves map money spent evenly over ``horizon`` periods to the
         outcome (``c(X) = H r(X / H)``), and current spend is ``horizon`` times the recent
         per-period spend. The marginal return does not depend on it.
+    n_draws : int, default 200
+        Parameter draws (Laplace approximation) for ``covariance_`` and :meth:`intervals`.
+    random_state : int or None, default 0
+        Seed of the draws.
 
     Attributes
     ----------
@@ -54,7 +61,13 @@ class CurveImpliedReturn(BaseEstimator):
     curves_ : dict
         Asset id -> fitted planning curve (per period, steady state).
     fit_ : ResponseFit
-        The full fit (parameters with standard errors, estimators).
+        The full fit (parameters with standard errors, estimators, residuals).
+    covariance_ : DataFrame
+        Covariance of per-unit returns from the model (residual co-movement around the fitted
+        curves plus parameter uncertainty at current spend; see :func:`model_covariance`) -
+        what the optimizer should use as risk, never the ratio outcome / spend.
+    draws_ : CurveDraws
+        The parameter draws.
     """
 
     needs_history = True
@@ -64,10 +77,12 @@ class CurveImpliedReturn(BaseEstimator):
         curve: str = "exponential",
         adstock: str | None = "geometric",
         group: str | Sequence[str] | None = "channel",
-        pool_strength: float = 1.0,
+        pool_strength: float | str = "cv",
         window: int = 13,
         l_max: int = 8,
         horizon: int = 1,
+        n_draws: int = 200,
+        random_state: int | None = 0,
     ) -> None:
         self.curve = curve
         self.adstock = adstock
@@ -76,6 +91,8 @@ class CurveImpliedReturn(BaseEstimator):
         self.window = window
         self.l_max = l_max
         self.horizon = horizon
+        self.n_draws = n_draws
+        self.random_state = random_state
 
     def fit(self, X: pd.DataFrame, y: Any = None):
         """Fit curves on a long history.
@@ -130,5 +147,26 @@ class CurveImpliedReturn(BaseEstimator):
         self.average_return_ = pd.Series(avg, index=assets.index, name="average_return")
         self.curves_ = {a: fit.curves[a] for a in assets.index}
         self.fit_ = fit
+        self.draws_ = curve_draws(fit, int(self.n_draws), self.random_state)
+        self.covariance_ = model_covariance(fit, current, draws=self.draws_).loc[
+            list(assets.index), list(assets.index)]
         self.feature_names_in_ = np.asarray(assets.index, dtype=object)
         return self
+
+    def intervals(self, spend: pd.Series | None = None, level: float = 0.9) -> pd.DataFrame:
+        """Intervals for marginal and average return per asset (default: at current spend).
+
+        Parameters
+        ----------
+        spend : Series, optional
+            Spend per plan by asset; default ``current_spend_``.
+        level : float, default 0.9
+
+        Returns
+        -------
+        DataFrame
+            See :func:`curve_intervals`.
+        """
+        check_is_fitted(self, "draws_")
+        s = self.current_spend_ if spend is None else spend
+        return curve_intervals(self.fit_, s, level, draws=self.draws_)

@@ -15,6 +15,7 @@ from ..risk import FactorCovariance
 from ._audit import BiasAudit, audit_flags_for, bias_audit
 from ._covariance import fit_covariance
 from ._curve_return import CurveImpliedReturn
+from ._extrapolation import extrapolation_bounds
 from ._history import asset_table, pivot_history, returns_matrix, validate_history
 from ._returns import make_return_estimator
 from ._validation import CrossValidation, cross_validate_returns
@@ -172,6 +173,7 @@ def problem_from_history(
     current: str | pd.Series | None = "last",
     risk_aversion: float = 1.0,
     curves: bool = False,
+    extrapolation_limit: float | None = 2.0,
     horizon: int = 1,
     views: Sequence[View] | None = None,
     tau: float | None = None,
@@ -209,7 +211,13 @@ def problem_from_history(
     curves : bool, default False
         Fit response curves with carryover (exponential saturation, geometric adstock,
         pooled by channel) and plan with them; ``expected_return`` then also defaults to the
-        curves' marginal return when it is ``"curve"``.
+        curves' marginal return when it is ``"curve"``. With curves, ``covariance="sample"``
+        (or ``"model"``) is the model's risk: residual co-movement around the fitted curves plus
+        the co-movement of parameter draws.
+    extrapolation_limit : float or None, default 2.0
+        With curves, cap each asset at this multiple of its largest observed spend per period
+        (a Bounds constraint named ``"extrapolation_cap"``): recommendations far beyond what
+        was observed rest on extrapolated curves. None switches the cap off.
     horizon : int, default 1
         Periods of the history in the plan (13 for a quarter of weekly data); used to turn
         per-period curves into plan curves.
@@ -278,9 +286,17 @@ def problem_from_history(
             "expected_return='shrinkage' (it pools assets with little data)."
         )
 
+    if curves and extrapolation_limit is not None:
+        constraints = [*constraints,
+                       *extrapolation_bounds(frame, extrapolation_limit, horizon=int(horizon))]
+
     cov = None
     if isinstance(covariance, (pd.DataFrame, FactorCovariance)):
         cov = covariance  # already estimated: the Problem checks and aligns it
+    elif curves and isinstance(covariance, str) and covariance in ("sample", "model"):
+        # risk from the model: residual co-movement around the curves plus parameter draws
+        # (never outcome / spend, which explodes where spend is near zero)
+        cov = curve_est.covariance_
     elif covariance is not None:
         cov = fit_covariance(
             returns, covariance, assets=assets, missing=missing, min_periods=min_periods

@@ -6,9 +6,9 @@ The function :func:`frontier` is also ``portfolio_mkt.frontier``; this sub-packa
 
 import sys
 
+from ..optimization import LinearQP, OSQPFrontierSolver
 from ._compare import FrontierComparison, compare_frontiers
 from ._frontier import Frontier, FrontierPoint, frontier
-from ._qp import LinearQP, OSQPFrontierSolver
 
 __all__ = [
     "frontier",

@@ -11,12 +11,10 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError, SolverError
-from ..optimization import compile_problem, installed_solvers
+from ..optimization import OSQPFrontierSolver, compile_problem, installed_solvers, linear_qp
 from ..problem import Problem
 from ..status import is_usable, normalize_status
 from ._compare import FrontierComparison, compare_frontiers
-from ._extract import linear_qp
-from ._qp import OSQPFrontierSolver
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -398,7 +396,7 @@ def _generic(problem: Problem, n_points: int, solver: str | None,
         kind = "max_return" if j == n_points - 1 else "target"
         # a hair below the maximum keeps the last point strictly feasible for interior points
         tt = t - 1e-9 * max(abs(r_max - r_min), 1e-12) if j == n_points - 1 else t
-        sweep.target_outcome.value = float(tt)
+        sweep.set_min_outcome(float(tt) * problem.budget)
         raw = sweep.solve_with(names)
         ok = raw.w is not None and is_usable(normalize_status(raw.status))
         slope = float("nan")

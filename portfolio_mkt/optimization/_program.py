@@ -113,11 +113,11 @@ class Program:
         self.target_outcome: cp.Parameter | None = None
         if problem.max_risk is not None and self.variance is not None:
             self.target_variance = cp.Parameter(nonneg=True, name="target_variance")
-            self.target_variance.value = (problem.max_risk / self.budget) ** 2
+            self.set_max_risk(problem.max_risk)
             ctx.add("max_risk", self.variance, "le", self.target_variance)
         if problem.min_outcome is not None:
             self.target_outcome = cp.Parameter(name="target_outcome")
-            self.target_outcome.value = problem.min_outcome / self.budget
+            self.set_min_outcome(problem.min_outcome)
             ctx.add("min_outcome", ret, "ge", self.target_outcome)
         self.ret_scale, self.var_scale = self._scales()
         # utility = ret - delta/2 var enters as c * utility with c chosen so that neither
@@ -173,22 +173,96 @@ class Program:
         return ret_scale, var_scale
 
     # ------------------------------------------------------------------ updates
+    #: Problem arguments the compiled program holds as Parameter values: a problem that
+    #: differs from the compiled one only in these is re-solved without recompiling.
+    PARAMETRIC = frozenset({"budget", "risk_aversion", "max_risk", "min_outcome",
+                            "expected_return", "name"})
+
+    def can_represent(self, problem: Problem) -> bool:
+        """Whether re-valuing this program's Parameters makes it ``problem``'s program.
+
+        True when ``problem`` differs from the compiled problem only in :attr:`PARAMETRIC`
+        arguments, and the compiled program has a Parameter for each change: money amounts
+        for a new budget (linear returns, no custom constraints, whose money expressions are
+        fixed at compile time), the risk or outcome target when one was compiled, expected
+        returns when they are the whole return term (no covariance, no halo).
+        """
+        if self.relax or problem is self.problem:
+            return problem is self.problem
+        base = self.problem
+        changed = problem.differences(base)
+        if not changed <= self.PARAMETRIC:
+            return False
+        if "budget" in changed and not self._money_revaluable():
+            return False
+        if "max_risk" in changed and (self.target_variance is None or problem.max_risk is None):
+            return False
+        if "min_outcome" in changed and (self.target_outcome is None
+                                         or problem.min_outcome is None):
+            return False
+        if "expected_return" in changed and (
+                not self.term.linear or base.covariance is not None or base.halo is not None):
+            return False
+        return True
+
+    def update(self, problem: Problem) -> None:
+        """Re-value every Parameter for ``problem`` (see :meth:`can_represent`).
+
+        Raises
+        ------
+        ValueError
+            When the compiled program cannot represent ``problem``; compile it instead.
+        """
+        if not self.can_represent(problem):
+            changed = sorted(problem.differences(self.problem))
+            raise ValueError(f"the compiled program cannot represent a change of {changed}; "
+                             "compile the new problem instead")
+        if problem is self.problem:
+            return
+        if problem.budget != self.budget:
+            self.set_budget(problem.budget)
+        self.set_risk_aversion(problem.risk_aversion)
+        if self.target_variance is not None:
+            self.set_max_risk(problem.max_risk)
+        if self.target_outcome is not None:
+            self.set_min_outcome(problem.min_outcome)
+        if self.term.linear and hasattr(self.term, "parameter"):
+            self.term.parameter.value = problem.expected_return.to_numpy(float)
+
+    def _money_revaluable(self) -> bool:
+        return bool(self.term.linear
+                    and not any(c.kind == "custom" for c in self.problem.constraints))
+
     def set_budget(self, budget: float) -> None:
         """Re-value every money Parameter for a new budget (no recompilation).
 
         Only valid when the return term is linear and there are no custom constraints (whose
         money expression was fixed at compile time); otherwise rebuild the problem.
         """
-        if not self.term.linear or any(c.kind == "custom" for c in self.problem.constraints):
+        if not self._money_revaluable():
             raise ValueError("set_budget needs a linear problem without custom constraints; "
                              "use Problem.replace(budget=...) instead")
         for p, money in self.ctx.money_params:
             p.value = money / budget
-        if self.target_variance is not None:
-            self.target_variance.value = (self.problem.max_risk / budget) ** 2
-        if self.target_outcome is not None:
-            self.target_outcome.value = self.problem.min_outcome / budget
         self.budget = budget
+        if self.target_variance is not None:
+            self.set_max_risk(self._max_risk)
+        if self.target_outcome is not None:
+            self.set_min_outcome(self._min_outcome)
+
+    def set_max_risk(self, max_risk: float) -> None:
+        """Re-value the compiled risk limit (standard deviation of the outcome, in money)."""
+        if self.target_variance is None:
+            raise ValueError("the program was compiled without max_risk")
+        self._max_risk = float(max_risk)
+        self.target_variance.value = (self._max_risk / self.budget) ** 2
+
+    def set_min_outcome(self, min_outcome: float) -> None:
+        """Re-value the compiled outcome target (expected outcome, in outcome units)."""
+        if self.target_outcome is None:
+            raise ValueError("the program was compiled without min_outcome")
+        self._min_outcome = float(min_outcome)
+        self.target_outcome.value = self._min_outcome / self.budget
 
     def set_risk_aversion(self, delta: float) -> None:
         """Re-weight the utility objective for risk aversion ``delta`` (no recompilation)."""

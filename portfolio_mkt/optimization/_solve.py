@@ -237,7 +237,9 @@ def verify(problem: Problem, spend: np.ndarray, tolerance: float = DEFAULT_TOLER
         out["budget"] = (max(total - problem.budget, 0.0), tols["budget"])
     out["long_only"] = (float(max(-x.min(), 0.0)), tols["long_only"])
     for c in problem.constraints:
-        out[c.name] = (c.violation(x, problem), tols[c.name])
+        gaps = c.helper_gaps(x, problem) if c.kind == "custom" else None
+        viol = c.violation(x, problem) if gaps is None else _helper_violation(gaps, problem)
+        out[c.name] = (viol, tols[c.name])
     if problem.max_risk is not None:
         out["max_risk"] = (max(np.sqrt(max(problem.variance(x), 0.0)) - problem.max_risk, 0.0),
                            tols["max_risk"])
@@ -245,6 +247,27 @@ def verify(problem: Problem, spend: np.ndarray, tolerance: float = DEFAULT_TOLER
         got = problem.return_term.outcome(x).sum()
         out["min_outcome"] = (max(problem.min_outcome - got, 0.0), tols["min_outcome"])
     return out
+
+
+def _helper_violation(gaps: list[tuple[Any, bool]], problem: Problem) -> float:
+    """The smallest violation (money) that any values of a custom constraint's helpers allow.
+
+    The spend is fixed; only the helper variables the constraint made of its own are free, so
+    this checks the constraint at the plan, independently of the plan's solve.
+    """
+    scale = 1.0 / max(problem.budget, 1.0)
+    s = cp.Variable(nonneg=True)
+    rows = [cp.abs(scale * g) <= s if eq else scale * g <= s for g, eq in gaps]
+    check = cp.Problem(cp.Minimize(s), rows)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check.solve(solver="CLARABEL", **_TIGHT_CLARABEL)
+    except cp.error.SolverError:
+        return float("inf")
+    if check.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or s.value is None:
+        return float("inf")
+    return float(s.value) / scale
 
 
 # ---------------------------------------------------------------------------- result
@@ -293,8 +316,6 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
     for name in owners:
         parts = raw.duals.get(name, [])
         vec = np.concatenate([sign[s] * d for s, d in parts]) if parts else np.zeros(1)
-        if name in kinds and kinds[name].kind == "custom":
-            vec = vec * budget
         if name == "max_risk":
             # d objective / d max_risk = dual on the variance target * d(target)/d(max_risk)
             vec = vec * 2 * problem.max_risk / budget ** 2 * budget
@@ -431,7 +452,7 @@ def _clean(w: np.ndarray, budget: float) -> np.ndarray:
     x = np.asarray(w, dtype=float) * budget
     tiny = (x < 0) & (x > -1e-7 * budget)
     x[tiny] = 0.0
-    return x
+    return x + 0.0  # no negative zeros
 
 
 # ---------------------------------------------------------------------------- solve
@@ -522,10 +543,11 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     tolerance : float, default 1e-6
         Relative tolerance of the check (fraction of the budget for money constraints).
     program : Program, optional
-        A compiled program to re-use: the caller has set its Parameters (``risk_aversion``,
-        ``set_budget``, ``term.parameter`` for expected returns ...) so that it represents
-        ``problem`` (for example ``base.replace(budget=...)``); the answer is checked and
-        explained against ``problem``.
+        A compiled program to re-use for ``problem``, a variant of the compiled problem that
+        differs only in values the program holds as Parameters (budget, risk aversion, risk or
+        outcome target, expected returns; see :meth:`Program.can_represent`), for example
+        ``base.replace(budget=...)``: its Parameters are re-valued here (no recompilation) and
+        the answer is checked and explained against ``problem``.
     time_limit : float, optional
         Seconds each solver may run. An answer a solver returns at its limit is kept only if
         every constraint holds at it (status ``"time_limit"``); otherwise :class:`SolverError`
@@ -556,11 +578,14 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     _check_solve_args(problem, solver, verify_result, tolerance, time_limit)
     check_feasibility(problem)
     prog = program if program is not None else compile_problem(problem)
-    if abs(prog.budget - problem.budget) > 1e-12 * problem.budget:
-        raise InputError(
-            f"the compiled program is set for a budget of {prog.budget:,.2f} but the problem "
-            f"has {problem.budget:,.2f}; call program.set_budget(problem.budget) first."
-        )
+    if program is not None:
+        if not prog.can_represent(problem):
+            raise InputError(
+                f"the compiled program cannot represent plan '{problem.name}': it differs in "
+                f"{sorted(problem.differences(prog.problem))}, which the program holds fixed; "
+                "solve without program=... (or compile_problem(problem))."
+            )
+        prog.update(problem)
     attempts: list[dict[str, Any]] = []
     best: tuple[RawResult, dict[str, tuple[float, float]]] | None = None
     infeasible = False
@@ -568,12 +593,20 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     def holds(checks: dict[str, tuple[float, float]]) -> bool:
         return all(v <= t for v, t in checks.values())
 
+    def settled(found: tuple[RawResult, dict[str, tuple[float, float]]] | None) -> bool:
+        # nothing to gain from a tighter re-solve: no answer, or a verified one that is optimal
+        # (or stopped by the time limit, which a re-solve would only exceed)
+        if found is None or infeasible:
+            return True
+        return holds(found[1]) and found[0].status in (cp.OPTIMAL, cp.USER_LIMIT)
+
     order = [(s, _time_limit_settings(s, time_limit)) for s in _solver_order(prog, solver)]
-    # a last, tighter Clarabel attempt before giving up on an answer that misses by a hair
+    # a last, tighter Clarabel attempt before giving up on an answer that misses by a hair, or
+    # before accepting one its solver marked inaccurate
     order.append(("CLARABEL", {**_time_limit_settings("CLARABEL", time_limit),
                                **_TIGHT_CLARABEL, "_retry": True}))
     for s, settings in order:
-        if settings.pop("_retry", False) and (best is None or holds(best[1]) or infeasible):
+        if settings.pop("_retry", False) and settled(best):
             break
         raw = prog.solve_with(s, settings=settings)
         attempts.append({"solver": s, "status": raw.status, "time": raw.solve_time,
@@ -587,7 +620,8 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
         if raw.status == cp.OPTIMAL and holds(checks):
             best = (raw, checks)
             break
-        if best is None or (holds(checks) and not holds(best[1])):
+        if best is None or (holds(checks) and (not holds(best[1])
+                                               or raw.status == cp.OPTIMAL)):
             best = (raw, checks)
     if best is None or (infeasible and not holds(best[1])):
         if infeasible:
@@ -617,13 +651,15 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
             + ". Try a different solver or rescale the inputs.",
             violations=bad,
         )
+    alloc = allocation_from_raw(prog, raw, attempts, checks, problem)
     if raw.status in (cp.OPTIMAL_INACCURATE, cp.USER_LIMIT):
         why = ("stopped at the time limit" if raw.status == cp.USER_LIMIT
                else "marked the solution inaccurate")
-        warnings.warn(
-            f"{raw.solver} {why} for plan '{problem.name}'; every constraint was checked and "
-            "holds within tolerance, but the plan may not be the best one.",
-            InaccurateSolutionWarning,
-            stacklevel=2,
-        )
-    return allocation_from_raw(prog, raw, attempts, checks, problem)
+        tried = ", ".join(f"{a['solver']} ({a['status']})" for a in attempts)
+        note = (f"{raw.solver} {why} for plan '{problem.name}' (tried {tried}); every "
+                "constraint was checked and holds within tolerance, but the plan may not be "
+                "the best one.")
+        alloc.notes.append(note)
+        warnings.warn(note, InaccurateSolutionWarning, stacklevel=2)
+    return alloc
+

@@ -231,10 +231,6 @@ class Plan(_Tables, _Checks):
         halo = self.halo_frame(keep)
         if halo is not None:
             kwargs["halo"] = halo
-        audit = getattr(self.estimate, "audit", None)
-        if audit is not None:
-            kwargs["audit"] = audit
-        kwargs["approval_rules"] = self.approval_rules()
         try:
             return Problem(mu, **kwargs)
         except PlanFileError:

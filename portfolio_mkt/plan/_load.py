@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -53,6 +54,7 @@ def load_plan(path: str | Path, *, allow_outside: bool = False) -> Plan:
         raise plan_error(display, _not_a_mapping(raw, text, fmt), 1 if raw is not None else None)
     try:
         spec = PlanSpec.model_validate(raw)
+        _validate_sections(raw)
     except ValidationError as exc:
         raise _validation_error(src, exc, raw) from None
     plan = Plan(spec=spec, path=file, base_dir=file.parent, source=src,
@@ -73,3 +75,30 @@ def _not_a_mapping(raw: object, text: str, fmt: str) -> str:
             bool: "true/false"}.get(type(raw), "a single value")
     return (f"expected a mapping of plan fields ('name: ...', 'budget: ...' on separate "
             f"lines), but the file holds {kind}.")
+
+
+def _validate_sections(raw: dict[str, Any]) -> None:
+    """Validate the ``window:``, ``deals:`` and ``exploration:`` sections by their own models.
+
+    The models live with their capabilities (imported here only when a section is present, so
+    plans without them load no solver); errors carry the section's field path, so the plan's
+    message names the line.
+    """
+    fields: dict[str, Any] = {}
+    if raw.get("window") is not None:
+        from ..window import WindowSpec
+
+        fields["window"] = (WindowSpec, ...)
+    if raw.get("deals") is not None:
+        from ..integer import DealsSpec
+
+        fields["deals"] = (DealsSpec, ...)
+    if raw.get("exploration") is not None:
+        from ..integer import ExplorationSpec
+
+        fields["exploration"] = (ExplorationSpec, ...)
+    if fields:
+        from pydantic import ConfigDict, create_model
+
+        model = create_model("PlanSections", __config__=ConfigDict(extra="ignore"), **fields)
+        model.model_validate({k: raw[k] for k in fields})

@@ -370,6 +370,12 @@ class PlanSpec(_Model):
     approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
     scenarios: list[ScenarioSpec] = Field(default_factory=list)
     min_spend: Annotated[Num, Field(ge=0)] | MinSpendSpec | None = None
+    #: Sections of the capabilities above the engine, validated at load by their own models
+    #: (``portfolio_mkt.window.WindowSpec``, ``portfolio_mkt.integer.DealsSpec`` /
+    #: ``ExplorationSpec``) and kept here as the mappings the file gave.
+    window: dict[str, Any] | None = None
+    deals: dict[str, Any] | None = None
+    exploration: dict[str, Any] | None = None
 
     @field_validator("budget")
     @classmethod

@@ -12,12 +12,13 @@ parameters (adstock and curve) are estimated by bounded non-linear least squares
 Pooling: with ``prior_params`` (for example the group's typical parameters) and
 ``pool_strength = lambda > 0``, the fit minimises::
 
-    sum_t ((y_t - yhat_t) / s_y)^2 + lambda * sum_p d_p^2
+    sum_t ((y_t - yhat_t) / s)^2 + lambda * sum_p d_p^2
 
-where ``s_y`` is the mean absolute outcome and ``d_p`` the distance of parameter ``p`` from its
-prior: ``log(theta_p / prior_p)`` for positive parameters, ``theta_p - prior_p`` for adstock
-retention ``alpha``. The penalty weighs as much as ``lambda`` residuals of the size of the
-typical outcome, so it dominates for an asset with a few periods and fades as data accumulates.
+where ``s`` is the residual scale (``noise_scale``; :func:`fit_response_curves` uses each
+asset's own residual standard deviation, so ``lambda`` is a prior precision on the log scale)
+and ``d_p`` the distance of parameter ``p`` from its prior: ``log(theta_p / prior_p)`` for
+positive parameters, ``theta_p - prior_p`` for adstock retention ``alpha``. The penalty
+dominates for an asset with a few periods and fades as data accumulate or as noise vanishes.
 
 Standard errors come from the Jacobian at the optimum: ``cov = s^2 (J'J)^-1`` with ``s^2`` the
 residual variance (Gauss–Newton / delta method); with pooling the penalty rows act as a prior.
@@ -92,6 +93,12 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         Weight ``lambda`` of the pooling penalty (see the module docstring).
     n_starts : int, default 3
         Number of starting points (different saturation scales); the best fit is kept.
+    warmup : int, default 0
+        Leading periods whose outcome is left out of the fit (their spend still carries
+        over). A history that starts mid-stream has carryover from spend before its first
+        period that the model cannot see; fitting those periods as if that spend were zero
+        biases the saturation scale down (by 10-30% on the simulator with no noise at all, more
+        for short histories). :func:`fit_response_curves` uses ``l_max - 1``.
 
     Attributes
     ----------
@@ -105,8 +112,13 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         Parameter name -> standard error.
     param_covariance_ : pd.DataFrame
         Covariance of the estimates.
+    information_ : pd.DataFrame
+        Fisher information of the data alone (``J'J / s^2`` over the data rows, no prior);
+        :meth:`sample_curves` combines it with a prior precision of its own.
     n_periods_ : int
         Periods used.
+    warmup_ : int
+        Leading periods left out (``warmup``, or 0 when too few periods would remain).
     rmse_ : float
         Root mean squared residual (outcome units).
     spend_scale_, outcome_scale_ : float
@@ -135,6 +147,8 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         prior_params: Mapping[str, float] | None = None,
         pool_strength: float = 0.0,
         n_starts: int = 3,
+        warmup: int = 0,
+        noise_scale: float | None = None,
     ) -> None:
         self.curve = curve
         self.adstock = adstock
@@ -145,6 +159,8 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         self.prior_params = prior_params
         self.pool_strength = pool_strength
         self.n_starts = n_starts
+        self.warmup = warmup
+        self.noise_scale = noise_scale
 
     # -- validation ---------------------------------------------------------------------------
     @staticmethod
@@ -220,6 +236,13 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
                 "; fix or drop those periods."
             )
         seen = ~np.isnan(yv)  # periods with unknown outcome still carry spend into the adstock
+        warm = int(self.warmup)
+        if warm < 0:
+            raise InputError(f"warmup must be >= 0 periods, got {self.warmup!r}.")
+        applied = 0
+        if warm and seen[warm:].sum() >= 8:  # too short a history keeps every period
+            seen[:warm] = False  # carryover from before the data is unknown
+            applied = warm
         if not np.any(x > 0):
             raise EstimationError(
                 "spend is zero in every period: a response curve cannot be fitted; "
@@ -235,6 +258,13 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
                 "more history (or pool the asset toward its group with a prior curve)."
             )
         sy = float(np.abs(yv[seen]).mean()) or 1.0
+        if self.noise_scale is None:
+            sr = sy
+        else:
+            sr = float(self.noise_scale)
+            if not np.isfinite(sr) or sr <= 0:
+                raise InputError(f"noise_scale must be > 0 (outcome units); got "
+                                 f"{self.noise_scale!r}.")
         names = anames + cnames + (["intercept"] if self.fit_intercept else [])
         prior = dict(self.prior_params or {})
         unknown = sorted(set(prior) - set(names)) + sorted(set(self.bounds or {}) - set(names))
@@ -269,7 +299,7 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         sq = np.sqrt(lam)
 
         def residuals(theta: np.ndarray) -> np.ndarray:
-            r = (yv[seen] - predict(theta)[seen]) / sy
+            r = (yv[seen] - predict(theta)[seen]) / sr
             if prior_idx and lam > 0:
                 t = theta[prior_idx]
                 d = np.where(logp, np.log(np.maximum(t, 1e-300) / np.where(logp, prior_val, 1)),
@@ -303,6 +333,9 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
         jac = np.asarray(best.jac)
         cov = s2 * np.linalg.pinv(jac.T @ jac)
         se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        jd = jac[:n]
+        self.information_ = pd.DataFrame(jd.T @ jd / max(s2, 1e-300), index=names,
+                                         columns=names)
         ad, cv, _ = unpack(theta)
         self.adstock_ = ad
         self.curve_ = cv
@@ -315,7 +348,8 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
             for k, t, a, b, s in zip(names, theta, lo, hi, span, strict=True)
         }
         self.n_periods_ = n
-        self.rmse_ = float(np.sqrt(np.mean((data_res * sy) ** 2)))
+        self.warmup_ = applied
+        self.rmse_ = float(np.sqrt(np.mean((data_res * sr) ** 2)))
         self.spend_scale_ = sx
         self.outcome_scale_ = sy
         self.n_features_in_ = 1
@@ -437,17 +471,88 @@ class ResponseCurveRegressor(RegressorMixin, BaseEstimator):
             ``"in_window"``. The family is preserved, so exact conic forms stay exact.
         """
         check_is_fitted(self, "curve_")
-        h = int(horizon)
-        if h < 1:
-            raise InputError(f"horizon must be a positive number of periods, got {horizon!r}.")
-        total = 1.0 if self.adstock_ is None else self.adstock_.total_effect()
-        c = self.curve_.transform(total, 1.0).transform(1.0 / h, 1.0 / h)
-        if value == "total":
-            return c
-        if value == "in_window":
-            share = 1.0 if self.adstock_ is None else self.adstock_.in_window_share(h)
-            return c.scale_output(share)
-        raise InputError(f"value must be 'total' or 'in_window', got {value!r}.")
+        return _planning_curve(self.adstock_, self.curve_, horizon, value)
+
+    def sample_curves(self, n_draws: int = 200, horizon: int = 1, value: str = "total",
+                      random_state: int | np.random.Generator | None = 0,
+                      inflate: float = 1.0,
+                      prior_precision: Mapping[str, float] | None = None) -> list[Curve]:
+        """Planning curves for draws of the parameters (Laplace approximation).
+
+        The estimates are approximately normal with covariance ``param_covariance_`` (from
+        the Jacobian); positive parameters are drawn on the log scale (delta method) so every
+        draw is a valid curve, the adstock retention on its own scale, clipped to its bounds.
+
+        Parameters
+        ----------
+        n_draws : int, default 200
+        horizon, value : see :meth:`to_curve`
+        random_state : int, Generator or None, default 0
+        inflate : float, default 1.0
+            Multiplier of the covariance (e.g. ``(1 + rho) / (1 - rho)`` for residuals with
+            lag-1 autocorrelation ``rho``, which the Jacobian ignores).
+        prior_precision : mapping, optional
+            Parameter name -> prior precision on the draw scale (log scale for positive
+            parameters). When given, the draws use the data's information
+            (``information_ / inflate``) plus this prior instead of ``param_covariance_``
+            (whose prior is the pooling penalty): an honest prior spread (e.g. the spread of
+            the parameters across a group) rather than the pooling strength chosen for the
+            point estimate.
+
+        Returns
+        -------
+        list of Curve
+        """
+        check_is_fitted(self, "curve_")
+        rng = np.random.default_rng(random_state)
+        _, cnames, kind, anames = self._layout()
+        names = list(self.params_)
+        theta = np.array([self.params_[k] for k in names])
+        cov = self.param_covariance_.loc[names, names].to_numpy() * float(inflate)
+        logp = np.array([k not in ("alpha", "intercept") or (k == "alpha" and kind is None)
+                         for k in names]) & (theta > 0)
+        jac = np.where(logp, 1.0 / np.where(logp, theta, 1.0), 1.0)
+        cov_t = cov * jac[:, None] * jac[None, :]
+        if prior_precision is not None:
+            info = self.information_.loc[names, names].to_numpy() / float(inflate)
+            d = np.where(logp, theta, 1.0)  # d theta / d (draw scale)
+            info_t = info * d[:, None] * d[None, :]
+            prec = np.array([float(prior_precision.get(k, 0.0)) for k in names])
+            cov_t = np.linalg.pinv(info_t + np.diag(prec))
+        cov_t = (cov_t + cov_t.T) / 2
+        w, v = np.linalg.eigh(cov_t)
+        root = v * np.sqrt(np.clip(w, 0.0, None))
+        center = np.where(logp, np.log(np.where(logp, theta, 1.0)), theta)
+        z = rng.standard_normal((int(n_draws), len(names))) @ root.T + center
+        draws = np.where(logp, np.exp(np.clip(z, -700, 700)), z)
+        out = []
+        cls = type(self.curve_)
+        for row in draws:
+            vals = dict(zip(names, row, strict=True))
+            if kind is not None:
+                for a in anames:
+                    lo, hi = _ADSTOCK_SPECS[kind][2].get(a, (0.1, float(self.l_max)))
+                    vals[a] = float(np.clip(vals[a], lo, hi))
+                ad = _make_adstock(kind, vals, int(self.l_max), bool(self.normalize))
+            else:
+                ad = self.adstock_
+            cv = cls(**{c: vals[c] for c in cnames})
+            out.append(_planning_curve(ad, cv, horizon, value))
+        return out
+
+
+def _planning_curve(adstock: Adstock | None, curve: Curve, horizon: int, value: str) -> Curve:
+    h = int(horizon)
+    if h < 1:
+        raise InputError(f"horizon must be a positive number of periods, got {horizon!r}.")
+    total = 1.0 if adstock is None else adstock.total_effect()
+    c = curve.transform(total, 1.0).transform(1.0 / h, 1.0 / h)
+    if value == "total":
+        return c
+    if value == "in_window":
+        share = 1.0 if adstock is None else adstock.in_window_share(h)
+        return c.scale_output(share)
+    raise InputError(f"value must be 'total' or 'in_window', got {value!r}.")
 
 
 @dataclass
@@ -468,6 +573,25 @@ class ResponseFit:
         Group-level parameters in unit space (spend / mean spend, outcome / mean outcome).
     unpooled : dict
         Asset id -> the asset's own fit before pooling.
+    pool_strength : float
+        The pooling strength used (chosen by cross-validation with ``pool_strength="cv"``).
+    cv : pd.DataFrame or None
+        Hold-out error per strength tried (``pool_strength="cv"`` only).
+    residuals : pd.DataFrame
+        Periods x assets: observed outcome minus the fitted curve (NaN where the outcome is
+        unknown or in the warm-up) - the co-movement the model leaves unexplained.
+    spend : pd.DataFrame
+        Periods x assets spend the curves were fitted on (0 in unrecorded periods inside an
+        asset's history, NaN outside it).
+    horizon : int
+        Periods per plan of the planning curves.
+    value : str
+        ``"total"`` or ``"in_window"`` (see :meth:`ResponseCurveRegressor.to_curve`).
+    prior_spread : dict
+        Parameter -> spread of the well-identified assets' own estimates around the
+        all-assets level (log scale for positive parameters; robust: 1.4826 x weighted
+        median absolute deviation, at least 0.1, 0.05 for ``alpha``) - the prior
+        uncertainty the parameter draws use (:func:`portfolio_mkt.estimation.curve_draws`).
     """
 
     curves: dict[Any, Curve]
@@ -475,6 +599,13 @@ class ResponseFit:
     params: pd.DataFrame
     group_priors: pd.DataFrame = field(default_factory=pd.DataFrame)
     unpooled: dict[Any, ResponseCurveRegressor] = field(default_factory=dict)
+    pool_strength: float = 1.0
+    cv: pd.DataFrame | None = None
+    residuals: pd.DataFrame = field(default_factory=pd.DataFrame)
+    spend: pd.DataFrame = field(default_factory=pd.DataFrame)
+    horizon: int = 1
+    value: str = "total"
+    prior_spread: dict = field(default_factory=dict)
 
 
 def _unit_params(est: ResponseCurveRegressor) -> dict[str, float]:
@@ -491,11 +622,15 @@ def fit_response_curves(
     curve: str = "hill",
     adstock: str | Adstock | None = "geometric",
     group: str | Sequence[str] | None = None,
-    pool_strength: float = 1.0,
+    pool_strength: float | str = 1.0,
     min_periods: int = 26,
     horizon: int = 1,
     value: str = "total",
     n_jobs: int | None = None,
+    warmup: int | str = "auto",
+    pool_grid: Sequence[float] = (1.0, 3.0, 10.0),
+    cv_fraction: float = 0.2,
+    global_weight: float = 1.0,
     period: str = "period",
     asset: str = "asset",
     spend: str = "spend",
@@ -504,9 +639,11 @@ def fit_response_curves(
 ) -> ResponseFit:
     """Fit a response curve per asset from a long history, pooling toward each asset's group.
 
-    Steps: (1) fit every asset on its own; (2) per group, the group prior is the
-    period-weighted median of the unit-space parameters of its assets with at least
-    ``min_periods`` periods (all assets if none qualify); (3) refit every asset with a penalty
+    Steps: (1) fit every asset on its own (leaving out the warm-up periods); (2) per group,
+    the group prior is the precision-weighted median of the unit-space parameters (spend as a
+    multiple of the asset's own mean spend, outcome of its own mean outcome) of its assets with
+    at least ``min_periods`` periods (all assets if none qualify), blended with the same median
+    over all assets (``global_weight``); (3) refit every asset with a penalty
     of weight ``pool_strength`` toward that prior, converted to the asset's own units (see
     :class:`ResponseCurveRegressor`). Assets with little data end near the group's shape scaled
     to their own spend and outcome level; assets with much data barely move.
@@ -519,13 +656,32 @@ def fit_response_curves(
     group : str or list of str, optional
         Column(s) defining the groups (e.g. ``"channel"`` or ``["market", "channel"]``), constant
         within an asset. ``None``: one group of all assets.
-    pool_strength : float, default 1.0
-        Penalty weight; 0 disables pooling.
+    pool_strength : float or "cv", default 1.0
+        Penalty weight; 0 disables pooling. ``"cv"`` picks it from ``pool_grid`` by
+        time-ordered cross-validation: each asset's last ``cv_fraction`` of observed outcomes
+        is held out, the curves are fitted on the earlier ones at every strength, and the
+        strongest pooling whose hold-out error is within one standard error of the best wins
+        (the table is kept in ``ResponseFit.cv``).
     min_periods : int, default 26
         Assets with fewer periods do not shape the group prior.
     horizon, value : see :meth:`ResponseCurveRegressor.to_curve`
     n_jobs : int, optional
         Fit assets in parallel with joblib (``-1``: all cores); results do not depend on it.
+    warmup : int or "auto", default "auto"
+        Leading periods of each asset whose outcome is not fitted because carryover from
+        spend before the history is unknown (see :class:`ResponseCurveRegressor`);
+        ``"auto"``: ``l_max - 1`` with carryover, 0 without.
+    pool_grid : sequence of float, default (1, 3, 10)
+        Strengths tried by ``pool_strength="cv"``. 0 is not in the default grid: the hold-out
+        error barely sees a saturation scale the data do not identify, and without any
+        pooling such a scale runs to its bound (a straight line that takes the whole budget);
+        any positive strength pins it to the prior.
+    global_weight : float, default 1.0
+        Weight of the all-assets level in each group's prior, in members (0: the group alone,
+        as before).
+    cv_fraction : float, default 0.2
+        Share of each asset's observed periods held out (the last ones; at least 4, at most
+        half).
     period, asset, spend, outcome : str
         Column names.
     **estimator_params
@@ -568,6 +724,7 @@ def fit_response_curves(
     # period without spend (it still receives carryover) and with unknown outcome
     all_periods = pd.Index(pd.unique(df[period])).sort_values()
     series = {}
+    spans = {}
     for a, sub in df.groupby(asset, sort=False):
         span = all_periods[(all_periods >= sub[period].min()) & (all_periods <= sub[period].max())]
         bad = sub[spend].isna()
@@ -578,38 +735,29 @@ def fit_response_curves(
             )
         full = sub.set_index(period).reindex(span)
         series[a] = (full[spend].fillna(0.0).to_numpy(float), full[outcome].to_numpy(float))
-    base = ResponseCurveRegressor(curve=curve, adstock=adstock, **estimator_params)
-    unpooled: dict[Any, ResponseCurveRegressor] = {}
-    fitted = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_one)(a, clone(base), xs, ys) for a, (xs, ys) in series.items()
-    )
-    unpooled.update(zip(series, fitted, strict=True))
-    # group priors (unit space): period-weighted median
-    prior_rows = {}
-    for g in sorted(set(keys.values()), key=str):
-        members = [a for a in series if keys[a] == g]
-        good = [a for a in members if unpooled[a].n_periods_ >= min_periods] or members
-        table = pd.DataFrame([_unit_params(unpooled[a]) for a in good])
-        weights = np.array([unpooled[a].n_periods_ for a in good], dtype=float)
-        prior_rows[g] = {c: _weighted_median(table[c].to_numpy(), weights) for c in table}
-    estimators: dict[Any, ResponseCurveRegressor] = {}
-    jobs = []
-    for a in series:
-        est0 = unpooled[a]
-        unit = prior_rows[keys[a]]
-        cnames = list(est0.curve_.params)
-        ucurve = type(est0.curve_)(**{c: unit[c] for c in cnames})
-        own = ucurve.transform(1.0 / est0.spend_scale_, 1.0 / est0.outcome_scale_).params
-        prior = {k: v for k, v in unit.items() if k not in cnames}
-        prior.update(own)
-        jobs.append(clone(base).set_params(prior_params=prior, pool_strength=pool_strength))
-    if pool_strength > 0:
-        refits = Parallel(n_jobs=n_jobs)(
-            delayed(_fit_one)(a, est, *series[a]) for a, est in zip(series, jobs, strict=True)
-        )
-        estimators.update(zip(series, refits, strict=True))
-    else:
-        estimators.update(unpooled)
+        spans[a] = span
+    params = dict(estimator_params)
+    if "warmup" not in params:
+        if warmup == "auto":
+            lags = int(params.get("l_max", 8)) if adstock is not None else 1
+            params["warmup"] = max(lags - 1, 0)
+        else:
+            params["warmup"] = int(warmup)
+    base = ResponseCurveRegressor(curve=curve, adstock=adstock, **params)
+    cv_table = None
+    strength = pool_strength
+    if isinstance(pool_strength, str):
+        if pool_strength != "cv":
+            raise InputError(
+                f"pool_strength must be a number >= 0 or 'cv'; got {pool_strength!r}."
+            )
+        strength, cv_table = _cv_pool_strength(series, keys, base, min_periods, n_jobs,
+                                                pool_grid, cv_fraction, global_weight)
+    strength = float(strength)
+    if not np.isfinite(strength) or strength < 0:
+        raise InputError(f"pool_strength must be >= 0 or 'cv'; got {pool_strength!r}.")
+    estimators, unpooled, prior_rows = _fit_pooled(series, keys, base, strength,
+                                                   min_periods, n_jobs, global_weight)
     rows = []
     for a, est in estimators.items():
         for p, v in est.params_.items():
@@ -624,13 +772,221 @@ def fit_response_curves(
             })
     gp = pd.DataFrame(prior_rows).T
     gp.index = ["/".join(map(str, k)) for k in gp.index]
+    spread = _prior_spread(unpooled, keys, prior_rows, min_periods)
+    resid = {}
+    for a, (xs, ys) in series.items():
+        est = estimators[a]
+        r = ys - est.predict(xs)
+        r[: est.warmup_] = np.nan
+        resid[a] = pd.Series(r, index=spans[a])
+    residuals = pd.DataFrame(resid).reindex(all_periods)
     return ResponseFit(
         curves={a: est.to_curve(horizon, value) for a, est in estimators.items()},
         estimators=estimators,
         params=pd.DataFrame(rows),
         group_priors=gp,
         unpooled=unpooled,
+        pool_strength=strength,
+        cv=cv_table,
+        residuals=residuals,
+        spend=pd.DataFrame({a: pd.Series(xs, index=spans[a]) for a, (xs, _) in series.items()}
+                           ).reindex(all_periods),
+        horizon=int(horizon),
+        value=value,
+        prior_spread=spread,
     )
+
+
+def _precision(est: ResponseCurveRegressor) -> dict[str, float]:
+    """Weight of each parameter of an asset in the group prior: periods / (1 + rel. SE^2)."""
+    out = {}
+    for k, v in est.params_.items():
+        se = est.standard_errors_.get(k, np.nan)
+        ref = 0.25 if k == "alpha" else max(abs(v), 1e-300)
+        rel = se / ref if np.isfinite(se) else np.inf
+        w = est.n_periods_ / (1.0 + rel**2)
+        if est.at_bound_.get(k, False) and k != "alpha":
+            w *= 1e-3  # a scale pinned at its bound (curve straight or a step) says little
+        out[k] = w
+    # the curve's parameters move together (a straight line fixes beta / k, not beta): the
+    # curve counts only as much as its least identified parameter
+    shape = [k for k in est.curve_.params if k in out and k != "slope"]
+    if shape:
+        low = min(out[k] for k in shape)
+        out.update({k: low for k in shape})
+    return out
+
+
+def _prior_spread(unpooled: dict, keys: dict, prior_rows: dict, min_periods: int) -> dict:
+    """Robust spread of the assets' unit-space parameters around the all-assets level.
+
+    Deviations from the all-assets (precision-weighted) median, not from the group prior: a
+    group of two assets has a median equal to one of them, which would make the spread look
+    like zero.
+    """
+    out: dict = {}
+    assets = [a for a in unpooled if unpooled[a].n_periods_ >= min_periods] or list(unpooled)
+    units = {a: _unit_params(unpooled[a]) for a in assets}
+    precs = {a: _precision(unpooled[a]) for a in assets}
+    for c in prior_rows[keys[assets[0]]]:
+        vals = np.array([units[a].get(c, np.nan) for a in assets])
+        w = np.array([precs[a].get(c, 0.0) for a in assets])
+        ok = np.isfinite(vals) & (w > 0.01 * max(w.max(), 1e-300))
+        if ok.sum() < 2:
+            continue
+        v, wt = vals[ok], w[ok]
+        logs = c != "alpha" and bool(np.all(v > 0))
+        v = np.log(v) if logs else v
+        center = _weighted_median(v, wt)
+        mad = _weighted_median(np.abs(v - center), wt)
+        out[c] = max(1.4826 * mad, 0.05 if c == "alpha" else 0.1)
+    return out
+
+
+def _noise_scales(unpooled: dict) -> dict:
+    """Residual scale per asset for the pooled objective.
+
+    The own fit's residual standard deviation (degrees-of-freedom corrected), floored at a
+    quarter of the median relative noise of all assets times the asset's mean outcome (a
+    short history fitted almost exactly must not escape its prior), and at ``1e-6`` of its
+    mean outcome.
+    """
+    rel = {}
+    for a, est in unpooled.items():
+        n, p = est.n_periods_, len(est.params_)
+        s = est.rmse_ * np.sqrt(n / max(n - p, 1))
+        rel[a] = s / est.outcome_scale_
+    floor = 0.25 * float(np.median(list(rel.values())))
+    return {a: max(rel[a], floor, 1e-6) * unpooled[a].outcome_scale_ for a in unpooled}
+
+
+def _group_priors(series: dict, keys: dict, unpooled: dict, min_periods: int,
+                  global_weight: float) -> dict:
+    """Group priors in unit space, each blended with the all-assets level.
+
+    Unit space: spend as a multiple of the asset's own mean spend and outcome as a multiple of
+    its own mean outcome, so a market spending a third as much is compared on the same
+    footing (its saturation scale is not pulled toward the big market's money amounts). Within
+    a group, the prior is the precision-weighted median (weights: periods / (1 + relative
+    SE^2); an asset whose curve is not identified barely counts); it is then blended with the
+    same median over all assets, which counts as ``global_weight`` extra members of typical
+    precision (geometric blend for positive parameters, weights by total precision), so a
+    group whose members are all poorly identified borrows the shape of the whole portfolio.
+    """
+    unit = {a: _unit_params(unpooled[a]) for a in series}
+    prec = {a: _precision(unpooled[a]) for a in series}
+
+    def level(members: list) -> tuple[dict, dict]:
+        good = [a for a in members if unpooled[a].n_periods_ >= min_periods] or members
+        names = list(unit[good[0]])
+        out, weight = {}, {}
+        for c in names:
+            vals = np.array([unit[a][c] for a in good])
+            w = np.array([prec[a].get(c, 1.0) for a in good])
+            weight[c] = float(w.sum())
+            if not np.any(w > 0):
+                w = np.ones(len(good))
+            out[c] = _weighted_median(vals, w)
+        return out, weight
+
+    everyone = list(series)
+    overall, _ = level(everyone)
+    typical = {c: float(np.median([prec[a].get(c, 0.0) for a in everyone])) for c in overall}
+    prior_rows = {}
+    for g in sorted(set(keys.values()), key=str):
+        own, weight = level([a for a in series if keys[a] == g])
+        row = {}
+        for c, v in own.items():
+            # the all-assets level counts as `global_weight` members of typical precision
+            w0 = float(global_weight) * typical.get(c, 0.0)
+            f = weight[c] / (weight[c] + w0) if weight[c] + w0 > 0 else 1.0
+            v0 = overall[c]
+            if c != "alpha" and v > 0 and v0 > 0:
+                row[c] = float(np.exp(f * np.log(v) + (1 - f) * np.log(v0)))
+            else:
+                row[c] = float(f * v + (1 - f) * v0)
+        prior_rows[g] = row
+    return prior_rows
+
+
+def _fit_pooled(series: dict, keys: dict, base: ResponseCurveRegressor, strength: float,
+                min_periods: int, n_jobs: int | None, global_weight: float = 1.0,
+                unpooled: dict | None = None) -> tuple[dict, dict, dict]:
+    """Own fits, group priors in unit space, and the refits pulled toward them."""
+    if unpooled is None:
+        fitted = Parallel(n_jobs=n_jobs)(
+            delayed(_fit_one)(a, clone(base), xs, ys) for a, (xs, ys) in series.items()
+        )
+        unpooled = dict(zip(series, fitted, strict=True))
+    prior_rows = _group_priors(series, keys, unpooled, min_periods, global_weight)
+    noise = _noise_scales(unpooled)
+    if strength <= 0:
+        return dict(unpooled), unpooled, prior_rows
+    jobs = []
+    for a in series:
+        est0 = unpooled[a]
+        unit = prior_rows[keys[a]]
+        cnames = list(est0.curve_.params)
+        ucurve = type(est0.curve_)(**{c: unit[c] for c in cnames})
+        own = ucurve.transform(1.0 / est0.spend_scale_, 1.0 / est0.outcome_scale_).params
+        prior = {k: v for k, v in unit.items() if k not in cnames}
+        prior.update(own)
+        # two starts: the default one and the prior (the own fit is usually near one of them)
+        jobs.append(clone(base).set_params(prior_params=prior, pool_strength=strength,
+                                           noise_scale=noise[a], n_starts=1))
+    refits = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_one)(a, est, *series[a]) for a, est in zip(series, jobs, strict=True)
+    )
+    return dict(zip(series, refits, strict=True)), unpooled, prior_rows
+
+
+def _cv_pool_strength(series: dict, keys: dict, base: ResponseCurveRegressor,
+                      min_periods: int, n_jobs: int | None, grid: Sequence[float],
+                      fraction: float, global_weight: float) -> tuple[float, pd.DataFrame]:
+    """Pool strength with the smallest time-ordered hold-out error.
+
+    Every asset's last ``fraction`` of observed outcomes (at least 4, and never more than
+    half) is held out; curves are fitted (own fit, group priors, pooled refit) on the earlier
+    outcomes for each strength of ``grid`` and predict the held-out periods from the whole
+    spend series (carryover included). The error is the mean squared hold-out error in units
+    of each asset's mean outcome; the strongest pooling within one standard error of the best
+    wins (the one-standard-error rule).
+    """
+    grid = sorted({float(g) for g in grid})
+    if not grid or any(g < 0 or not np.isfinite(g) for g in grid):
+        raise InputError(f"pool_grid must be non-negative numbers; got {list(grid)!r}.")
+    train, tests = {}, {}
+    for a, (xs, ys) in series.items():
+        obs = np.flatnonzero(~np.isnan(ys))
+        n_test = min(max(int(round(fraction * len(obs))), 4), len(obs) // 2)
+        y_train = ys.copy()
+        test_idx = obs[len(obs) - n_test:] if n_test > 0 else obs[:0]
+        y_train[test_idx] = np.nan
+        train[a] = (xs, y_train)
+        tests[a] = test_idx
+    unpooled = None
+    rows = []
+    for g in grid:
+        est, unpooled, _ = _fit_pooled(train, keys, base, g, min_periods, n_jobs,
+                                       global_weight, unpooled)
+        errs = []
+        for a, (xs, ys) in series.items():
+            idx = tests[a]
+            if not len(idx):
+                continue
+            pred = est[a].predict(xs)[idx]
+            errs.append(((ys[idx] - pred) / est[a].outcome_scale_) ** 2)
+        e = np.concatenate(errs) if errs else np.zeros(1)
+        rows.append({"pool_strength": g, "holdout_error": float(e.mean()),
+                     "std_error": float(e.std(ddof=1) / np.sqrt(len(e))) if len(e) > 1 else 0.0})
+    table = pd.DataFrame(rows)
+    i_best = int(table["holdout_error"].idxmin())
+    limit = table.loc[i_best, "holdout_error"] + table.loc[i_best, "std_error"]
+    # one-standard-error rule: the strongest pooling whose error is within one standard
+    # error of the best (the hold-out error barely sees curvature; ties go to the prior)
+    chosen = float(table.loc[table["holdout_error"] <= limit, "pool_strength"].max())
+    table["chosen"] = table["pool_strength"] == chosen
+    return chosen, table
 
 
 def _fit_one(asset: Any, est: ResponseCurveRegressor, x: np.ndarray,

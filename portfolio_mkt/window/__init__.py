@@ -18,6 +18,7 @@ from ._constraints import (
     WindowConstraint,
     WindowFloor,
 )
+from ._periods import week_text
 from ._plan import WeeklyPlan, plan_window, replan, verify_plan, window_frontier
 from ._problem import WindowProblem
 from ._program import WindowProgram
@@ -33,6 +34,7 @@ __all__ = [
     "verify_plan",
     "WindowSpec",
     "window_from_spec",
+    "week_text",
     "WindowConstraint",
     "Scoped",
     "Pacing",

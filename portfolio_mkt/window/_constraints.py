@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,11 @@ import scipy.sparse as sp
 
 from ..exceptions import ConstraintError, InputError, format_labels
 from ._periods import resolve_weeks, week_text
+from ._select import select_window_assets
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._problem import WindowProblem
+#: A :class:`~portfolio_mkt.window.WindowProblem` (typed loosely: the problem builds these
+#: constraints, so this module does not import it).
+WindowProblem = Any
 
 __all__ = [
     "RowBlock",
@@ -319,8 +321,6 @@ class Scoped(WindowConstraint):
 
 
 def _select(wp: WindowProblem, where: Any, assets: Any, owner: str) -> np.ndarray:
-    from ._problem import select_window_assets
-
     return select_window_assets(wp, where, assets, owner)
 
 

@@ -30,7 +30,7 @@ from ._constraints import (
 )
 from ._problem import WindowProblem
 
-__all__ = ["WindowSpec", "window_from_spec", "load_window_plan", "WINDOW_KINDS"]
+__all__ = ["WindowSpec", "window_from_spec", "WINDOW_KINDS"]
 
 #: Problem constraint kinds that carry over to the window (totals over the window).
 WINDOW_KINDS = ("bounds", "lock", "roster", "group_floor", "group_cap")
@@ -205,7 +205,7 @@ class WindowSpec(_Model):
 
 def _select(problem: Any, where: Mapping[str, Any] | None, assets: list[str] | None,
             owner: str) -> pd.Index:
-    from ._problem import select_window_assets
+    from ._select import select_window_assets
 
     return problem.index[select_window_assets(problem, where, assets, owner)]
 
@@ -350,48 +350,3 @@ def _build(spec: WindowSpec, problem: Any, base_dir: Any) -> WindowProblem:
     wp.notes.extend(notes)
     wp.spec = spec  # type: ignore[attr-defined]
     return wp
-
-
-def load_window_plan(path: Any) -> tuple[Any, dict[str, Any] | None]:
-    """Load a plan file and its ``window:`` section.
-
-    Parameters
-    ----------
-    path : str or Path
-        A plan file or a built-in plan name.
-
-    Returns
-    -------
-    plan : portfolio_mkt.plan.Plan
-    window : dict or None
-        The raw ``window:`` section (``None`` when the plan has none).
-
-    Raises
-    ------
-    PlanFileError
-    """
-    from .. import plan as planmod
-
-    file = planmod.resolve_plan_path(path)
-    text = file.read_text(encoding="utf-8")
-    fmt = "toml" if file.suffix.lower() == ".toml" else "yaml"
-    raw, line_map = planmod._parse(text, fmt, str(path))
-    window = raw.get("window") if isinstance(raw, dict) else None
-    if window is not None and not isinstance(window, dict):
-        raise PlanFileError(f"{path}: field 'window' must be a mapping (weeks, start, ...).")
-    try:
-        return planmod.load_plan(path), window
-    except PlanFileError:
-        if window is None:
-            raise
-    # The plan-file schema does not know 'window:' yet: validate the rest of the file as usual.
-    # (Transitional: once PlanSpec has a 'window' field, load_plan above succeeds.)
-    rest = {k: v for k, v in raw.items() if k != "window"}
-    src = planmod._Source(str(path), text, fmt, line_map)
-    try:
-        spec = planmod.PlanSpec.model_validate(rest)
-    except ValidationError as exc:
-        raise planmod._validation_error(src, exc, rest) from None
-    plan = planmod.Plan(spec=spec, path=file, base_dir=file.parent, source=src)
-    plan._load_data()
-    return plan, window

@@ -12,7 +12,7 @@ bound vector followed by a warm-started solve. When the covariance is a factor m
 quadratic form is ``y'y + sum(d_i w_i^2)``: nothing of size ``n x n`` is ever formed.
 
 This module works on NumPy arrays (the normalised data of a problem, :class:`LinearQP`); the
-translation from a :class:`portfolio_mkt.Problem` lives in ``_extract.py``.
+translation from a :class:`portfolio_mkt.Problem` lives in ``_linear_qp.py``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from ..optimization import silence_highs_banner
 from ..status import OPTIMAL, normalize_status
+from ._program import silence_highs_banner
 
 __all__ = ["LinearQP", "PointResult", "OSQPFrontierSolver", "DEFAULT_OSQP_SETTINGS"]
 

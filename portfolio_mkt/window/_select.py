@@ -1,0 +1,64 @@
+"""Choosing assets of a window by ids and attributes (shared by the problem and its constraints)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ConstraintError, format_labels
+
+__all__ = ["select_window_assets"]
+
+
+def select_window_assets(
+    problem: Any, where: Mapping[str, Any] | None, assets: Sequence[Any] | None, owner: str
+) -> np.ndarray:
+    """Boolean mask of the assets chosen by ids (``assets``) and/or attributes (``where``).
+
+    ``where`` maps an attribute of ``problem.assets`` to a value or a list of values; the
+    ``tags`` attribute matches by membership; ``asset`` matches ids. Neither given: all assets.
+
+    Raises
+    ------
+    ConstraintError
+        Unknown asset, unknown attribute, or an empty selection.
+    """
+    n = len(problem.index)
+    mask = np.ones(n, dtype=bool)
+    if assets is not None:
+        ids = [assets] if isinstance(assets, (str, int)) else list(assets)
+        unknown = pd.Index(ids).difference(problem.index)
+        if len(unknown):
+            raise ConstraintError(
+                f"constraint '{owner}' names assets that are not in the problem: "
+                f"{format_labels(unknown)}; check the ids against the problem's assets."
+            )
+        mask &= problem.index.isin(ids)
+    for attr, wanted in dict(where or {}).items():
+        values = ([str(v) for v in wanted] if isinstance(wanted, (list, tuple, set, frozenset))
+                  else [str(wanted)])
+        if attr == "asset":
+            hit = problem.index.astype(str).isin(values)
+        elif attr == "tags":
+            if "tags" not in problem.assets.columns:
+                raise ConstraintError(
+                    f"constraint '{owner}' filters on 'tags' but the assets have no tags column."
+                )
+            hit = np.array([bool(set(values) & set(t)) for t in problem.assets["tags"]])
+        else:
+            if attr not in problem.assets.columns:
+                raise ConstraintError(
+                    f"constraint '{owner}' filters on unknown attribute '{attr}'; the asset "
+                    f"table has: {format_labels(list(problem.assets.columns)) or 'none'}."
+                )
+            hit = problem.assets[attr].astype(str).isin(values).to_numpy()
+        mask &= np.asarray(hit, dtype=bool)
+    if not mask.any():
+        raise ConstraintError(
+            f"constraint '{owner}' selects no assets (where={dict(where or {})}, "
+            f"assets={assets}); check the attribute values."
+        )
+    return mask
