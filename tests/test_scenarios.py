@@ -411,3 +411,16 @@ def test_plot_marks_each_solved_scenario_and_the_base():
     base_line = [ln for ln in ax.lines if ln.get_label() == "base plan"][0]
     assert base_line.get_ydata()[0] == pytest.approx(res.summary.loc["base", "expected_outcome"])
     plt.close(ax.figure)
+
+
+def test_removed_asset_is_not_held_above_zero_by_its_shift_limit():
+    """Removing an asset under a +-10% shift limit: it goes to 0, the others keep their limits."""
+    mu = pd.Series({"a": 3.0, "b": 2.0, "c": 1.0})
+    current = pd.Series({"a": 20.0, "b": 40.0, "c": 40.0})
+    base = pm.Problem(mu, budget=100.0, current=current, budget_mode="cap",
+                      constraints=[pm.ShiftLimit(0.1, name="shift")])
+    alloc = pm.solve(pm.apply_scenario(base, pm.Scenario(remove=["a"])))
+    assert alloc.spend["a"] == pytest.approx(0.0, abs=1e-6)
+    # b and c may each move +-10% of today's spend; the best is both at +10%
+    assert alloc.spend["b"] == pytest.approx(44.0, rel=1e-6)
+    assert alloc.spend["c"] == pytest.approx(44.0, rel=1e-6)

@@ -31,7 +31,7 @@ from ..estimation import (
 from ..exceptions import InputError, PlanFileError
 from ..problem import Problem
 from ..response import CURVE_FAMILIES, make_curve
-from ..risk import FactorCovariance
+from ..whatif import Scenario, apply_scenario
 from ._checks import _Checks, _where
 from ._messages import in_plan_words
 from ._read import _Source
@@ -190,29 +190,10 @@ class Plan(_Tables, _Checks):
         assets = self.assets
         current = self.current
         keep = mu.index
-        if sc is not None:
-            if sc.budget_change is not None:
-                B *= 1.0 + sc.budget_change
-            if sc.risk_aversion is not None:
-                delta = sc.risk_aversion
-            for shock in sc.cost_shocks:
-                members = self._select(shock.where, ("scenarios", sc.name, "cost_shocks"))
-                mu.loc[members] = mu.loc[members] / (1.0 + shock.change)
-            if sc.remove:
-                gone = self._select(sc.remove, ("scenarios", sc.name, "remove"))
-                keep = mu.index.difference(pd.Index(gone), sort=False)
-        removed = len(keep) < len(mu.index)
-        mu = mu.loc[keep]
-        if isinstance(cov, pd.DataFrame):
-            cov = cov.loc[keep, keep]
-        elif isinstance(cov, FactorCovariance) and removed:
-            cov = cov.reindex(keep)
-        if assets is not None:
-            assets = assets.loc[keep]
-        if current is not None:
-            current = current.loc[keep]
+        if sc is not None and sc.remove:  # checked here so the error names the plan's field
+            self._select(sc.remove, ("scenarios", sc.name, "remove"))
         constraints = [c for c in self._constraints(keep) if c.name not in excluded]
-        response = self.response_curves(keep, mu=mu, shocked=sc)
+        response = self.response_curves(keep, mu=mu)
         kwargs: dict[str, Any] = dict(
             covariance=cov,
             budget=B,
@@ -224,7 +205,7 @@ class Plan(_Tables, _Checks):
             max_risk=self.spec.risk.max_risk,
             min_outcome=self.spec.risk.min_outcome,
             budget_mode=self.spec.budget_mode,
-            name=self.name if sc is None else f"{self.name}: {sc.name}",
+            name=self.name,
         )
         if response:
             kwargs["response"] = response
@@ -232,11 +213,38 @@ class Plan(_Tables, _Checks):
         if halo is not None:
             kwargs["halo"] = halo
         try:
-            return Problem(mu, **kwargs)
+            problem = Problem(mu, **kwargs)
+            if sc is None:
+                return problem
+            # the one way a scenario applies to a problem (removed assets held at 0)
+            return apply_scenario(problem, self.scenario_of(sc)).replace(
+                name=f"{self.name}: {sc.name}")
         except PlanFileError:
             raise
         except InputError as exc:
             raise self.source.error((), in_plan_words(str(exc))) from None
+
+    def scenario_of(self, spec: ScenarioSpec | str) -> Any:
+        """The :class:`portfolio_mkt.Scenario` of one of the plan's scenarios.
+
+        Parameters
+        ----------
+        spec : ScenarioSpec or str
+            The scenario (or its name).
+
+        Returns
+        -------
+        portfolio_mkt.Scenario
+        """
+        sc = self._scenario(spec)
+        shocks = [(dict(s.where), float(s.change)) for s in sc.cost_shocks] or None
+        return Scenario(
+            name=sc.name,
+            budget_change=sc.budget_change,
+            cost_shock=shocks,
+            remove=dict(sc.remove) if sc.remove else None,
+            risk_aversion=sc.risk_aversion,
+        )
 
     def halo_frame(self, index: pd.Index | None = None) -> pd.DataFrame | None:
         """The plan's cross-channel lifts as a source x target DataFrame.
@@ -481,6 +489,9 @@ class Plan(_Tables, _Checks):
         if current is not None:
             how = current
         opt_loc = ("history", "options") if isinstance(h, HistorySpec) else loc
+        if options.get("kpi") is not None:
+            self._load_wide_history(ref.file, options, opt_loc)
+            return
         try:
             result = problem_from_history(self.history, s.budget_amount, **options)
         except TypeError as exc:
@@ -497,6 +508,58 @@ class Plan(_Tables, _Checks):
         if "tags" in self.assets.columns:
             self.assets["tags"] = self.assets["tags"].map(lambda t: ";".join(_tags(t)))
         self._current_from_history(how, opt_loc)
+
+    def _load_wide_history(self, file: str, options: dict[str, Any], loc: Loc) -> None:
+        """One KPI per period and spend per channel: fit a media-mix model (``options: kpi``).
+
+        The options are :class:`portfolio_mkt.mmm.MediaMixModel`'s (``kpi``, ``channels``,
+        ``controls``, ``date``, ``geo``, ``saturation``, ``adstock``, ``l_max`` ...) plus
+        ``draws`` (parameter draws for the model's risk, default 100): the raw column names of
+        the file are mapped here. The channels' planning curves, the model's return covariance
+        and the mean spend per period (scaled to the budget) become the plan's inputs.
+        """
+        from ..mmm import MediaMixModel
+
+        options = dict(options)
+        draws = options.pop("draws", 100)
+        if isinstance(draws, bool) or not isinstance(draws, int) or not 0 <= draws <= 2000:
+            raise self.source.error((*loc, "draws"), "draws must be a whole number from 0 to 2000")
+        if isinstance(options.get("channels"), str):
+            options["channels"] = [c.strip() for c in options["channels"].split(",") if c.strip()]
+        try:
+            model = MediaMixModel(**options).fit(self.history)
+            if draws:
+                model.sample(draws, random_state=0)
+        except TypeError as exc:
+            raise self.source.error(loc, f"invalid media-mix option: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - reported with file and field
+            raise self.source.error(loc, f"cannot fit a media-mix model to {file}: {exc}") from None
+        self.estimate = model
+        ids = [str(a) for a in model.curves_]
+        self.history_curves = {str(a): c for a, c in model.curves_.items()}
+        self.expected_return = pd.Series(0.0, index=pd.Index(ids))
+        if draws:
+            cov = model.return_covariance()
+            cov.index = cov.columns = pd.Index([str(a) for a in cov.index])
+            self.estimated_covariance = cov.loc[ids, ids]
+        self.assets = model.assets_.loc[list(model.curves_), ["market", "channel"]].copy()
+        self.assets.index = pd.Index(ids)
+        mean = model.assets_.loc[list(model.curves_), "current_spend"].astype(float)
+        mean.index = pd.Index(ids)
+        B = self.spec.budget_amount
+        total = float(mean.sum())
+        self.current = mean * (B / total) if total > 0 else None
+        self.history_current = mean
+        self.current_basis = (f"current spend is the mean spend per period of the history "
+                              f"({total:,.6g} in total), scaled to the budget of {B:,.6g}")
+        self.notes.append(self.current_basis.capitalize() + ".")
+        quality = getattr(model, "fit_quality_", None)
+        if isinstance(quality, pd.DataFrame) and "out_of_sample" in quality.index:
+            mape = float(quality.loc["out_of_sample", "mape"])
+            self.notes.append(f"Media-mix model fitted to {file}: out-of-sample MAPE {mape:.1%}"
+                              + (" (above 15%: treat the curves with care)." if mape > 0.15
+                                 else "."))
+        self.history = None  # wide data: the long-history tools (bootstrap, audit) do not apply
 
     def _current_from_history(self, how: Any, loc: Loc) -> None:
         """Current spend from the history, with what it is and the real amounts behind it."""

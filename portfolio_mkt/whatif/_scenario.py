@@ -185,6 +185,13 @@ class Scenario:
                 name += "_"
             base.append(Bounds(upper={a: 0.0 for a in removed}, name=name))
             args["constraints"] = base
+            current = args.get("current", problem.current)
+            if current is not None:
+                # a removed asset's spend today counts as 0: shift limits relative to today do
+                # not hold it above 0 (its money has to move, which is the scenario's point)
+                current = pd.Series(current, dtype=float).copy()
+                current.loc[current.index.intersection(removed)] = 0.0
+                args["current"] = current
         return args
 
     def apply(self, problem: Any) -> Any:
@@ -196,7 +203,8 @@ def apply_scenario(problem: Any, scenario: Scenario | Mapping[str, Any]) -> Any:
     """The problem of a scenario: the one way a scenario applies to a base problem.
 
     Removed assets stay in the problem, held at 0 by a :class:`~portfolio_mkt.Bounds` named
-    :data:`REMOVE_NAME`, so every scenario of a table has the base plan's assets.
+    :data:`REMOVE_NAME`, so every scenario of a table has the base plan's assets; their current
+    spend counts as 0, so shift limits relative to today do not hold them above 0.
 
     Parameters
     ----------
