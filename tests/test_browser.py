@@ -135,3 +135,110 @@ def test_screenshots_are_kept_for_the_docs():
         assert shot.exists() and shot.stat().st_size > 10_000, (
             f"docs/screenshots/{plan}.png is missing: run PORTFOLIO_MKT_SCREENSHOTS=1 "
             "python -m pytest tests/test_browser.py")
+
+
+# ---- the sections wired in from the other packages: whole pieces, deals, exploration, the
+# ---- weekly plan and plan versus actual, all on one page
+
+FULL_PLAN = """
+name: every_section
+outcome: revenue
+currency: USD
+budget: 100000
+min_spend: 15000
+assets:
+  - {id: search_brand_and_generic_us, channel: search, expected_return: 3.0, current: 30000,
+     volatility: 0.3}
+  - {id: social_us, channel: social, expected_return: 2.6, current: 25000, volatility: 0.3}
+  - {id: video_us, channel: video, expected_return: 2.2, current: 20000, volatility: 0.3}
+  - {id: creator_anya, channel: creator, expected_return: 2.4, current: 10000, volatility: 0.4}
+  - {id: creator_dmitri, channel: creator, expected_return: 2.3, current: 8000, volatility: 0.4}
+  - {id: radio, channel: radio, expected_return: 1.6, current: 7000, volatility: 0.3}
+covariance:
+  volatility: relative
+  correlation: 0.2
+response:
+  family: exponential
+  calibrate: current
+risk:
+  risk_aversion: 1.0
+"""
+NEW_SECTIONS = ("whole-pieces", "creator-deals", "exploration", "weekly-plan", "plan-vs-actual")
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    import pandas as pd
+
+    from portfolio_mkt.loop import Workspace, record_actuals, record_plan
+
+    if CHROMIUM is None:
+        pytest.fail("CI is set but Chromium is missing: .ci/run installs the Debian package")
+    d = tmp_path_factory.mktemp("full")
+    plan_file = d / "every_section.yaml"
+    plan_file.write_text(FULL_PLAN, encoding="utf-8")
+    ws_path = d / "ws.db"
+    with Workspace(ws_path) as ws:
+        record_plan(ws, plan_file, start="2026-01-05", n_periods=8, freq="7D")
+        al = ws.allocations()
+        f = al["asset"].map(lambda a: 0.2 if a == "video_us" else 1.02)
+        record_actuals(ws, pd.DataFrame({"period": al["period"], "asset": al["asset"],
+                                         "spend": al["spend"], "outcome": al["expected"] * f}))
+    plan = load_plan(str(plan_file))
+    plan.deals = {"tickets": [{"name": "creator_fees", "fee": 12000,
+                               "where": {"channel": "creator"}}],
+                  "conflicts": [["creator_anya", "creator_dmitri"]]}
+    plan.exploration = {"share": 0.1, "hurdle": 2.0, "candidates": {
+        "new_creator_kim": {"mean": 1.6, "se": 0.8, "noise_sd": 2000},
+        "new_creator_lev": {"mean": 1.0, "se": 0.1, "noise_sd": 2000}}}
+    plan.window = {"weeks": 13, "start": "2026-01-05",
+                   "adstock": {"family": "geometric", "alpha": 0.4},
+                   "seasonality": [{"weeks": ["2026-02-09", "2026-02-16"], "multiplier": 1.4}]}
+    from portfolio_mkt.commands._common import plan_vs_actual
+
+    run = run_plan(plan, n_points=8, n_resamples=0, confidence=False, progress=False,
+                   actuals=plan_vs_actual(plan, ws_path)[0])
+    write_outputs(run, d / "out")
+    report = d / "out" / "report.html"
+    probe = d / "probe.html"
+    probe.write_text(report.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"),
+                     encoding="utf-8")
+    res = _chrome("--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
+    m = re.search(r'<pre id="probe">(.*?)</pre>', res.stdout, re.S)
+    assert m, f"the probe did not run in Chromium: {res.stderr[-2000:]}"
+    import html as htmllib
+
+    data = json.loads(htmllib.unescape(m.group(1)))
+    shot = d / "every_section.png"
+    cmd = [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+           "--hide-scrollbars", f"--window-size={WIDTH},9000", f"--screenshot={shot}",
+           report.as_uri()]
+    subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert shot.exists() and shot.stat().st_size > 10_000
+    if os.environ.get("PORTFOLIO_MKT_SCREENSHOTS"):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SHOTS / "every_section.png")
+    return run, report.read_text(encoding="utf-8"), data, shot
+
+
+def test_new_sections_render_without_overflow(full):
+    run, html, data, _ = full
+    for sid in NEW_SECTIONS:
+        assert f'<section id="{sid}">' in html, sid
+    assert run.whole.applied and run.deals.integer is not None and run.window is not None
+    assert run.actuals is not None and len(run.actuals.alerts)
+    assert data["scroll"] <= data["client"] and data["body"] <= data["client"]
+    wide = [w for w in data["wraps"] if w["scroll"] > w["client"] + 1]
+    assert not wide, f"tables wider than the page column: {wide}"
+    sections = {w["section"] for w in data["wraps"]}
+    assert set(NEW_SECTIONS) <= sections
+
+
+def test_new_figures_are_visible(full):
+    _, _, data, _ = full
+    alts = {i["alt"] for i in data["imgs"]}
+    assert {"weekly plan", "plan versus actual per asset"} <= alts
+    for img in data["imgs"]:
+        assert img["visible"] and img["natural"] > 100, img
+        assert img["width"] > 200 and img["height"] > 100, img
+        assert img["left"] >= 0 and img["right"] <= data["client"], img

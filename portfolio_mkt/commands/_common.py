@@ -270,6 +270,11 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
               f"{money(float(om.risk) - float(a.risk))} less risk.", file=out)
     if getattr(run, "current_breaks", None):
         print("Today's spend does not meet: " + ", ".join(run.current_breaks) + ".", file=out)
+    from ..report import whole_lines
+
+    for line in whole_lines(getattr(run, "whole", None), lambda v: money(v, cur), run.outcome,
+                            str(getattr(run.problem, "objective", "utility"))):
+        print(line, file=out)
     print("", file=out)
     print(format_table(run.table, ["market", "channel", "current", "recommended", "change",
                                "change_pct", "share", "expected_outcome", "marginal_roi",
@@ -284,6 +289,9 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
         print(f"At the same risk the model alone would reach {money(eq['outcome_without'])}:"
               f" the strategy costs {money(cost)} "
               f"({cost / float(eq['outcome_without']):.1%}) at equal risk.", file=out)
+    _print_deals(run, out, cur)
+    _print_weekly(run, out)
+    _print_actuals(run, out)
     from ..report import approval_lines as _approval_lines
 
     lines = _approval_lines(run)
@@ -300,6 +308,136 @@ def print_run(run: Any, out: TextIO | None = None, verbose: bool = True) -> None
                 print(f"\n({key}: {run.unavailable[key]})", file=out)
         for n in dict.fromkeys(run.notes):
             print(f"Note: {n}", file=out)
+
+
+def _print_deals(run: Any, out: TextIO, cur: str) -> None:
+    """Creator deals (whole-piece plan beside the continuous one) and exploration tests."""
+    from ..report import money
+
+    d = getattr(run, "deals", None)
+    if d is None:
+        return
+    g = d.integer
+    if g is not None:
+        print(f"\nCreator deals ({', '.join(d.rules) or 'no rules'}): {g.status}, proven gap "
+              f"{g.gap:.1e} after {g.nodes} nodes; {int(g.funded.sum())} of {len(g.funded)} "
+              "booked.", file=out)
+        print(f"Continuous plan {money(g.relaxation_objective)}, whole-piece plan "
+              f"{money(g.objective)}: whole pieces cost {money(max(g.cost_of_whole_pieces, 0))}."
+              , file=out)
+        t = pd_frame({"whole_piece_spend": g.spend.map(lambda v: money(v, cur)),
+                      "continuous_spend": (g.relaxation.spend.reindex(g.spend.index)
+                                           .map(lambda v: money(v, cur))
+                                           if g.relaxation is not None else "")})
+        t.index.name = "asset"
+        print(format_table(t), file=out)
+    e = d.exploration
+    if e is not None:
+        print(f"\nExploration: {money(e.allocated, cur)} of {money(e.reserved, cur)} reserved, "
+              f"{len(e.tests)} test(s); hurdle return {e.hurdle:.3g}.", file=out)
+        if len(e.tests):
+            t = e.tests[["budget", "weeks", "weekly_spend", "mde", "scale_if"]].copy()
+            for c in ("budget", "weekly_spend"):
+                t[c] = t[c].map(lambda v: money(v, cur))
+            t.index.name = "asset"
+            print(format_table(t), file=out)
+    if d.error:
+        print(f"({d.error})", file=out)
+
+
+def _print_weekly(run: Any, out: TextIO) -> None:
+    """The weekly plan (plans with a ``window`` section)."""
+    weekly = getattr(run, "window", None)
+    if weekly is None:
+        why = getattr(run, "unavailable", {}).get("weekly-plan")
+        if why:
+            print(f"\n({why})", file=out)
+        return
+    from ..report import week_label
+
+    print("", file=out)
+    print(weekly.summary(), file=out)
+    spend = weekly.spend.copy()
+    spend.index = [week_label(i) for i in spend.index]
+    print("\nSpend per week and asset:", file=out)
+    print(spend.to_string(float_format=lambda v: f"{v:,.0f}"), file=out)
+
+
+def _print_actuals(run: Any, out: TextIO) -> None:
+    """Plan versus actual (when a workspace holds actuals for the plan)."""
+    act = getattr(run, "actuals", None)
+    if act is None:
+        why = getattr(run, "unavailable", {}).get("plan-vs-actual")
+        if why:
+            print(f"\n({why})", file=out)
+        return
+    print(f"\nPlan versus actual ({act.table['period'].nunique()} period(s), workspace "
+          f"{act.workspace}; alert: outside the interval and more than {act.threshold:.0%} "
+          "off):", file=out)
+    cols = [c for c in ("periods", "predicted", "actual", "deviation", "alerts", "drift")
+            if c in act.summary.columns]
+    s = act.summary[cols].copy()
+    s.index.name = "asset"
+    print(format_table(s), file=out)
+    for m in act.alerts["message"].head(12) if len(act.alerts) else []:
+        print(f"  ALERT {m}", file=out)
+
+
+def plan_vs_actual(plan: Any, workspace: Any = None, threshold: float | None = None
+                   ) -> tuple[Any, str | None]:
+    """Plan versus actual for ``plan`` when a workspace holds actuals for its recorded plans.
+
+    The workspace is never created here: without the file (``workspace``, or the default
+    ``.portfolio_mkt/workspace.db`` of the current directory) there is nothing to show.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan (its ``name`` selects the recorded plans).
+    workspace : str or Path, optional
+        The workspace file.
+    threshold : float, optional
+        Alert threshold (default the loop's, 10%).
+
+    Returns
+    -------
+    ActualsRun or None
+        For :func:`portfolio_mkt.report.run_plan` (``actuals=``).
+    str or None
+        Why a workspace that was asked for could not be used.
+    """
+    from ..exceptions import PortfolioMktError
+    from ..loop import DEFAULT_THRESHOLD, DEFAULT_WORKSPACE, Workspace, compare
+    from ..report import as_actuals
+
+    path = Path(workspace) if workspace is not None else DEFAULT_WORKSPACE
+    if not path.is_file():
+        return None, (f"no workspace at {str(path)!r}: record the plan and its actuals with "
+                      "`portfolio-mkt record` and `portfolio-mkt actuals`"
+                      if workspace is not None else None)
+    thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    try:
+        with Workspace(path) as ws:
+            plans = ws.plans()
+            ids = [int(i) for i in plans.loc[plans["name"] == str(plan.name), "id"]]
+            if not ids:
+                return None, None
+            allocs = ws.allocations()
+            allocs = allocs[allocs["plan_id"].isin(ids)]
+            actuals = ws.actuals()
+            if actuals.empty or allocs.empty:
+                return None, None
+            result = compare(allocs, actuals, threshold=thr)
+    except PortfolioMktError as exc:
+        return None, f"plan versus actual could not be read from {str(path)!r}: {exc}"
+    return as_actuals(result, str(path), ids), None
+
+
+def pd_frame(data: dict[str, Any]) -> Any:
+    """A DataFrame (pandas imported only when needed)."""
+    import pandas as pd
+
+    return pd.DataFrame(data)
 
 
 def write_run(run: Any, args: argparse.Namespace, out: TextIO | None = None) -> None:

@@ -76,6 +76,10 @@ def demo_problem(budget: float | None = None) -> Any:
     )
 
 
+#: Minimum meaningful spend of the demo, as a share of its budget (the plan files' default).
+DEMO_MIN_SPEND_SHARE = 0.005
+
+
 def demo_run(frontier: bool = True, n_points: int = 12, progress: bool | None = None) -> Any:
     """Solve the demo and compute its report (see :func:`portfolio_mkt.report.run_plan`).
 
@@ -94,8 +98,11 @@ def demo_run(frontier: bool = True, n_points: int = 12, progress: bool | None = 
     """
     from ..report import run_plan
 
-    return run_plan(demo_problem(), frontier=frontier, n_points=n_points, scenarios=False,
+    problem = demo_problem()
+    # the command line's minimum meaningful spend: 0.5% of the budget, as for plan files
+    return run_plan(problem, frontier=frontier, n_points=n_points, scenarios=False,
                     confidence=False, progress=progress, outcome="revenue", currency="$",
+                    min_spend=DEMO_MIN_SPEND_SHARE * float(problem.budget),
                     title="Next week's budget for a US/RU campaign, planned from a year of "
                           "weekly spend and revenue with saturation curves fitted per asset.")
 

@@ -16,6 +16,7 @@ from ._common import (
     fmt_num,
     format_table,
     load,
+    plan_vs_actual,
     print_run,
     write_run,
 )
@@ -48,7 +49,8 @@ def register(subparsers: Any) -> None:
     add_plan_arguments(pl)
     add_out_argument(pl, "recommendation, constraints, constraint prices, frontier, scenarios, "
                          "confidence, bias audit and approvals tables (CSV and Parquet, where "
-                         "the plan has them), PNG figures and report.html")
+                         "the plan has them; likewise weekly_plan, weekly_outcome, deals, "
+                         "exploration_tests, plan_vs_actual), PNG figures and report.html")
     add_progress_argument(pl)
     pl.add_argument("--points", type=int, default=20, help="frontier points in the report")
     pl.add_argument("--scenario", default=None, metavar="NAME",
@@ -58,6 +60,9 @@ def register(subparsers: Any) -> None:
                     help="bootstrap resamples for confidence ranges (plans with a history)")
     pl.add_argument("--no-report", action="store_true",
                     help="with --out: tables and figures only, no report.html")
+    pl.add_argument("--workspace", default=None, metavar="PATH",
+                    help="workspace of recorded plans and actuals (default "
+                         ".portfolio_mkt/workspace.db when it exists): adds plan versus actual")
     pl.set_defaults(func=run_plan_command)
 
     fr = subparsers.add_parser("frontier", help="efficient frontier of a plan")
@@ -114,6 +119,7 @@ def run_plan_command(args: argparse.Namespace) -> int:
     from ..report import run_plan
 
     plan, overrides = load(args.plan, args)
+    actuals, why = plan_vs_actual(plan, getattr(args, "workspace", None))
     run = run_plan(
         plan,
         overrides=overrides,
@@ -123,7 +129,10 @@ def run_plan_command(args: argparse.Namespace) -> int:
         confidence=bool(args.out) and args.resamples > 0,
         n_resamples=args.resamples,
         progress=args.progress,
+        actuals=actuals,
     )
+    if why:
+        run.unavailable["plan-vs-actual"] = why
     if "scenario" in overrides:
         run.name = f"{plan.name} (scenario: {overrides['scenario']})"
     print_run(run)

@@ -13,10 +13,19 @@ from typing import Any
 
 from ._analysis import PlanRun, public, recommendation_table, run_plan
 from ._figures import frontier_figure, make_figures
-from ._format import money, number, percent, signed_money
-from ._html import SECTIONS, approval_lines, render_html
+from ._format import money, number, percent, signed_money, week_label
+from ._html import OPTIONAL_SECTIONS, SECTIONS, approval_lines, render_html
 from ._io import csv_safe, figure_png, write_bytes_atomic, write_table, write_text_atomic
 from ._outdir import MARKER, clean_stale, output_directory
+from ._whole import (
+    ActualsRun,
+    Deals,
+    WholePieces,
+    apply_min_spend,
+    as_actuals,
+    plan_value,
+    whole_lines,
+)
 
 __all__ = [
     "PlanRun",
@@ -29,11 +38,20 @@ __all__ = [
     "signed_money",
     "number",
     "percent",
+    "week_label",
     "approval_lines",
     "render_html",
     "write_report",
     "write_outputs",
     "SECTIONS",
+    "OPTIONAL_SECTIONS",
+    "WholePieces",
+    "Deals",
+    "apply_min_spend",
+    "plan_value",
+    "whole_lines",
+    "ActualsRun",
+    "as_actuals",
     "write_bytes_atomic",
     "write_text_atomic",
     "write_table",
@@ -112,6 +130,18 @@ def _write_all(run: PlanRun, d: Path, report: bool) -> list[Path]:
         "bias_audit": run.audit,
         "approvals": run.approvals,
     }
+    weekly = getattr(run, "window", None)
+    if weekly is not None:
+        tables["weekly_plan"] = weekly.spend
+        tables["weekly_outcome"] = weekly.weekly
+    deals = getattr(run, "deals", None)
+    if deals is not None and deals.integer is not None:
+        tables["deals"] = deals.integer.to_frame()
+    if deals is not None and deals.exploration is not None:
+        tables["exploration_tests"] = deals.exploration.tests
+    actuals = getattr(run, "actuals", None)
+    if actuals is not None and getattr(actuals, "table", None) is not None:
+        tables["plan_vs_actual"] = actuals.table
     for stem, frame in tables.items():
         if frame is not None:
             out += write_table(frame, d, stem)

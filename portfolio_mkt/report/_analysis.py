@@ -70,6 +70,14 @@ class PlanRun:
         Section -> plain reason it could not be computed.
     notes : list of str
         Assumptions and caveats.
+    whole : WholePieces or None
+        The minimum meaningful spend applied to the plan (the continuous answer beside it).
+    deals : Deals or None
+        Creator deals and exploration tests (plans with ``deals`` / ``exploration``).
+    window : WindowRun or None
+        The weekly plan (plans with a ``window`` section).
+    actuals : ActualsRun or None
+        Plan versus actual (when a workspace holds actuals for the plan).
     """
 
     name: str
@@ -104,6 +112,10 @@ class PlanRun:
     current_actual: pd.Series | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    whole: Any = None
+    deals: Any = None
+    window: Any = None
+    actuals: Any = None
 
 
 def recommendation_table(allocation: Any) -> pd.DataFrame:
@@ -161,6 +173,8 @@ def run_plan(
     outcome: str | None = None,
     currency: str | None = None,
     title: str | None = None,
+    actuals: Any = None,
+    min_spend: float | None = None,
 ) -> PlanRun:
     """Solve a plan (or a bare problem) and compute the report's sections.
 
@@ -183,6 +197,13 @@ def run_plan(
         ``scenario``) applied to the plan before solving.
     outcome, currency, title : str, optional
         Labels for a bare problem (a plan file gives its own).
+    actuals : MonitorResult, optional
+        Plan versus actual from the operating loop (:func:`portfolio_mkt.loop.monitor`,
+        limited to this plan's records): the report adds a "plan versus actual" section.
+    min_spend : float, optional
+        Minimum meaningful spend per asset in money (every asset 0 or at least this; 0 switches
+        it off). Default: the plan file's ``min_spend`` (0.5% of the budget when absent); a bare
+        problem has none unless given.
 
     Returns
     -------
@@ -202,6 +223,15 @@ def run_plan(
     overrides = dict(overrides or {})
     problem = plan.to_problem(**overrides) if plan is not None else source
     alloc = solve(problem)
+    base_problem = problem
+    whole = None
+    minimum = min_spend
+    if minimum is None and plan is not None:
+        minimum = float(plan.spec.min_spend_amount(float(problem.budget)))
+    if minimum is not None:
+        from ._whole import apply_min_spend
+
+        problem, alloc, whole = apply_min_spend(problem, alloc, float(minimum), solve)
     run = PlanRun(
         name=plan.name if plan else str(problem.name),
         title=(plan.spec.description or plan.name) if plan else (title or str(problem.name)),
@@ -213,6 +243,24 @@ def run_plan(
         plan=plan,
     )
     run.curves = getattr(problem, "response", None) or None
+    run.whole = whole
+    if actuals is not None:
+        from ._whole import as_actuals
+
+        run.actuals = as_actuals(actuals, getattr(actuals, "workspace", ""),
+                                 getattr(actuals, "plan_ids", ()))
+    if whole is not None:
+        run.notes.extend(whole.notes)
+    if plan is not None:
+        from ._whole import run_deals
+
+        run.deals = run_deals(plan, base_problem, whole.minimum if whole is not None else 0.0)
+        from ._whole import run_window
+
+        run.window, why = run_window(plan, base_problem)
+        if why:
+            run.unavailable["weekly-plan"] = why
+            run.notes.append(why)
     if plan is not None:
         run.notes.extend(plan.notes)
         vt = getattr(plan, "views_table", None)
@@ -265,7 +313,8 @@ def _evaluate(problem: Any, spend: np.ndarray) -> tuple[float, float] | None:
 
 def _strategic_names(run: PlanRun, plan: Any) -> list[str]:
     problem = run.problem
-    names = [c.name for c in problem.constraints if getattr(c, "strategic", True)]
+    names = [c.name for c in problem.constraints
+             if getattr(c, "strategic", True) and c.name != "whole_pieces"]
     if plan is not None:
         wanted = set(plan.strategic_constraints())
         names = [n for n in names if n in wanted] or names
@@ -550,7 +599,7 @@ def _current_breaks(run: PlanRun) -> None:
     except Exception:  # noqa: BLE001 - an explanation must never sink the report
         return
     run.current_breaks = [n for n, (viol, tol) in checks.items()
-                          if n not in ("budget", "long_only") and viol > tol]
+                          if n not in ("budget", "long_only", "whole_pieces") and viol > tol]
 
 
 def _current_source(run: PlanRun, plan: Any) -> None:

@@ -257,6 +257,101 @@ def marginal_roi_figure(table: pd.DataFrame, outcome: str = "outcome") -> Any:
     return fig
 
 
+def weekly_figure(weekly: Any, outcome: str = "outcome") -> Any:
+    """Stacked spend per week (largest assets) with the expected outcome per week on top.
+
+    Parameters
+    ----------
+    weekly : WeeklyPlan
+    outcome : str
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    fig, ax = plt.subplots(figsize=(9.5, 4.4))
+    weekly.plot(ax=ax, top=7)
+    ax.set_title("")
+    ax.tick_params(labelsize=9)
+    ax.outcome_axis.tick_params(labelsize=9)
+    for label in ax.get_xticklabels():
+        label.set_fontsize(9)
+    ax.set_ylabel("spend per week")
+    ax.outcome_axis.set_ylabel(f"expected {outcome} per week")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
+    ax.outcome_axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
+    leg = ax.get_legend()
+    if leg is not None:
+        handles, labels = leg.legend_handles, [t.get_text() for t in leg.get_texts()]
+        leg.remove()
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8,
+                   frameon=False)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    else:
+        fig.tight_layout()
+    return fig
+
+
+def _period_label(p: Any) -> str:
+    try:
+        return pd.Timestamp(p).strftime("%d %b")
+    except (TypeError, ValueError):
+        return str(p)[:10]
+
+
+def actuals_figure(table: pd.DataFrame, outcome: str = "outcome", top: int = 9) -> Any:
+    """One small chart per asset: predicted outcome with its interval, actual, alerts.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Long table with ``asset``, ``period``, ``predicted``, ``low``, ``high``, ``actual``
+        and optionally ``alert`` (the loop's :class:`~portfolio_mkt.loop.MonitorResult`).
+    outcome : str
+    top : int, default 9
+        Assets shown (largest predicted outcome first).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    totals = table.groupby("asset")["predicted"].sum().sort_values(ascending=False)
+    assets = list(totals.index[:top])
+    ncol = min(3, len(assets))
+    nrow = int(np.ceil(len(assets) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(9.5, 2.6 * nrow), squeeze=False)
+    for ax in axes.ravel()[len(assets):]:
+        ax.set_visible(False)
+    for ax, a in zip(axes.ravel(), assets, strict=False):
+        t = table[table["asset"] == a].sort_values("period")
+        pos = np.arange(len(t))
+        ax.fill_between(pos, t["low"].astype(float), t["high"].astype(float), color="#9fb8d6",
+                        alpha=0.45, label="predictive interval")
+        ax.plot(pos, t["predicted"], color="#2f5d8a", lw=1.6, label="predicted at actual spend")
+        ax.plot(pos, t["actual"], color="#1d2733", marker="o", ms=3, lw=0.8, label="actual")
+        if "alert" in t.columns and t["alert"].astype(bool).any():
+            al = t["alert"].astype(bool).to_numpy()
+            ax.plot(pos[al], t["actual"].to_numpy()[al], linestyle="none", marker="o", ms=8,
+                    mfc="none", mec="#c0392b", mew=1.6, label="alert")
+        ax.set_title(str(a), fontsize=9)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
+        step = max(1, -(-len(pos) // 3))
+        ax.set_xticks(pos[::step])
+        ax.set_xticklabels([_period_label(p) for p in t["period"].to_numpy()[::step]],
+                           fontsize=8)
+        ax.spines[["top", "right"]].set_visible(False)
+    handles, labels = axes.ravel()[0].get_legend_handles_labels()
+    seen = dict(zip(labels, handles, strict=False))
+    for ax in axes.ravel()[1:len(assets)]:
+        h, lab = ax.get_legend_handles_labels()
+        seen.update(zip(lab, h, strict=False))
+    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=len(seen), fontsize=8,
+               frameon=False)
+    fig.supylabel(outcome, fontsize=9)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
 def make_figures(run: Any) -> dict[str, bytes]:
     """PNG bytes of every figure the run supports.
 
@@ -284,6 +379,12 @@ def make_figures(run: Any) -> dict[str, bytes]:
         builders["frontier"] = lambda: frontier_figure(
             run.frontier, run.chosen_point, run.current_point, run.outcome,
             free=getattr(run, "frontier_free", None))
+    weekly = getattr(run, "window", None)
+    if weekly is not None:
+        builders["weekly_plan"] = lambda: weekly_figure(weekly, run.outcome)
+    actuals = getattr(run, "actuals", None)
+    if actuals is not None and getattr(actuals, "table", None) is not None:
+        builders["plan_vs_actual"] = lambda: actuals_figure(actuals.table, run.outcome)
     figs: dict[str, bytes] = {}
     for name, build in builders.items():
         try:

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 __all__ = [
+    "week_label",
     "DUST",
     "as_float",
     "money",
@@ -242,3 +243,24 @@ def clean_number(value: float, scale: float = 1.0, rel: float = 1e-9) -> float:
     if abs(x) <= rel * max(abs(scale), 1.0):
         return 0.0
     return x + 0.0
+
+
+def week_label(label: Any) -> str:
+    """A period label as people read it (``'2026-01-05'`` for a date, ``'week 3'`` for a number).
+
+    Parameters
+    ----------
+    label : Timestamp, int or str
+
+    Returns
+    -------
+    str
+    """
+    import datetime as _dt
+    import numbers
+
+    if isinstance(label, _dt.datetime | _dt.date):
+        return label.strftime("%Y-%m-%d")
+    if isinstance(label, numbers.Integral) and not isinstance(label, bool):
+        return f"week {int(label)}"
+    return str(label)

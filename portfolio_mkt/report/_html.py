@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from ._format import DUST, as_float, money, number, percent, signed_money
+from ._format import DUST, as_float, money, number, percent, signed_money, week_label
 
-__all__ = ["render_html", "SECTIONS"]
+__all__ = ["render_html", "SECTIONS", "OPTIONAL_SECTIONS"]
 
 #: Section id -> heading, in page order (tests check that each one is present).
 SECTIONS = {
@@ -33,6 +33,15 @@ SECTIONS = {
     "bias-audit": "Is the data biased? Bias audit",
     "approvals": "What needs a human: approval flags",
     "assumptions": "Assumptions and notes",
+}
+
+#: Sections shown only when the plan has them, after the recommendation, in this order.
+OPTIONAL_SECTIONS = {
+    "whole-pieces": "Whole pieces: no token amounts",
+    "creator-deals": "Creator deals: tickets, rate cards and counts",
+    "exploration": "Exploration tests: room for new assets",
+    "weekly-plan": "The plan week by week",
+    "plan-vs-actual": "Plan versus actual",
 }
 
 _MINUS = "−"
@@ -201,8 +210,11 @@ def _moves(run: Any, cur: str, top: int = 3) -> list[str]:
         return []
     big = t[t["change"].abs() >= max(0.005 * float(a.budget), DUST)]
     big = big.reindex(big["change"].abs().sort_values(ascending=False).index).head(top)
-    binding = [n for n in a.binding if n not in ("budget", "long_only")]
+    binding = [n for n in a.binding if n not in ("budget", "long_only", "whole_pieces")]
     member = {n: _members(run, n) for n in binding}
+    w = getattr(run, "whole", None)
+    raised = set(w.raised) if w is not None and w.applied else set()
+    dropped = set(w.dropped) if w is not None and w.applied else set()
     median_roi = float(t.loc[t["recommended"] > DUST, "marginal_roi"].median()) \
         if (t["recommended"] > DUST).any() else float("nan")
     median_roi *= _per_unit(run, cur)[0]
@@ -225,7 +237,13 @@ def _moves(run: Any, cur: str, top: int = 3) -> list[str]:
                 held.append(f"{c.name} (at its ±{percent(limit)} limit)")
         mroi = float(r["marginal_roi"]) * k
         unit = f"next {per}"
-        if held:
+        if str(asset) in raised:
+            why = (f"raised to the minimum meaningful spend of {money(w.minimum, cur)} "
+                   "(whole pieces)")
+        elif str(asset) in dropped:
+            why = (f"below the minimum meaningful spend of {money(w.minimum, cur)}: "
+                   "not funded (whole pieces)")
+        elif held:
             why = ("capped by " if any("limit)" in h for h in held) else "required by ") \
                 + ", ".join(held)
         elif ch < 0 and floors:
@@ -368,7 +386,7 @@ def _summary(run: Any, cur: str) -> list[Block]:
             txt += (f"; the model alone, without the strategy constraints, would choose "
                     f"{split(run.model_only.spend)}")
         blocks.append(_p(txt + "."))
-    binding = [n for n in a.binding if n not in ("budget", "long_only")]
+    binding = [n for n in a.binding if n not in ("budget", "long_only", "whole_pieces")]
     if binding:
         blocks.append(_p("Strategy constraints that hold the plan in place: "
                          + ", ".join(binding) + " (their price is below)."))
@@ -483,6 +501,12 @@ def _frontier_blocks(run: Any, cur: str, figures: dict[str, bytes]) -> list[Bloc
     blocks = [_p("Each point is the best expected outcome for its level of risk. The star is "
                  "the recommendation; the square is today's spend. Moving right buys more "
                  f"expected {run.outcome} with more uncertainty.")]
+    w = getattr(run, "whole", None)
+    if w is not None and w.applied:
+        blocks.append(_p(
+            "The frontier is drawn for the booked assets of the whole-piece plan (each at 0 or "
+            f"at least {money(w.minimum, cur)}); a spend with token amounts, such as today's, "
+            "may lie above it."))
     f = run.frontier
     if "status" in f.columns:
         from ..status import normalize_status
@@ -740,8 +764,193 @@ def render_html(run: Any, figures: dict[str, bytes]) -> str:
     notes.append(f"Money is in {cur or 'the plan’s currency unit'}, rounded to whole units; "
                  "amounts under half a unit are shown as 0.")
     body["assumptions"] = [_ul(notes)]
-    sections = [{"id": sid, "heading": head, "blocks": body[sid]}
-                for sid, head in SECTIONS.items()]
+    body.update(_optional_blocks(run, cur, figures))
+    order = list(SECTIONS)
+    at = order.index("recommendation") + 1
+    order[at:at] = [sid for sid in OPTIONAL_SECTIONS if sid in body]
+    heads = SECTIONS | OPTIONAL_SECTIONS
+    sections = [{"id": sid, "heading": heads[sid], "blocks": body[sid]} for sid in order]
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return _env().get_template("report.html").render(
         name=run.name, title=run.title, sections=sections, stamp=stamp) + "\n"
+
+
+# ---- optional sections: whole pieces, deals, exploration, weekly plan, plan vs actual ------
+
+
+def _optional_blocks(run: Any, cur: str, figures: dict[str, bytes]) -> dict[str, list[Block]]:
+    from ._whole import whole_lines
+
+    out: dict[str, list[Block]] = {}
+    w = getattr(run, "whole", None)
+    if w is not None and w.applied:
+        t = pd.DataFrame({"continuous": w.continuous_spend,
+                          "whole": run.allocation.spend.reindex(w.continuous_spend.index)})
+        t = t.loc[w.token_assets]
+        out["whole-pieces"] = [
+            _ul(whole_lines(w, lambda v: money(v, cur), run.outcome,
+                            str(getattr(run.problem, "objective", "utility")))),
+            _table(t, {"continuous": _money_cell(cur), "whole": _money_cell(cur)}, "asset",
+                   {"continuous": "continuous plan", "whole": "whole-piece plan"}),
+        ]
+    d = getattr(run, "deals", None)
+    if d is not None:
+        blocks = _deals_blocks(run, d, cur)
+        if blocks:
+            out["creator-deals"] = blocks
+        if d.exploration is not None:
+            out["exploration"] = _exploration_blocks(run, d.exploration, cur)
+    win = getattr(run, "window", None)
+    if win is not None:
+        out["weekly-plan"] = _window_blocks(run, win, cur, figures)
+    elif "weekly-plan" in run.unavailable:
+        out["weekly-plan"] = [_na(run.unavailable["weekly-plan"])]
+    act = getattr(run, "actuals", None)
+    if act is not None:
+        out["plan-vs-actual"] = _actuals_blocks(run, act, cur, figures)
+    elif "plan-vs-actual" in run.unavailable:
+        out["plan-vs-actual"] = [_na(run.unavailable["plan-vs-actual"])]
+    return out
+
+
+def _deals_blocks(run: Any, d: Any, cur: str) -> list[Block]:
+    if d.integer is None:
+        return [_na(d.error)] if d.error else []
+    g = d.integer
+    rel = g.relaxation.spend if g.relaxation is not None else None
+    status = ("proven optimal" if g.status == "optimal"
+              else f"stopped by a limit ({g.status}): the best plan found")
+    lines = [
+        f"Deals applied: {', '.join(d.rules) or 'none'}.",
+        f"The whole-piece plan is {status}, proven gap {percent(g.gap)} "
+        f"({g.nodes} nodes): no plan in whole pieces can do better than {_o(g.bound)}.",
+        f"The continuous plan (fees split to the dollar) reaches {_o(g.relaxation_objective)};"
+        f" the whole-piece plan {_o(g.objective)}: whole pieces cost "
+        f"{_o(max(g.cost_of_whole_pieces, 0.0))} of the objective.",
+        f"{int(g.funded.sum())} of {len(g.funded)} assets booked.",
+    ]
+    t = pd.DataFrame({"spend": g.spend, "booked": g.funded})
+    if rel is not None:
+        t["continuous"] = rel.reindex(t.index)
+    if g.units.notna().any():
+        t["units"] = g.units
+    t = t.rename_axis("asset")
+    blocks = [_ul(lines), _table(
+        t, {"spend": _money_cell(cur), "continuous": _money_cell(cur), "booked": _yes,
+            "units": lambda v: _cell("–" if v != v else f"{int(v)}")},
+        "asset", {"spend": "whole-piece spend", "continuous": "continuous spend",
+                  "booked": "booked", "units": "units bought"})]
+    if d.error:
+        blocks.append(_na(d.error))
+    blocks.append(_p("Constraint prices for these rules are those of the continuous "
+                     "relaxation: whole-piece programs have no prices of their own."))
+    return blocks
+
+
+def _exploration_blocks(run: Any, e: Any, cur: str) -> list[Block]:
+    lines = [f"{money(e.reserved, cur)} reserved for tests of assets with little history; "
+             f"{money(e.allocated, cur)} given to {len(e.tests)} readable test(s) "
+             f"({e.rule} rule). An asset is worth scaling when it returns more than "
+             f"{number(e.hurdle)} {run.outcome} per {cur or 'unit of money'} (the hurdle)."]
+    if e.leftover > 0.5:
+        lines.append(f"{money(e.leftover, cur)} of the reserve fits no readable test and goes "
+                     "back to the plan.")
+    blocks = [_ul(lines)]
+    if len(e.tests):
+        t = e.tests[["budget", "weeks", "weekly_spend", "mde", "scale_if"]].rename_axis("asset")
+        blocks.append(_table(
+            t, {"budget": _money_cell(cur), "weeks": lambda v: _cell(f"{int(v)}"),
+                "weekly_spend": _money_cell(cur), "mde": _num_cell(3),
+                "scale_if": _num_cell(3)}, "asset",
+            {"budget": "test budget", "weeks": "weeks", "weekly_spend": "per week",
+             "mde": "smallest return the test can detect",
+             "scale_if": "scale it if the measured return exceeds"}))
+        blocks.append(_p("Each test is large and long enough to read: with this weekly spend "
+                         "and the asset's weekly noise, a return at the hurdle is detected at "
+                         "a 5% one-sided level with 80% power."))
+    else:
+        blocks.append(_na("no candidate is worth a readable test within the reserve"))
+    if len(e.skipped):
+        s = e.skipped.rename_axis("asset")[["why"]]
+        blocks.append(_table(s, {"why": lambda v: _cell(str(v), "wrap")}, "asset",
+                             {"why": "not tested because"}))
+    return blocks
+
+
+def _window_blocks(run: Any, win: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:
+    out = run.outcome
+    wp = win.problem
+    lines = [
+        f"The budget of {money(wp.budget, cur)} is spread over {wp.T} weeks, choosing when as "
+        f"well as where ({win.status}). Expected {out} {_o(win.expected_outcome)} = "
+        f"{_o(win.window_outcome)} inside the window + {_o(win.tail_outcome)} landing in the "
+        f"{wp.horizon} weeks after it (carryover); the spend before the window alone brings "
+        f"{_o(win.carry_in_outcome)}. Risk over the window ±{_o(win.risk)}.",
+    ]
+    t = win.timing or {}
+    if t.get("value") is not None:
+        lines.append(
+            f"Value of timing: {_o(t['value'])} of the objective ({percent(t['share'], True)}) "
+            "over the best plan that spends the same every week.")
+    elif t:
+        lines.append(f"Value of timing not measured: {t.get('note', 'no flat plan')}.")
+    lines.extend(dict.fromkeys(win.notes))
+    blocks: list[Block] = [_ul(lines), _img(figures.get("weekly_plan"), "weekly plan")]
+    spend = win.spend.copy()
+    top = spend.sum().sort_values(ascending=False).index
+    if len(top) > 8:  # the page stays readable: the rest in one column
+        rest = spend[top[8:]].sum(axis=1)
+        spend = spend[top[:8]].assign(other=rest)
+    spend.index = pd.Index([week_label(w) for w in spend.index], name="week")
+    spend["total"] = spend.sum(axis=1)
+    blocks.append(_p(f"Spend per week and asset ({cur or 'money'}):"))
+    blocks.append(_table(spend, {str(c): _money_cell(cur) for c in spend.columns}, "week"))
+    wk = win.weekly[["spend", "outcome", "outcome_low", "outcome_high"]].copy()
+    floored = bool((wk["outcome_low"] < 0).any())
+    wk["outcome_low"] = wk["outcome_low"].clip(lower=0.0)
+    wk.index = pd.Index([week_label(w) for w in wk.index], name="week")
+    blocks.append(_p(f"Expected {out} per week, with a 95% range for the week's noise"
+                     + (" (the low end floored at 0: an outcome is never negative)"
+                        if floored else "") + ":"))
+    blocks.append(_table(wk, {"spend": _money_cell(cur), "outcome": _outcome_cell,
+                              "outcome_low": _outcome_cell, "outcome_high": _outcome_cell},
+                         "week", {"spend": "spend", "outcome": f"expected {out}",
+                                  "outcome_low": "low end", "outcome_high": "high end"}))
+    return blocks
+
+
+def _actuals_blocks(run: Any, act: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:
+    out = run.outcome
+    t = act.table
+    n_periods = t["period"].nunique()
+    dev = act.alerts[act.alerts["kind"] == "deviation"] if len(act.alerts) else act.alerts
+    drift = act.alerts[act.alerts["kind"] != "deviation"] if len(act.alerts) else act.alerts
+    lines = [
+        f"Recorded predictions compared with the actual {out} of {n_periods} period(s) "
+        f"(workspace {act.workspace}). The prediction is read at the spend actually made, with "
+        "its predictive interval.",
+        f"An alert needs both: the actual outside the interval and more than "
+        f"{percent(act.threshold)} away from the prediction, so ordinary noise does not raise "
+        "alarms; a cumulative drift (CUSUM) catches slow decay.",
+    ]
+    blocks: list[Block] = [_ul(lines)]
+    if len(dev) or len(drift):
+        blocks += [_p(str(m), "flag") for m in act.alerts["message"].head(6)]
+        if len(act.alerts) > 6:
+            blocks.append(_p(f"… and {len(act.alerts) - 6} more alerts (plan_vs_actual.csv "
+                             "with --out, or `portfolio-mkt monitor`)."))
+    else:
+        blocks.append(_p("No alert: every actual is within its interval or within "
+                         f"{percent(act.threshold)} of the prediction.", "ok"))
+    s = act.summary.copy()
+    keep = {"periods": "periods", "predicted": f"predicted {out}", "actual": f"actual {out}",
+            "deviation": "deviation", "alerts": "alerts", "drift": "drift"}
+    cols = [c for c in keep if c in s.columns]
+    s = s[cols].rename_axis("asset")
+    blocks.append(_table(s, {"predicted": _outcome_cell, "actual": _outcome_cell,
+                             "deviation": _pct_cell(True),
+                             "periods": lambda v: _cell(f"{int(v)}"),
+                             "alerts": lambda v: _cell(f"{int(v)}"),
+                             "drift": _text_cell}, "asset", keep))
+    blocks.append(_img(figures.get("plan_vs_actual"), "plan versus actual per asset"))
+    return blocks
