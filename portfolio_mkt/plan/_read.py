@@ -351,6 +351,10 @@ def parse_plan_text(text: str, fmt: str, display: str) -> tuple[Any, dict[Loc, i
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or type(exc).__name__
+        if "nesting depth" in str(problem):  # PyYAML >= 6.0.4 stops deep nesting itself
+            raise plan_error(display, f"the plan is nested more than {MAX_DEPTH} levels deep; "
+                             "a plan's sections are at most a few levels deep "
+                             "(see docs/plan_files.md).", line) from None
         raise plan_error(
             display,
             f"not valid YAML ({problem}). Check indentation and that every 'key: value' has a "
