@@ -60,7 +60,6 @@ PENDING: set[tuple[str, str, str]] = {
     ("portfolio_mkt/plan.py", "importlib", "importlib"),
     ("portfolio_mkt/plan.py", "upward", "portfolio_mkt"),
     ("portfolio_mkt/report/_analysis.py", "importlib", "importlib"),
-    ("portfolio_mkt/report/_analysis.py", "upward", "portfolio_mkt"),
     ("portfolio_mkt/cli.py", "private", "portfolio_mkt.report._analysis"),
     ("portfolio_mkt/cli.py", "private", "portfolio_mkt.report._figures"),
     ("portfolio_mkt/cli.py", "private", "portfolio_mkt.report._io"),

@@ -30,12 +30,18 @@ def public(attr: str) -> Any:
     -------
     object or None
     """
-    import portfolio_mkt as pm
+    from ..confidence import ApprovalRules, approval_flags, bootstrap
+    from ..estimation import bias_audit, problem_from_history
+    from ..frontiers import frontier
+    from ..whatif import Scenario, constraint_prices, scenarios
 
-    try:
-        return getattr(pm, attr)
-    except (AttributeError, ImportError):
-        return None
+    names = {
+        "ApprovalRules": ApprovalRules, "approval_flags": approval_flags, "bootstrap": bootstrap,
+        "bias_audit": bias_audit, "problem_from_history": problem_from_history,
+        "frontier": frontier, "Scenario": Scenario, "constraint_prices": constraint_prices,
+        "scenarios": scenarios,
+    }
+    return names.get(attr)
 
 
 @dataclass
@@ -214,8 +220,7 @@ def run_plan(
     InfeasibleError, SolverError
         When the plan itself cannot be solved.
     """
-    import portfolio_mkt as pm
-
+    from .. import optimization as pm
     from ..plan import Plan
 
     solve = solve or pm.solve
@@ -459,7 +464,7 @@ def pm_solve_clarabel(problem: Any) -> Any:
     """Solve with Clarabel at the library's default accuracy (a second, conic opinion)."""
     import warnings
 
-    import portfolio_mkt as pm
+    from .. import optimization as pm
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -524,8 +529,7 @@ def _equal_risk_costs(run: PlanRun, names: list[str], progress: bool | None) -> 
     cost. The exact points are added to the frontier without the strategy, so the constrained
     curve is never drawn above it.
     """
-    import portfolio_mkt as pm
-
+    from .. import optimization as pm
     from ..status import normalize_status
 
     f = run.frontier
@@ -592,7 +596,7 @@ def _equal_risk_costs(run: PlanRun, names: list[str], progress: bool | None) -> 
 
 def _current_breaks(run: PlanRun) -> None:
     """Constraints of the plan that today's spend does not meet (named in the summary)."""
-    import portfolio_mkt as pm
+    from .. import optimization as pm
 
     try:
         checks = pm.verify(run.problem, run.problem.current.to_numpy(dtype=float))
