@@ -161,6 +161,43 @@ def test_whole_plan_is_the_best_pattern_by_enumeration(tmp_path):
     assert w.cost > 0
 
 
+SCENARIOS = """scenarios:
+  - {name: cut40, budget_change: -0.4}
+  - {name: no_search, remove: {asset: search}}
+"""
+
+
+@pytest.mark.parametrize("scenario", [
+    pm.Scenario(name="cut40", budget_change=-0.4),
+    pm.Scenario(name="no_search", remove={"asset": "search"}),
+])
+def test_scenario_rows_book_their_own_whole_pieces(tmp_path, scenario):
+    """A budget cut or a removed asset books its own best funded set, not the base plan's."""
+    p = tmp_path / "four.yaml"
+    p.write_text(SMALL_PLAN + SCENARIOS)
+    plan = load_plan(str(p))
+    run = run_plan(plan, frontier=False, confidence=False, prices=False, scenarios=True)
+    m = assert_no_token(run)
+    problem = pm.apply_scenario(plan.to_problem(), scenario)
+    best = -np.inf
+    for k in range(1, len(problem.index) + 1):
+        for booked in itertools.combinations(problem.index, k):
+            v = solve_pattern(problem, list(booked), m)
+            if v is not None and v > best:
+                best = v
+    row = run.scenarios.loc[scenario.name]
+    assert row["status"] == "optimal"
+    spend = run.scenario_spend[scenario.name]
+    tol = 1e-6 * problem.budget
+    assert spend[(spend > tol) & (spend < m - tol)].empty
+    assert spend.sum() == pytest.approx(problem.budget, rel=1e-6)
+    assert value(problem, spend) == pytest.approx(best, rel=1e-6)
+    base = run.scenarios.loc["base"]
+    assert base["expected_outcome"] == pytest.approx(run.allocation.expected_outcome, rel=1e-9)
+    assert row["outcome_change"] == pytest.approx(
+        row["expected_outcome"] - run.allocation.expected_outcome, rel=1e-9)
+
+
 def test_min_spend_zero_switches_it_off(tmp_path):
     p = tmp_path / "four.yaml"
     p.write_text(SMALL_PLAN.replace("min_spend: 15000", "min_spend: 0"))

@@ -122,6 +122,7 @@ class PlanRun:
     deals: Any = None
     window: Any = None
     actuals: Any = None
+    base_problem: Any = None
 
 
 def recommendation_table(allocation: Any) -> pd.DataFrame:
@@ -249,6 +250,7 @@ def run_plan(
     )
     run.curves = getattr(problem, "response", None) or None
     run.whole = whole
+    run.base_problem = base_problem
     if actuals is not None:
         from ._whole import as_actuals
 
@@ -681,13 +683,18 @@ def _scenarios(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: boo
         run.unavailable["scenarios"] = "the plan defines no scenarios (add a 'scenarios' list)"
         return
     fn = public("scenarios")
+    # scenarios start from the plan before whole pieces: each scenario books its own assets
+    base_problem = run.base_problem if run.base_problem is not None else run.problem
     if fn is not None:
         try:
-            res = fn(run.problem, _scenario_objects(plan, run.problem), backend="sequential",
-                     progress=progress)
-            summary = res.summary.copy()
+            objects = _scenario_objects(plan, base_problem)
+            res = fn(base_problem, objects, backend="sequential", progress=progress)
+            summary, spend = res.summary.copy(), res.spend.copy()
+            if run.whole is not None and run.whole.minimum > 0:
+                summary, spend = _scenarios_in_whole_pieces(run, base_problem, objects, res,
+                                                            solve)
             run.scenarios = summary
-            run.scenario_spend = res.spend.copy()
+            run.scenario_spend = spend
             return
         except PortfolioMktError as exc:
             run.notes.append(f"portfolio_mkt.scenarios failed ({exc}); re-solved one by one")
@@ -702,6 +709,11 @@ def _scenarios(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: boo
         try:
             kw = {k: v for k, v in (overrides or {}).items() if k != "scenario"}
             alloc = solve(plan.to_problem(scenario=sc, **kw))
+            if run.whole is not None and run.whole.minimum > 0:
+                from ._whole import apply_min_spend
+
+                _, alloc, _ = apply_min_spend(plan.to_problem(scenario=sc, **kw), alloc,
+                                              run.whole.minimum, solve)
             row.update(status=alloc.status, budget=alloc.budget,
                        expected_outcome=alloc.expected_outcome, risk=alloc.risk)
             spend[sc.name] = alloc.spend
@@ -716,6 +728,68 @@ def _scenarios(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: boo
     table["risk_change"] = table["risk"] - base.risk
     run.scenarios = table
     run.scenario_spend = pd.DataFrame(spend)
+
+
+def _scenarios_in_whole_pieces(run: PlanRun, base_problem: Any, objects: list[Any], res: Any,
+                               solve: Callable[..., Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scenario rows with every asset at 0 or at least the plan's minimum meaningful spend.
+
+    The base row is the plan as recommended (its whole pieces); a scenario whose continuous
+    answer has token amounts books its own best funded set (``apply_min_spend`` on the scenario's
+    problem), so a budget cut may drop an asset the base plan funds.
+    """
+    from ..whatif import apply_scenario
+    from ._whole import apply_min_spend, token_assets
+
+    minimum = float(run.whole.minimum)
+    summary, spend = res.summary.copy(), res.spend.copy()
+    base_alloc = run.allocation
+    spend["base"] = base_alloc.spend.reindex(spend.index).astype(float)
+    summary.loc["base", ["status", "budget", "expected_outcome", "risk"]] = [
+        str(base_alloc.status), float(base_alloc.budget), float(base_alloc.expected_outcome),
+        float(base_alloc.risk)]
+    if "utility" in summary.columns and hasattr(base_alloc, "utility"):
+        summary.loc["base", "utility"] = float(base_alloc.utility)
+    changed = []
+    for sc in objects:
+        name = sc.name
+        alloc = res.allocations.get(name)
+        if alloc is None or name not in spend.columns:
+            continue
+        col = spend[name].astype(float)
+        if not token_assets(col, minimum, float(alloc.budget)):
+            continue
+        try:
+            _, whole_alloc, info = apply_min_spend(apply_scenario(base_problem, sc), alloc,
+                                                   minimum, solve)
+        except PortfolioMktError as exc:
+            summary.loc[name, "status"] = "failed"
+            if "message" in summary.columns:
+                summary.loc[name, "message"] = f"whole pieces: {exc}"
+            spend[name] = np.nan
+            continue
+        spend[name] = whole_alloc.spend.reindex(spend.index).astype(float)
+        summary.loc[name, ["status", "budget", "expected_outcome", "risk"]] = [
+            str(whole_alloc.status), float(whole_alloc.budget),
+            float(whole_alloc.expected_outcome), float(whole_alloc.risk)]
+        if "utility" in summary.columns and hasattr(whole_alloc, "utility"):
+            summary.loc[name, "utility"] = float(whole_alloc.utility)
+        moved = [*info.dropped, *info.raised]
+        changed.append(f"{name} ({', '.join(moved)})" if moved else name)
+    base = summary.loc["base"]
+    summary["outcome_change"] = summary["expected_outcome"] - float(base["expected_outcome"])
+    summary["outcome_change_pct"] = summary["outcome_change"] / float(base["expected_outcome"])
+    summary["risk_change"] = summary["risk"] - float(base["risk"])
+    if "spend_moved" in summary.columns:
+        diff = spend.sub(spend["base"], axis=0)
+        summary["spend_moved"] = (diff.abs().sum() - diff.sum().abs()) / 2
+        summary.loc[spend.columns[spend.isna().all()], "spend_moved"] = np.nan
+    if changed:
+        run.notes.append(
+            f"Scenarios re-solved in whole pieces (every asset 0 or at least the minimum of "
+            f"{minimum:,.0f}): {'; '.join(changed)}."
+        )
+    return summary, spend
 
 
 def _confidence(run: PlanRun, plan: Any, n_resamples: int, progress: bool | None) -> None:
