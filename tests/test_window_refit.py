@@ -185,3 +185,88 @@ def test_mmm_refit_equals_a_fit_on_the_appended_history():
                                                        rel=1e-9)
     with pytest.raises(InputError, match="one-market"):
         mmm_refit(MediaMixModel(kpi="kpi", channels=["tv"], controls=["price"]), hist)
+
+
+REFIT_PLAN = """\
+name: weekly_refit
+outcome: kpi
+budget: 2600
+history:
+  file: history.csv
+  options: {kpi: kpi, channels: [tv, search], date: date, draws: 0, fourier_order: 0,
+            n_starts: 1, l_max: 3, saturation: exponential}
+window:
+  weeks: 13
+  start: 2025-07-07
+  curves: per_week
+  adstock: {family: geometric, alpha: 0.3, l_max: 3}
+  value_of_timing: false
+"""
+
+
+def test_cli_replan_refit_appends_actuals_and_matches_the_library(tmp_path):
+    import argparse
+    import io
+
+    from portfolio_mkt.commands import window as cmd
+    from portfolio_mkt.plan import load_plan
+    from portfolio_mkt.window import window_from_spec
+
+    rng = np.random.default_rng(2)
+    n = 78
+    dates = pd.date_range("2024-01-08", periods=n, freq="7D")
+    spend = rng.uniform(50, 150, size=(n, 2))
+    kpi = (500 + 300 * (1 - np.exp(-spend[:, 0] / 100)) + 200 * (1 - np.exp(-spend[:, 1] / 80))
+           + rng.normal(0, 5, n))
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "tv": spend[:, 0], "search": spend[:, 1],
+                  "kpi": kpi}).to_csv(tmp_path / "history.csv", index=False)
+    (tmp_path / "plan.yaml").write_text(REFIT_PLAN)
+    # two actual weeks in which search did far better than the history says
+    acts = pd.DataFrame({"week": ["2025-07-07"] * 2 + ["2025-07-14"] * 2,
+                         "asset": ["tv", "search"] * 2, "spend": [120.0, 80.0, 110.0, 90.0],
+                         "outcome": [1400.0, 1400.0, 1450.0, 1450.0]})
+    acts.to_csv(tmp_path / "actuals.csv", index=False)
+    sub = argparse.ArgumentParser().add_subparsers()
+    cmd.register(sub)
+    parser = sub.choices["replan"]
+    args = parser.parse_args([str(tmp_path / "plan.yaml"), "--actuals",
+                              str(tmp_path / "actuals.csv"), "--refit",
+                              "--output", str(tmp_path / "out.csv")])
+    out, err = io.StringIO(), io.StringIO()
+    assert cmd.run_replan(args, out, err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert "Curves refitted with the actual weeks" in text
+    got = pd.read_csv(tmp_path / "out.csv", index_col=0)
+    np.testing.assert_allclose(got.iloc[:2][["tv", "search"]].to_numpy(),
+                               [[120.0, 80.0], [110.0, 90.0]])
+    # the library on the refitted plan (history with the two weeks appended) gives the same
+    plan = load_plan(tmp_path / "plan.yaml")
+    hist = pd.read_csv(tmp_path / "history.csv")
+    extra = pd.DataFrame({"date": ["2025-07-07", "2025-07-14"], "tv": [120.0, 110.0],
+                          "search": [80.0, 90.0], "kpi": [1400.0, 1450.0]})
+    refitted = plan.with_history(pd.concat([hist, extra], ignore_index=True).assign(
+        date=lambda d: pd.to_datetime(d["date"])))
+    wp_new = window_from_spec(plan.spec.window, refitted.to_problem(), base_dir=tmp_path)
+    wp_old = window_from_spec(plan.spec.window, plan.to_problem(), base_dir=tmp_path)
+    original = plan_window(wp_old, value_of_timing=False)
+    wide = pd.DataFrame({"tv": [120.0, 110.0], "search": [80.0, 90.0]},
+                        index=wp_old.periods[:2])
+    lib = replan(original, wide, problem=wp_new)
+    stale = replan(original, wide)
+    assert np.abs(lib.spend.to_numpy() - stale.spend.to_numpy()).max() > 1.0  # refit matters
+    np.testing.assert_allclose(got[["tv", "search"]].to_numpy(),
+                               lib.spend[["tv", "search"]].to_numpy(), rtol=1e-6,
+                               atol=1e-6 * 2600)
+    # without a fitted history, --refit is a clear bad-input error
+    from portfolio_mkt.plan import resolve_plan_path
+
+    (tmp_path / "given.yaml").write_text(resolve_plan_path("quarterly_2m").read_text()
+                                         + "window: {weeks: 13, start: 2026-01-05}\n")
+    first = load_plan(tmp_path / "given.yaml").to_problem().index[0]
+    pd.DataFrame({"week": ["2026-01-05"], "asset": [first], "spend": [1000.0],
+                  "outcome": [5.0]}).to_csv(tmp_path / "a2.csv", index=False)
+    args = parser.parse_args([str(tmp_path / "given.yaml"), "--actuals",
+                              str(tmp_path / "a2.csv"), "--refit"])
+    err = io.StringIO()
+    assert cmd.run_replan(args, io.StringIO(), err) == 2
+    assert "--refit needs a plan whose curves are fitted" in err.getvalue()

@@ -60,8 +60,9 @@ def append_actuals(history: pd.DataFrame, actuals: pd.DataFrame, *, kpi: str,
                 f"refit: the history already holds {clash.iloc[0]:%Y-%m-%d}; actuals must be "
                 "weeks after the history."
             )
-        if pd.api.types.is_datetime64_any_dtype(history[date]):
-            wide[date] = weeks
+        wide[date] = weeks
+        if date in history.columns and not pd.api.types.is_datetime64_any_dtype(history[date]):
+            history = history.assign(**{date: pd.to_datetime(history[date])})
     else:
         wide = wide.drop(columns="week")
     missing = [c for c in history.columns if c not in wide.columns]
