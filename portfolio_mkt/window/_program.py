@@ -192,9 +192,16 @@ class WindowProgram:
             self.fixed_values = np.asarray(fixed, dtype=float)[:, : self.start].reshape(-1)
             self.fixed_param = cp.Parameter(len(idx), value=self.fixed_values / s[idx])
             add("actuals", x[idx], "eq", self.fixed_param, s[idx])
+        stacked: dict[str, list[tuple[sp.csr_matrix, np.ndarray]]] = {}
         for owner, b in self.blocks:
             m, rhs, r = _scale_rows(b.matrix, b.rhs, s)
-            add(owner, m @ x, b.sense, rhs, r)
+            if relax:
+                add(owner, m @ x, b.sense, rhs, r)
+            else:  # one cvxpy constraint per sense: less to canonicalise
+                stacked.setdefault(b.sense, []).append((m, rhs))
+        for sense, parts in stacked.items():
+            m = sp.vstack([p[0] for p in parts], format="csr")
+            add("rows", m @ x, sense, np.concatenate([p[1] for p in parts]), 1.0)
         if flat:
             a_idx = np.repeat(np.arange(n), max(T - 1 - self.start, 0))
             t_idx = np.tile(np.arange(self.start, T - 1), n)
