@@ -10,6 +10,7 @@
 
 Run:  PYTHONPATH=. python benchmarks/window_bench.py [--repeat 3] [--big-n 500 --big-t 52]
       [--no-big] [--quick]   (--quick: one repeat, 200 x 26 as the large case; under 60 s)
+      [--anatomy N T]        (seconds per interior-point iteration by part of the risk model)
 """
 
 from __future__ import annotations
@@ -142,6 +143,53 @@ def run_big(n: int, T: int) -> dict:
             "status": plan.status, "solver": plan.solver, "under 30 s": total + t_build < 30.0}
 
 
+def anatomy(n: int, T: int, max_iter: int = 8) -> pd.DataFrame:
+    """Seconds per Clarabel iteration of the large case by part of the risk model.
+
+    Same window with no covariance, the specific (diagonal) risk only, the factor risk only,
+    and both; Clarabel called directly on the program's conic data for ``max_iter`` iterations.
+    """
+    import scipy.sparse as sp
+
+    wp = make_case(n, T, seed=1)
+    p = wp.problem
+    cov = p.covariance
+    f = np.asarray(cov.factor_root(p.index))
+    d = np.asarray(cov.specific(p.index))
+    ids = p.index
+    variants = {
+        "no covariance": None,
+        "specific only": pm.FactorCovariance(pd.DataFrame(np.zeros((n, 1)), index=ids),
+                                             pd.DataFrame(np.eye(1)), pd.Series(d, index=ids)),
+        "factors only": pm.FactorCovariance(pd.DataFrame(f, index=ids),
+                                            pd.DataFrame(np.eye(f.shape[1])),
+                                            pd.Series(0.0, index=ids)),
+        "both (the case)": cov,
+    }
+    rows = []
+    for name, c in variants.items():
+        q = pm.Problem(p.expected_return, c, budget=p.budget, assets=p.assets,
+                       response=p.response, risk_aversion=0.5)
+        prog = WindowProgram(wp.replace(problem=q))
+        data, _, _ = prog.problem.get_problem_data(cp.CLARABEL, ignore_dpp=True)
+        nvar = data["c"].shape[0]
+        P = data.get("P")
+        P = sp.csc_matrix((nvar, nvar)) if P is None else sp.triu(P).tocsc()
+        st = clarabel.DefaultSettings()
+        st.verbose = False
+        for k, v in CLARABEL_SETTINGS.items():
+            setattr(st, k, v)
+        st.max_iter = max_iter
+        t0 = time.perf_counter()
+        sol = clarabel.DefaultSolver(P, data["c"], data["A"].tocsc(), data["b"],
+                                     dims_to_solver_cones(data["dims"]), st).solve()
+        el = time.perf_counter() - t0
+        rows.append({"risk model": name, "variables": nvar, "rows": data["A"].shape[0],
+                     "nnz(A)": data["A"].nnz, "iterations": sol.iterations,
+                     "s per iteration": el / max(sol.iterations, 1)})
+    return pd.DataFrame(rows).set_index("risk model")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
@@ -151,7 +199,12 @@ def main() -> None:
     ap.add_argument("--big-t", type=int, default=52)
     ap.add_argument("--no-big", action="store_true")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--anatomy", nargs=2, type=int, metavar=("N", "T"), default=None,
+                    help="only: seconds per Clarabel iteration by part of the risk model")
     args = ap.parse_args()
+    if args.anatomy:
+        print(anatomy(*args.anatomy).to_string(float_format=lambda v: f"{v:.3f}"))
+        return
     if args.quick:
         args.repeat, args.big_n, args.big_t = 1, 200, 26
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
