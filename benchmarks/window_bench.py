@@ -11,6 +11,7 @@
 Run:  PYTHONPATH=. python benchmarks/window_bench.py [--repeat 3] [--big-n 500 --big-t 52]
       [--no-big] [--quick]   (--quick: one repeat, 200 x 26 as the large case; under 60 s)
       [--anatomy N T]        (seconds per interior-point iteration by part of the risk model)
+      [--before COMMIT --big-n 200 --big-t 26 --repeat 2]  (against an older window program)
 """
 
 from __future__ import annotations
@@ -190,6 +191,42 @@ def anatomy(n: int, T: int, max_iter: int = 8) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("risk model")
 
 
+def before_after(n: int, T: int, commit: str, repeat: int) -> pd.DataFrame:
+    """This program against the window program of an older ``commit``, interleaved.
+
+    The older ``portfolio_mkt/window/_program.py`` is read with ``git show`` and loaded beside
+    the current one (same problem objects, same process); medians of ``repeat`` solves.
+    """
+    import importlib.util
+    import subprocess
+    import tempfile
+    import warnings
+
+    src = subprocess.run(["git", "show", f"{commit}:portfolio_mkt/window/_program.py"],
+                         capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(src)
+    spec = importlib.util.spec_from_file_location("portfolio_mkt.window._before", fh.name)
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "portfolio_mkt.window"
+    spec.loader.exec_module(mod)
+    wp = make_case(n, T, seed=1)
+    rows = []
+    for r in range(repeat):
+        for name, cls in ((f"before ({commit[:7]})", mod.WindowProgram), ("now", WindowProgram)):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                status, x, used = cls(wp).solve()
+            rows.append({"program": name, "repeat": r, "seconds": time.perf_counter() - t0,
+                         "status": status,
+                         "objective": wp.objective_value(x) if x is not None else np.nan})
+    df = pd.DataFrame(rows)
+    out = df.groupby("program").agg(seconds=("seconds", "median"), status=("status", "last"),
+                                    objective=("objective", "last"))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
@@ -201,7 +238,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--anatomy", nargs=2, type=int, metavar=("N", "T"), default=None,
                     help="only: seconds per Clarabel iteration by part of the risk model")
+    ap.add_argument("--before", default=None, metavar="COMMIT",
+                    help="only: build+compile+solve of the large case against the window "
+                         "program of an older commit (e.g. a9d7e76), interleaved")
     args = ap.parse_args()
+    if args.before:
+        print(before_after(args.big_n, args.big_t, args.before, args.repeat).to_string())
+        return
     if args.anatomy:
         print(anatomy(*args.anatomy).to_string(float_format=lambda v: f"{v:.3f}"))
         return
