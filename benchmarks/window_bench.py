@@ -8,7 +8,10 @@
    Clarabel, same settings), solver time only. Target: within 2x.
 2. 500 assets x 52 weeks, same ingredients: total time of ``plan_window``. Target: under 30 s.
 
-Run:  python benchmarks/window_bench.py [--repeat 3] [--big-n 500 --big-t 52] [--no-big]
+Run:  PYTHONPATH=. python benchmarks/window_bench.py [--repeat 3] [--big-n 500 --big-t 52]
+      [--no-big] [--quick]   (--quick: one repeat, 200 x 26 as the large case; under 60 s)
+      [--anatomy N T]        (seconds per interior-point iteration by part of the risk model)
+      [--before COMMIT --big-n 200 --big-t 26 --repeat 2]  (against an older window program)
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from portfolio_mkt.window import (
     WindowProgram,
     plan_window,
 )
-from portfolio_mkt.window._program import CLARABEL_SETTINGS
+from portfolio_mkt.window._program import CLARABEL_SETTINGS, LARGE_CELLS, LARGE_TOLERANCE
 
 
 def make_case(n: int, T: int, seed: int = 0) -> WindowProblem:
@@ -86,7 +89,9 @@ def direct_clarabel(prog: WindowProgram) -> tuple[float, float]:
     cones = dims_to_solver_cones(data["dims"])
     settings = clarabel.DefaultSettings()
     settings.verbose = False
-    for k, v in CLARABEL_SETTINGS.items():
+    tol = {} if prog.wp.n * prog.wp.T <= LARGE_CELLS else dict.fromkeys(
+        ("tol_gap_abs", "tol_gap_rel", "tol_feas"), LARGE_TOLERANCE)
+    for k, v in {**CLARABEL_SETTINGS, **tol}.items():
         setattr(settings, k, v)
     t0 = time.perf_counter()
     solver = clarabel.DefaultSolver(P, data["c"], data["A"].tocsc(), data["b"], cones, settings)
@@ -136,7 +141,90 @@ def run_big(n: int, T: int) -> dict:
     total = time.perf_counter() - t0
     return {"case": f"{n} x {T}", "problem (s)": t_build, "plan_window (s)": total,
             "compile (s)": plan.compile_time, "solve+compile (s)": plan.solve_time,
-            "status": plan.status, "under 30 s": total + t_build < 30.0}
+            "status": plan.status, "solver": plan.solver, "under 30 s": total + t_build < 30.0}
+
+
+def anatomy(n: int, T: int, max_iter: int = 8) -> pd.DataFrame:
+    """Seconds per Clarabel iteration of the large case by part of the risk model.
+
+    Same window with no covariance, the specific (diagonal) risk only, the factor risk only,
+    and both; Clarabel called directly on the program's conic data for ``max_iter`` iterations.
+    """
+    import scipy.sparse as sp
+
+    wp = make_case(n, T, seed=1)
+    p = wp.problem
+    cov = p.covariance
+    f = np.asarray(cov.factor_root(p.index))
+    d = np.asarray(cov.specific(p.index))
+    ids = p.index
+    variants = {
+        "no covariance": None,
+        "specific only": pm.FactorCovariance(pd.DataFrame(np.zeros((n, 1)), index=ids),
+                                             pd.DataFrame(np.eye(1)), pd.Series(d, index=ids)),
+        "factors only": pm.FactorCovariance(pd.DataFrame(f, index=ids),
+                                            pd.DataFrame(np.eye(f.shape[1])),
+                                            pd.Series(0.0, index=ids)),
+        "both (the case)": cov,
+    }
+    rows = []
+    for name, c in variants.items():
+        q = pm.Problem(p.expected_return, c, budget=p.budget, assets=p.assets,
+                       response=p.response, risk_aversion=0.5)
+        prog = WindowProgram(wp.replace(problem=q))
+        data, _, _ = prog.problem.get_problem_data(cp.CLARABEL, ignore_dpp=True)
+        nvar = data["c"].shape[0]
+        P = data.get("P")
+        P = sp.csc_matrix((nvar, nvar)) if P is None else sp.triu(P).tocsc()
+        st = clarabel.DefaultSettings()
+        st.verbose = False
+        for k, v in CLARABEL_SETTINGS.items():
+            setattr(st, k, v)
+        st.max_iter = max_iter
+        t0 = time.perf_counter()
+        sol = clarabel.DefaultSolver(P, data["c"], data["A"].tocsc(), data["b"],
+                                     dims_to_solver_cones(data["dims"]), st).solve()
+        el = time.perf_counter() - t0
+        rows.append({"risk model": name, "variables": nvar, "rows": data["A"].shape[0],
+                     "nnz(A)": data["A"].nnz, "iterations": sol.iterations,
+                     "s per iteration": el / max(sol.iterations, 1)})
+    return pd.DataFrame(rows).set_index("risk model")
+
+
+def before_after(n: int, T: int, commit: str, repeat: int) -> pd.DataFrame:
+    """This program against the window program of an older ``commit``, interleaved.
+
+    The older ``portfolio_mkt/window/_program.py`` is read with ``git show`` and loaded beside
+    the current one (same problem objects, same process); medians of ``repeat`` solves.
+    """
+    import importlib.util
+    import subprocess
+    import tempfile
+    import warnings
+
+    src = subprocess.run(["git", "show", f"{commit}:portfolio_mkt/window/_program.py"],
+                         capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(src)
+    spec = importlib.util.spec_from_file_location("portfolio_mkt.window._before", fh.name)
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "portfolio_mkt.window"
+    spec.loader.exec_module(mod)
+    wp = make_case(n, T, seed=1)
+    rows = []
+    for r in range(repeat):
+        for name, cls in ((f"before ({commit[:7]})", mod.WindowProgram), ("now", WindowProgram)):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                status, x, used = cls(wp).solve()
+            rows.append({"program": name, "repeat": r, "seconds": time.perf_counter() - t0,
+                         "status": status,
+                         "objective": wp.objective_value(x) if x is not None else np.nan})
+    df = pd.DataFrame(rows)
+    out = df.groupby("program").agg(seconds=("seconds", "median"), status=("status", "last"),
+                                    objective=("objective", "last"))
+    return out
 
 
 def main() -> None:
@@ -147,7 +235,21 @@ def main() -> None:
     ap.add_argument("--big-n", type=int, default=500)
     ap.add_argument("--big-t", type=int, default=52)
     ap.add_argument("--no-big", action="store_true")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--anatomy", nargs=2, type=int, metavar=("N", "T"), default=None,
+                    help="only: seconds per Clarabel iteration by part of the risk model")
+    ap.add_argument("--before", default=None, metavar="COMMIT",
+                    help="only: build+compile+solve of the large case against the window "
+                         "program of an older commit (e.g. a9d7e76), interleaved")
     args = ap.parse_args()
+    if args.before:
+        print(before_after(args.big_n, args.big_t, args.before, args.repeat).to_string())
+        return
+    if args.anatomy:
+        print(anatomy(*args.anatomy).to_string(float_format=lambda v: f"{v:.3f}"))
+        return
+    if args.quick:
+        args.repeat, args.big_n, args.big_t = 1, 200, 26
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
           f"(shared with other jobs: the machine was loaded), python {platform.python_version()},"
           f" cvxpy {cp.__version__}, clarabel {clarabel.__version__}")

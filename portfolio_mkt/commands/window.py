@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["register", "run_replan", "print_weekly_plan", "has_window"]
+__all__ = ["register", "run_replan", "print_weekly_plan", "has_window", "plan_refit"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -38,6 +38,10 @@ def register(subparsers: Any) -> None:
                    help="share of the remaining budget allowed to move vs the original plan")
     p.add_argument("--output", type=Path, default=None,
                    help="write the re-planned weeks x assets table to this CSV")
+    p.add_argument("--refit", action="store_true",
+                   help="refit the curves on the plan's history with the actual weeks appended "
+                        "(needs an 'outcome' column in --actuals and a one-KPI history in the "
+                        "plan) and report which curves moved")
     p.set_defaults(func=run_replan)
 
 
@@ -47,6 +51,11 @@ def has_window(plan: Any) -> bool:
 
 
 def _weekly_plan(path: Any) -> Any:
+    return _load(path)[1]
+
+
+def _load(path: Any) -> tuple[Any, Any]:
+    """``(plan, weekly plan)`` of a plan file with a ``window:`` section."""
     from ..plan import load_plan
     from ..window import plan_window, window_from_spec
 
@@ -62,7 +71,52 @@ def _weekly_plan(path: Any) -> Any:
     wp = window_from_spec(window, plan.to_problem(), base_dir=plan.base_dir)
     spec = getattr(wp, "spec", None)
     timing = bool(getattr(spec, "value_of_timing", True))
-    return plan_window(wp, value_of_timing=timing)
+    return plan, plan_window(wp, value_of_timing=timing)
+
+
+def plan_refit(plan: Any) -> Any:
+    """A ``refit`` for :func:`portfolio_mkt.window.replan` from a plan file's history.
+
+    The actual weeks are appended to the plan's one-KPI (wide) history, the plan is estimated
+    again on it (:meth:`Plan.with_history`, same options) and its ``window:`` section is built
+    on the new curves.
+
+    Parameters
+    ----------
+    plan : Plan
+        A loaded plan with a ``history:`` whose options name a ``kpi`` (a media-mix model).
+
+    Returns
+    -------
+    callable
+        ``refit(actuals) -> WindowProblem``.
+    """
+    import pandas as pd
+
+    from ..exceptions import InputError
+    from ..window import append_actuals, window_from_spec
+
+    model = getattr(plan, "estimate", None)
+    ref = getattr(plan.spec, "history", None)
+    if ref is None or model is None or not hasattr(model, "kpi"):
+        raise InputError(
+            "--refit needs a plan whose curves are fitted from a one-KPI history (history: "
+            "with options kpi, channels); this plan's curves are given or estimated otherwise."
+        )
+    path = Path(plan.base_dir or ".") / (ref if isinstance(ref, str) else ref.file)
+    try:
+        history = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--refit: cannot read the plan's history {path} ({exc}).") from None
+    channels = [str(c) for c in model.channels]
+
+    def refit(actuals: Any) -> Any:
+        frame = append_actuals(history, actuals, kpi=model.kpi, channels=channels,
+                               date=model.date)
+        new = plan.with_history(frame)
+        return window_from_spec(plan.spec.window, new.to_problem(), base_dir=plan.base_dir)
+
+    return refit
 
 
 def _table(frame: Any) -> str:
@@ -134,9 +188,10 @@ def run_replan(args: argparse.Namespace, out: TextIO | None = None,
     from ..window import replan
 
     try:
-        original = _weekly_plan(args.plan)
+        plan, original = _load(args.plan)
         actuals = _read_actuals(args.actuals, original.problem.periods)
-        new = replan(original, actuals, max_move=args.max_move)
+        refit = plan_refit(plan) if getattr(args, "refit", False) else None
+        new = replan(original, actuals, max_move=args.max_move, refit=refit)
     except InfeasibleError as exc:
         print(f"portfolio-mkt replan: infeasible ({', '.join(exc.conflicts)}): {exc}",
               file=err)
@@ -148,6 +203,10 @@ def run_replan(args: argparse.Namespace, out: TextIO | None = None,
     print(new.summary(), file=out)
     print("\nChange per asset over the re-planned weeks:", file=out)
     print(new.changes.to_string(float_format=lambda v: f"{v:,.0f}"), file=out)
+    if getattr(args, "refit", False) and new.curve_moves is not None:
+        print("\nCurves refitted with the actual weeks (outcome of the re-planned weeks at the "
+              "original plan):", file=out)
+        print(new.curve_moves.to_string(float_format=lambda v: f"{v:,.4g}"), file=out)
     print("\nRe-planned spend per week and asset:", file=out)
     print(_table(new.spend), file=out)
     if args.output is not None:

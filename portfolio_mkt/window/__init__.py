@@ -22,6 +22,7 @@ from ._periods import week_text
 from ._plan import WeeklyPlan, plan_window, replan, verify_plan, window_frontier
 from ._problem import WindowProblem
 from ._program import WindowProgram
+from ._refit import append_actuals, mmm_refit
 from ._spec import WindowSpec, window_from_spec
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "WindowProgram",
     "plan_window",
     "replan",
+    "mmm_refit",
+    "append_actuals",
     "window_frontier",
     "verify_plan",
     "WindowSpec",

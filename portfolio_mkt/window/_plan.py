@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -203,6 +203,9 @@ class WeeklyPlan:
         curve changed.
     moved : float or None
         Money moved against the original over the re-planned weeks (``0.5 * sum |diff|``).
+    curve_moves : DataFrame or None
+        Re-plans: per asset, outcome and marginal ROI of the re-planned weeks at the original
+        plan under the old and the new curves, their relative change and ``moved``.
     notes : list of str
     """
 
@@ -249,6 +252,7 @@ class WeeklyPlan:
         self.diff: pd.DataFrame | None = None
         self.changes: pd.DataFrame | None = None
         self.moved: float | None = None
+        self.curve_moves: pd.DataFrame | None = None
         self.notes: list[str] = list(getattr(wp, "notes", []))
 
     # ------------------------------------------------------------------ views
@@ -527,14 +531,87 @@ def _actuals_frame(wp: WindowProblem, actuals: Any) -> tuple[np.ndarray, int, pd
     return x, k, outcomes
 
 
+def _long_actuals(wp: WindowProblem, actuals: Any) -> pd.DataFrame:
+    """The actuals as a long table (week label, asset, spend[, outcome]) for a refit."""
+    x, k, outcomes = _actuals_frame(wp, actuals)
+    weeks = wp.periods[:k]
+    df = pd.DataFrame({"week": np.repeat(weeks, wp.n), "asset": np.tile(wp.index, k),
+                       "spend": x[:, :k].T.reshape(-1)})
+    if outcomes is not None:
+        df["outcome"] = df["week"].map(outcomes)
+    return df
+
+
+def _refitted(wp: WindowProblem, refit: Callable[[pd.DataFrame], Any],
+              actuals: pd.DataFrame) -> WindowProblem:
+    """The window problem with the curves ``refit`` returns."""
+    if not callable(refit):
+        raise InputError(
+            f"replan: refit must be a callable (actuals -> curves or WindowProblem), got "
+            f"{type(refit).__name__}."
+        )
+    out = refit(actuals)
+    if isinstance(out, WindowProblem):
+        if out.budget != wp.budget:
+            raise InputError(
+                f"replan: the refitted problem has budget {out.budget:,.2f}, the plan "
+                f"{wp.budget:,.2f}; keep the window's budget."
+            )
+        return out
+    if not isinstance(out, Mapping):
+        raise InputError(
+            "replan: refit must return a WindowProblem or a mapping asset -> curve, got "
+            f"{type(out).__name__}."
+        )
+    unknown = pd.Index(list(out)).difference(wp.index)
+    if len(unknown):
+        raise AlignmentError(
+            f"replan: the refit returned curves for assets that are not in the plan: "
+            f"{format_labels(unknown)}."
+        )
+    for a, c in out.items():
+        if not (hasattr(c, "value") and hasattr(c, "derivative")):
+            raise InputError(
+                f"replan: the refit's curve for asset {a!r} is a {type(c).__name__}, not a "
+                "response curve."
+            )
+    response = {**wp.response, **dict(out)}
+    new = wp.replace(problem=wp.problem.replace(response=response))
+    new.notes = list(wp.notes)
+    return new
+
+
+def _curve_moves(old: WindowProblem, new: WindowProblem, x: np.ndarray, start: int,
+                 threshold: float) -> pd.DataFrame:
+    """Per asset: outcome and marginal ROI of weeks ``start..`` at plan ``x``, old vs new curves."""
+    cols = slice(start, old.T)
+    o_old, o_new = old.outcome_matrix(x), new.outcome_matrix(x)
+    m_old, m_new = old.marginal_matrix(x), new.marginal_matrix(x)
+    before = o_old[:, start:].sum(1)
+    after = o_new[:, start:].sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(np.abs(before) > 0, (after - before) / np.abs(before),
+                       np.where(after == before, 0.0, np.inf))
+    w = np.maximum(x[:, cols], 0.0)
+    tot = w.sum(1)
+    safe = np.where(tot > 0, tot, 1.0)
+    mroi_old = np.where(tot > 0, (m_old[:, cols] * w).sum(1) / safe, m_old[:, cols].mean(1))
+    mroi_new = np.where(tot > 0, (m_new[:, cols] * w).sum(1) / safe, m_new[:, cols].mean(1))
+    return pd.DataFrame({"outcome_before": before, "outcome_after": after, "change": rel,
+                         "marginal_roi_before": mroi_old, "marginal_roi_after": mroi_new,
+                         "moved": np.abs(rel) > threshold}, index=old.index.copy())
+
+
 def replan(
     plan: WeeklyPlan,
     actuals: Any,
     *,
     problem: WindowProblem | None = None,
+    refit: Callable[[pd.DataFrame], Any] | None = None,
     max_move: float | None = None,
     solver: str | None = None,
     value_of_timing: bool = False,
+    move_threshold: float = 0.01,
 ) -> WeeklyPlan:
     """Re-plan the rest of a window once the first weeks are spent.
 
@@ -554,17 +631,30 @@ def replan(
     problem : WindowProblem, optional
         An updated problem (refitted curves, new seasonality); default the plan's. Same assets
         and weeks.
+    refit : callable, optional
+        Refits the curves with the actuals appended: called with the actuals as a long table
+        (``week``, ``asset``, ``spend`` and ``outcome`` when given) and returns either a new
+        :class:`WindowProblem` (same assets and weeks) or a mapping asset -> curve (per week;
+        assets left out keep their curve). :func:`mmm_refit` builds one from a
+        :class:`~portfolio_mkt.mmm.MediaMixModel` and its history; ``portfolio-mkt replan
+        --refit`` uses the plan file's history. Not together with ``problem``.
     max_move : float, optional
         Share of the remaining budget that may move against the original plan
         (``0.5 * sum |new - original|`` over the remaining weeks), e.g. ``0.3``.
     solver : str, optional
     value_of_timing : bool, default False
+    move_threshold : float, default 0.01
+        A curve has moved when its outcome at the original plan's spend in the re-planned
+        weeks changes by more than this share.
 
     Returns
     -------
     WeeklyPlan
-        With ``original``, ``diff``, ``changes`` and ``moved`` filled; ``weekly['actual']``
-        holds the actual outcomes when given.
+        With ``original``, ``diff``, ``changes`` (per asset: spend before and after, change,
+        ``curve_changed``, ``curve_move``) and ``moved`` filled; ``curve_moves`` (per asset:
+        outcome and marginal ROI of the re-planned weeks at the original plan under the old
+        and the new curves, relative change, ``moved``); ``weekly['actual']`` holds the actual
+        outcomes when given.
 
     Raises
     ------
@@ -575,7 +665,12 @@ def replan(
         Naming the constraints in conflict.
     """
     orig_wp = plan.problem
+    if refit is not None and problem is not None:
+        raise InputError("replan: give either problem (already refitted) or refit, not both.")
     wp = problem if problem is not None else orig_wp
+    if refit is not None:
+        _actuals_frame(orig_wp, actuals)  # bad actuals fail before any refit
+        wp = _refitted(orig_wp, refit, _long_actuals(orig_wp, actuals))
     if not wp.index.equals(orig_wp.index) or not wp.periods.equals(orig_wp.periods):
         raise InputError(
             "replan: the updated problem must have the same assets and weeks as the plan."
@@ -623,8 +718,11 @@ def replan(
     changed = pd.Series(
         [wp.response.get(a) != orig_wp.response.get(a) for a in wp.index], index=wp.index
     )
+    moves = _curve_moves(orig_wp, wp, plan._x, k, float(move_threshold))
+    new.curve_moves = moves
     new.changes = pd.DataFrame({"original": before, "replan": after, "change": after - before,
-                                "curve_changed": changed})
+                                "curve_changed": changed,
+                                "curve_move": moves["change"]})
     new.moved = float(0.5 * np.abs(diff.iloc[future].to_numpy()).sum())
     if outcomes is not None:
         new.weekly["actual"] = outcomes.reindex(new.weekly.index)
@@ -636,6 +734,14 @@ def replan(
     if changed.any():
         new.notes.append(
             f"curves changed since the original plan: {format_labels(wp.index[changed])}."
+        )
+    if moves["moved"].any():
+        parts = [f"{a!r} {100 * moves.loc[a, 'change']:+.1f}% (spend "
+                 f"{new.changes.loc[a, 'change']:+,.0f})"
+                 for a in moves.index[moves["moved"]]]
+        new.notes.append(
+            "curves that moved (outcome at the original plan's spend in the re-planned weeks): "
+            + "; ".join(parts) + "."
         )
     spent_text = f"{fixed.sum():,.0f} spent in {k} weeks; {remaining:,.0f} left"
     new.notes.append(f"re-plan: {spent_text}; moved {new.moved:,.0f} against the original.")

@@ -385,27 +385,40 @@ class WindowProblem:
         return cache[start]
 
     def kernel_matrix(self) -> sp.csr_matrix:
-        """Sparse ``K`` with ``e = K x`` (flat ``x[a * T + t]``, flat ``e[a * P + t]``)."""
+        """Sparse ``K`` with ``e = K x`` (flat ``x[a * T + t]``, flat ``e[a * P + t]``; cached)."""
+        cached = self.__dict__.get("_kernel_cache")
+        if cached is not None:
+            return cached
         rows, cols, vals = [], [], []
         t_idx = np.arange(self.T)
+        lmax = max(len(w) for w in self.kernels)
+        w_all = np.zeros((self.n, lmax))
         for a, w in enumerate(self.kernels):
-            for lag, wl in enumerate(w):
-                if wl == 0:
-                    continue
-                tt = t_idx + lag
-                ok = tt < self.P
-                rows.append(a * self.P + tt[ok])
-                cols.append(a * self.T + t_idx[ok])
-                vals.append(np.full(int(ok.sum()), wl))
+            w_all[a, : len(w)] = w
+        for lag in range(lmax):
+            tt = t_idx + lag
+            ok = tt < self.P
+            a_idx = np.flatnonzero(w_all[:, lag] != 0)
+            if not ok.any() or a_idx.size == 0:
+                continue
+            rows.append((a_idx[:, None] * self.P + tt[ok][None, :]).reshape(-1))
+            cols.append((a_idx[:, None] * self.T + t_idx[ok][None, :]).reshape(-1))
+            vals.append(np.repeat(w_all[a_idx, lag], int(ok.sum())))
         if not rows:
-            return sp.csr_matrix((self.n * self.P, self.n * self.T))
-        return sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(self.n * self.P, self.n * self.T),
-        )
+            k = sp.csr_matrix((self.n * self.P, self.n * self.T))
+        else:
+            k = sp.csr_matrix(
+                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                shape=(self.n * self.P, self.n * self.T),
+            )
+        self.__dict__["_kernel_cache"] = k
+        return k
 
     def carry_effect(self) -> np.ndarray:
-        """Effective spend from the carry-in alone, shape (n, P) (money)."""
+        """Effective spend from the carry-in alone, shape (n, P) (money; cached)."""
+        cached = self.__dict__.get("_carry_cache")
+        if cached is not None:
+            return cached.copy()
         out = np.zeros((self.n, self.P))
         npre = self.pre.shape[1]
         for a, w in enumerate(self.kernels):
@@ -414,7 +427,8 @@ class WindowProblem:
                     j = t - lag  # period before the window, -1 = last one
                     if -j <= npre:
                         out[a, t] += w[lag] * self.pre[a, npre + j]
-        return out
+        self.__dict__["_carry_cache"] = out
+        return out.copy()
 
     def effective_spend(self, spend: Any) -> np.ndarray:
         """Effective spend ``e`` (n x P, money) of a plan ``spend`` (n x T or T x n frame)."""

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..constraints import select_assets
 from ..exceptions import ConstraintError, format_labels
 
 __all__ = ["select_window_assets"]
@@ -19,7 +20,9 @@ def select_window_assets(
     """Boolean mask of the assets chosen by ids (``assets``) and/or attributes (``where``).
 
     ``where`` maps an attribute of ``problem.assets`` to a value or a list of values; the
-    ``tags`` attribute matches by membership; ``asset`` matches ids. Neither given: all assets.
+    ``tags`` attribute matches by membership; ``asset`` matches ids (the rules of
+    :func:`portfolio_mkt.constraints.select_assets`, which does the filtering). Neither given:
+    all assets.
 
     Raises
     ------
@@ -37,25 +40,9 @@ def select_window_assets(
                 f"{format_labels(unknown)}; check the ids against the problem's assets."
             )
         mask &= problem.index.isin(ids)
-    for attr, wanted in dict(where or {}).items():
-        values = ([str(v) for v in wanted] if isinstance(wanted, (list, tuple, set, frozenset))
-                  else [str(wanted)])
-        if attr == "asset":
-            hit = problem.index.astype(str).isin(values)
-        elif attr == "tags":
-            if "tags" not in problem.assets.columns:
-                raise ConstraintError(
-                    f"constraint '{owner}' filters on 'tags' but the assets have no tags column."
-                )
-            hit = np.array([bool(set(values) & set(t)) for t in problem.assets["tags"]])
-        else:
-            if attr not in problem.assets.columns:
-                raise ConstraintError(
-                    f"constraint '{owner}' filters on unknown attribute '{attr}'; the asset "
-                    f"table has: {format_labels(list(problem.assets.columns)) or 'none'}."
-                )
-            hit = problem.assets[attr].astype(str).isin(values).to_numpy()
-        mask &= np.asarray(hit, dtype=bool)
+    if where:
+        # the attribute filter is the strategy constraints' own (one definition of "where")
+        mask &= select_assets(getattr(problem, "problem", problem), dict(where), owner)
     if not mask.any():
         raise ConstraintError(
             f"constraint '{owner}' selects no assets (where={dict(where or {})}, "
