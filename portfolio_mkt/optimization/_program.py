@@ -10,7 +10,7 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
-from ..constraints import BuildContext, Row
+from ..constraints import BuildContext, Constraint, Row
 from ..problem import Problem
 
 __all__ = ["Program", "compile_problem", "SOLVER_SETTINGS", "RawResult", "installed_solvers",
@@ -49,6 +49,10 @@ class RawResult:
     duals: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)
     row_slack: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    #: dual of ``w >= 0`` per asset (cvxpy's sign convention); None when not available
+    long_only_dual: np.ndarray | None = None
+    #: "cvxpy" (through cvxpy's canonicalisation) or "direct" (the solver's own API)
+    route: str = "cvxpy"
 
 
 class _RiskAversion:
@@ -105,7 +109,16 @@ class Program:
         budget_sense = "eq" if problem.budget_mode == "exact" else "le"
         ctx.add("budget", cp.sum(self.w), budget_sense, 1.0)
         long_only = self.w >= 0
+        #: each named constraint's linear rows, for the constraints compiled from them alone
+        #: (the direct route, :class:`~portfolio_mkt.optimization._direct.DirectQP`, reads them)
+        self.linear_rows: dict[str, Any] = {}
         for c in problem.constraints:
+            if type(c).build is Constraint.build and c.kind != "custom":
+                rows = c.linear_rows(problem)
+                if rows is not None:
+                    self.linear_rows[c.name] = rows
+                    ctx.add_rows(rows)
+                    continue
             c.build(ctx)
         ret = cp.sum(outcome)
         self.variance = problem.risk_model.expression(self.w)
@@ -161,6 +174,8 @@ class Program:
                                if problem.objective != "utility" or self.variance is not None
                                else "max_return")
         self._compiled = False
+        self._direct: Any = None
+        self._direct_reason: str | None = None
 
     def _scales(self) -> tuple[float, float]:
         """Objective scaling so that solver tolerances mean the same in any outcome unit."""
@@ -288,6 +303,39 @@ class Program:
         return bool(self.problem_cvx.is_dcp(dpp=True))
 
     # ------------------------------------------------------------------ solve
+    @property
+    def direct_reason(self) -> str:
+        """Why the direct route does not apply ("" when it does)."""
+        if self._direct_reason is None:
+            from ._direct import direct_eligible
+
+            ok, why = direct_eligible(self)
+            self._direct_reason = "" if ok else why
+        return self._direct_reason
+
+    @property
+    def direct_ok(self) -> bool:
+        """Whether Clarabel can be called directly on this program's matrices."""
+        return self.direct_reason == ""
+
+    def solve_direct(self, problem: Problem | None = None,
+                     settings: dict[str, Any] | None = None) -> RawResult:
+        """Solve with Clarabel's own API on the program's matrices (no cvxpy canonicalisation).
+
+        ``problem`` (default: the compiled one) is a problem the program represents (see
+        :meth:`can_represent`); its values (budget, expected returns, targets, risk
+        aversion) are read at this call. Never raises for solver trouble.
+        """
+        if not self.direct_ok:
+            raise ValueError(f"the direct route does not apply: {self.direct_reason}")
+        if self._direct is None:
+            from ._direct import DirectQP
+
+            self._direct = DirectQP(self)
+        opts = dict(SOLVER_SETTINGS["CLARABEL"])
+        opts.update(settings or {})
+        return self._direct.solve(self.problem if problem is None else problem, opts)
+
     def solve_with(self, solver: str, warm_start: bool = True,
                    settings: dict[str, Any] | None = None) -> RawResult:
         """Solve once with ``solver``; never raises for solver trouble (status says it)."""
@@ -317,6 +365,8 @@ class Program:
                     continue
                 raw.duals.setdefault(row.owner, []).append((row.sense, np.atleast_1d(
                     np.asarray(dv, dtype=float))))
+            if self.long_only.dual_value is not None:
+                raw.long_only_dual = np.asarray(self.long_only.dual_value, dtype=float).copy()
         return raw
 
 

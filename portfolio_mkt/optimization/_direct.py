@@ -1,0 +1,279 @@
+"""Clarabel called directly on the conic form of a linear-return program (no cvxpy on the way).
+
+A program whose return is linear and whose constraints are all linear rows (budget, bounds,
+locks, group floors and caps, rosters, shift limits, an outcome target) is the QP
+
+    minimise  1/2 w' P w + q' w   subject to   A w + s = b,  s in {0}^m1 x R+^m2
+
+on the budget shares ``w``. :class:`DirectQP` assembles ``P``, ``q``, ``A``, ``b`` from the same
+:class:`~portfolio_mkt.constraints.LinearRows` the cvxpy program is built from, in the same row
+order and with the same objective scaling, so its answer, objective and duals are those the
+cvxpy program would have (the duals in cvxpy's sign convention, per named constraint). What
+cvxpy would spend canonicalising -- seconds for a dense 2,000-asset covariance, most of a
+small problem's solve -- is skipped; the covariance part of ``P`` and the row structure are
+built once per compiled program and only ``q``, ``b`` and the weight of ``P`` follow a re-solve.
+
+A factor covariance ``F F' + diag(d)`` enters with auxiliary variables ``y = F' w`` so that
+``P`` stays sparse (``n + k`` variables, never ``n x n``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._program import Program, RawResult
+
+__all__ = ["DirectQP", "direct_eligible"]
+
+#: cvxpy's status words for Clarabel's statuses (the words cvxpy's own interface uses)
+_STATUS = {
+    "Solved": "optimal",
+    "AlmostSolved": "optimal_inaccurate",
+    "PrimalInfeasible": "infeasible",
+    "AlmostPrimalInfeasible": "infeasible_inaccurate",
+    "DualInfeasible": "unbounded",
+    "AlmostDualInfeasible": "unbounded_inaccurate",
+    "MaxIterations": "user_limit",
+    "MaxTime": "user_limit",
+}
+
+
+def direct_eligible(program: Program) -> tuple[bool, str]:
+    """Whether ``program`` can be solved by :class:`DirectQP`, and why not when it cannot."""
+    from ..terms import LinearReturn
+
+    p = program.problem
+    if program.relax:
+        return False, "the infeasibility relaxation"
+    if not isinstance(program.term, LinearReturn):
+        return False, "response curves or halo effects (not a linear return)"
+    if program.target_variance is not None:
+        return False, "a risk limit (a second-order cone)"
+    kind = type(p.risk_model).__name__
+    if kind not in ("DenseRisk", "FactorRisk", "NoRisk"):
+        return False, f"risk model {kind}"
+    missing = [c.name for c in p.constraints if c.name not in program.linear_rows]
+    if missing:
+        return False, f"constraint(s) {missing} are not plain linear rows"
+    return True, ""
+
+
+@dataclass
+class _Block:
+    """One compiled row block: ``owner``'s rows ``coef @ w (sense) rhs``."""
+
+    owner: str
+    sense: str  # "eq", "le", "ge"
+    coef: sp.csr_matrix  # rows on w (n columns)
+    money: np.ndarray  # right-hand side in money (or shares, see ``scale``)
+    scale: str  # "money": rhs = money / budget; "fixed": rhs = money / compile budget;
+    #             "one": rhs = money (already shares); "outcome": rhs = min_outcome / budget
+    rows: np.ndarray | None = None  # filled in: the block's row positions in A
+
+
+class DirectQP:
+    """The conic QP of a compiled :class:`Program`, solved by Clarabel's own Python API.
+
+    Parameters
+    ----------
+    program : Program
+        A compiled program for which :func:`direct_eligible` holds.
+    """
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        p = program.problem
+        n = p.n_assets
+        self.n = n
+        blocks: list[_Block] = []
+        ones = sp.csr_matrix(np.ones((1, n)))
+        budget_sense = "eq" if p.budget_mode == "exact" else "le"
+        blocks.append(_Block("budget", budget_sense, ones, np.array([1.0]), "one"))
+        for c in p.constraints:
+            rows = program.linear_rows[c.name]
+            scale = "fixed" if rows.unit == "share" else "money"
+            if rows.assets is not None:
+                m = len(rows.assets)
+                sel = sp.csr_matrix((np.ones(m), (np.arange(m), rows.assets)), shape=(m, n))
+                sides = ([(np.ones(m, dtype=bool), "eq", rows.lower)] if rows.equal
+                         else [(np.isfinite(rows.lower), "ge", rows.lower),
+                               (np.isfinite(rows.upper), "le", rows.upper)])
+                for keep, sense, bound in sides:
+                    if keep.any():
+                        blocks.append(_Block(c.name, sense, sel[np.flatnonzero(keep)],
+                                             np.asarray(bound[keep], float), scale))
+                continue
+            for i in range(rows.coef.shape[0]):
+                a = sp.csr_matrix(rows.coef[i:i + 1])
+                if rows.equal:
+                    blocks.append(_Block(c.name, "eq", a, rows.lower[i:i + 1].astype(float),
+                                         scale))
+                    continue
+                if np.isfinite(rows.lower[i]):
+                    blocks.append(_Block(c.name, "ge", a, rows.lower[i:i + 1].astype(float),
+                                         scale))
+                if np.isfinite(rows.upper[i]):
+                    blocks.append(_Block(c.name, "le", a, rows.upper[i:i + 1].astype(float),
+                                         scale))
+        self.has_outcome = program.target_outcome is not None
+        if self.has_outcome:
+            # the row's coefficients are the expected returns: filled in at each solve
+            blocks.append(_Block("min_outcome", "ge", sp.csr_matrix((1, n)), np.zeros(1),
+                                 "outcome"))
+        self.blocks = blocks
+        self.compile_budget = p.budget
+        # risk: P's covariance part, scaled per solve
+        arrays = p.risk_model.arrays()
+        self.k = 0
+        if "dense" in arrays:
+            self.sigma = sp.csc_matrix(np.triu(arrays["dense"]))
+        elif "factor" in arrays:
+            f, d = arrays["factor"], arrays["specific"]
+            self.k = f.shape[1]
+            self.sigma = sp.diags(np.concatenate([d, np.ones(self.k)]), format="csc")
+        else:
+            self.sigma = None
+        self.nv = n + self.k
+        # A: [eq blocks; factor link rows (eq); long-only; ineq blocks]
+        eq = [b for b in blocks if b.sense == "eq"]
+        ineq = [b for b in blocks if b.sense != "eq"]
+        parts: list[sp.spmatrix] = []
+        pos = 0
+        for b in eq:
+            parts.append(sp.hstack([b.coef, sp.csr_matrix((b.coef.shape[0], self.k))]))
+            b.rows = np.arange(pos, pos + b.coef.shape[0])
+            pos += b.coef.shape[0]
+        if self.k:
+            f = arrays["factor"]
+            parts.append(sp.hstack([sp.csr_matrix(f.T), -sp.eye(self.k)]))
+            pos += self.k
+        self.n_eq = pos
+        parts.append(sp.hstack([-sp.eye(n), sp.csr_matrix((n, self.k))]))
+        self.long_only_rows = np.arange(pos, pos + n)
+        pos += n
+        for b in ineq:
+            sign = -1.0 if b.sense == "ge" else 1.0
+            parts.append(sp.hstack([sign * b.coef, sp.csr_matrix((b.coef.shape[0], self.k))]))
+            b.rows = np.arange(pos, pos + b.coef.shape[0])
+            pos += b.coef.shape[0]
+        self.A = sp.vstack(parts, format="csc")
+        self.m = pos
+        self._outcome_row = None
+        if self.has_outcome:
+            ob = blocks[-1]
+            self._outcome_row = int(ob.rows[0])
+            # keep an explicit (dense) pattern so the row's values can be written in place
+            A = self.A.tolil()
+            A[self._outcome_row, :n] = -np.ones(n)
+            self.A = A.tocsc()
+            self._outcome_slots = self._row_slots(self._outcome_row, n)
+
+    def _row_slots(self, row: int, n: int) -> np.ndarray:
+        """Positions in ``A.data`` of row ``row``'s first ``n`` columns (CSC order)."""
+        A = self.A
+        slots = np.empty(n, dtype=np.int64)
+        for j in range(n):
+            lo, hi = A.indptr[j], A.indptr[j + 1]
+            k = lo + int(np.searchsorted(A.indices[lo:hi], row))
+            slots[j] = k
+        return slots
+
+    # ------------------------------------------------------------------ data of one solve
+    def data(self, problem: Any) -> tuple[sp.csc_matrix, np.ndarray, sp.csc_matrix, np.ndarray]:
+        """``P, q, A, b`` for ``problem`` (a problem the program represents)."""
+        prog = self.program
+        n = self.n
+        mu = np.asarray(problem.return_term.mu, dtype=float)
+        budget = float(problem.budget)
+        q = np.zeros(self.nv)
+        kind = prog.objective_kind
+        weight = 0.0
+        if kind == "min_risk":
+            weight = 2.0 * prog.var_scale
+        elif kind == "utility":
+            weight = 2.0 * float(prog._var_weight.value)
+            q[:n] = -prog.obj_scale * mu
+        else:  # max_return
+            q[:n] = -prog.ret_scale * mu
+        if self.sigma is None or weight == 0.0:
+            P = sp.csc_matrix((self.nv, self.nv))
+        else:
+            P = self.sigma * weight
+        b = np.zeros(self.m)
+        for blk in self.blocks:
+            if blk.scale == "one":
+                rhs = blk.money
+            elif blk.scale == "fixed":
+                rhs = blk.money / self.compile_budget
+            elif blk.scale == "money":
+                rhs = blk.money / budget
+            else:
+                rhs = np.array([float(problem.min_outcome) / budget])
+            b[blk.rows] = -rhs if blk.sense == "ge" else rhs
+        A = self.A
+        if self.has_outcome:
+            A = A.copy()
+            A.data[self._outcome_slots] = -mu
+        return P, q, A, b
+
+    def cones(self) -> list[Any]:
+        """Clarabel's cones: the equalities, then the inequalities."""
+        import clarabel
+
+        out = []
+        if self.n_eq:
+            out.append(clarabel.ZeroConeT(self.n_eq))
+        out.append(clarabel.NonnegativeConeT(self.m - self.n_eq))
+        return out
+
+    def solve(self, problem: Any, settings: dict[str, Any] | None = None) -> RawResult:
+        """Solve for ``problem``; never raises for solver trouble (the status says it)."""
+        import clarabel
+
+        from ._program import RawResult
+
+        opts = clarabel.DefaultSettings()
+        opts.verbose = False
+        for key, value in (settings or {}).items():
+            if hasattr(opts, key):
+                setattr(opts, key, value)
+        t0 = time.perf_counter()
+        P, q, A, b = self.data(problem)
+        try:
+            sol = clarabel.DefaultSolver(P, q, A, b, self.cones(), opts).solve()
+            status = _STATUS.get(str(sol.status).split(".")[-1], "solver_error")
+            message = "" if status != "solver_error" else str(sol.status)
+        except Exception as exc:  # noqa: BLE001 - the solver's own errors become a status
+            sol = None
+            status = "solver_error"
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        elapsed = time.perf_counter() - t0
+        w = None
+        objective = None
+        raw = RawResult(status=status, solver="CLARABEL", w=None, objective=None,
+                        solve_time=elapsed, message=message, route="direct")
+        if sol is None or status not in ("optimal", "optimal_inaccurate", "user_limit"):
+            return raw
+        x = np.asarray(sol.x, dtype=float)
+        if not np.all(np.isfinite(x)):
+            raw.status = "solver_error"
+            raw.message = "non-finite solution"
+            return raw
+        w = x[:self.n].copy()
+        value = 0.5 * float(x @ (P @ x + P.T @ x - P.diagonal() * x)) + float(q @ x) \
+            if P.nnz else float(q @ x)
+        objective = -value if self.program.sense == "max" else value
+        raw.w = w
+        raw.objective = objective
+        if status in ("optimal", "optimal_inaccurate"):
+            z = np.asarray(sol.z, dtype=float)
+            for blk in self.blocks:
+                raw.duals.setdefault(blk.owner, []).append((blk.sense, z[blk.rows].copy()))
+            raw.long_only_dual = z[self.long_only_rows].copy()
+        return raw
