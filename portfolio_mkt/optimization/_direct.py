@@ -164,6 +164,7 @@ class DirectQP:
             pos += b.coef.shape[0]
         self.A = sp.vstack(parts, format="csc")
         self.m = pos
+        self._highs_rows: sp.csc_matrix | None = None
         self._outcome_row = None
         if self.has_outcome:
             ob = blocks[-1]
@@ -277,3 +278,110 @@ class DirectQP:
                 raw.duals.setdefault(blk.owner, []).append((blk.sense, z[blk.rows].copy()))
             raw.long_only_dual = z[self.long_only_rows].copy()
         return raw
+
+
+_HIGHS_STATUS = {
+    "kOptimal": "optimal",
+    "kInfeasible": "infeasible",
+    "kUnbounded": "unbounded",
+    "kUnboundedOrInfeasible": "infeasible_or_unbounded",
+    "kTimeLimit": "user_limit",
+    "kIterationLimit": "user_limit",
+    "kSolutionLimit": "user_limit",
+    "kObjectiveBound": "user_limit",
+    "kObjectiveTarget": "user_limit",
+}
+
+
+def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = None
+                ) -> RawResult:
+    """Solve ``qp`` for ``problem`` with highspy (simplex for an LP, active set for a QP).
+
+    The rows are those of :class:`DirectQP` as ``lower <= a'w <= upper`` rows and ``w >= 0``
+    as column bounds; HiGHS's row and column duals are turned into cvxpy's sign convention
+    (a non-negative dual per inequality of a maximisation, as :class:`DirectQP` returns).
+    Never raises for solver trouble (the status says it).
+    """
+    import highspy
+
+    from ._program import RawResult, silence_highs_banner
+
+    silence_highs_banner()
+    t0 = time.perf_counter()
+    P, q, A, b = qp.data(problem)
+    n, nv, m = qp.n, qp.nv, qp.m
+    # undo the cone form: row i of A w + s = b is  a'w == b (zero cone) or a'w <= b
+    keep = np.ones(m, dtype=bool)
+    keep[qp.long_only_rows] = False
+    rows = A[keep]  # CSC row selection keeps CSC
+    rb = b[keep]
+    n_eq = qp.n_eq
+    inf = highspy.kHighsInf
+    lower = np.concatenate([rb[:n_eq], np.full(len(rb) - n_eq, -inf)])
+    upper = rb.copy()
+    raw = RawResult(status="solver_error", solver="HIGHS", w=None, objective=None,
+                    solve_time=0.0, route="direct")
+    try:
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        for key, value in (settings or {}).items():
+            h.setOptionValue(key, value)
+        lp = highspy.HighsLp()
+        lp.num_col_ = nv
+        lp.num_row_ = rows.shape[0]
+        lp.col_cost_ = q
+        lp.col_lower_ = np.concatenate([np.zeros(n), np.full(nv - n, -inf)])
+        lp.col_upper_ = np.full(nv, inf)
+        lp.row_lower_ = lower
+        lp.row_upper_ = upper
+        csc = sp.csc_matrix(rows)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = csc.indptr
+        lp.a_matrix_.index_ = csc.indices
+        lp.a_matrix_.value_ = csc.data
+        lp.a_matrix_.num_col_ = nv
+        lp.a_matrix_.num_row_ = rows.shape[0]
+        model = highspy.HighsModel()
+        model.lp_ = lp
+        if P.nnz:
+            # HiGHS reads the lower triangle of the Hessian column by column
+            low = sp.csc_matrix(P.T)
+            hess = highspy.HighsHessian()
+            hess.dim_ = nv
+            hess.format_ = highspy.HessianFormat.kTriangular
+            hess.start_ = low.indptr
+            hess.index_ = low.indices
+            hess.value_ = low.data
+            model.hessian_ = hess
+        h.passModel(model)
+        h.run()
+        name = str(h.getModelStatus()).split(".")[-1]
+        status = _HIGHS_STATUS.get(name, "solver_error")
+        raw.message = "" if status != "solver_error" else name
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value, dtype=float)
+        row_dual = np.asarray(sol.row_dual, dtype=float)
+        col_dual = np.asarray(sol.col_dual, dtype=float)
+        has_primal = bool(sol.value_valid) and x.size == nv and np.all(np.isfinite(x))
+    except Exception as exc:  # noqa: BLE001 - the solver's own errors become a status
+        raw.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raw.solve_time = time.perf_counter() - t0
+        return raw
+    raw.status = status
+    raw.solve_time = time.perf_counter() - t0
+    if status not in ("optimal", "user_limit") or not has_primal:
+        if status in ("optimal", "user_limit"):
+            raw.status, raw.message = "solver_error", "no primal solution"
+        return raw
+    raw.w = x[:n].copy()
+    value = 0.5 * float(x @ (P @ x + P.T @ x - P.diagonal() * x)) + float(q @ x) \
+        if P.nnz else float(q @ x)
+    raw.objective = -value if qp.program.sense == "max" else value
+    if status == "optimal" and row_dual.size == rows.shape[0]:
+        # HiGHS: the gradient equals A' y + z over the rows as passed (the cone form's rows,
+        # ">=" rows already negated into "<=" rows); the cone form's (cvxpy's) dual is -y
+        pos = np.cumsum(keep) - 1  # row of A -> row of ``rows``
+        for blk in qp.blocks:
+            raw.duals.setdefault(blk.owner, []).append((blk.sense, -row_dual[pos[blk.rows]]))
+        raw.long_only_dual = col_dual[:n].copy()
+    return raw

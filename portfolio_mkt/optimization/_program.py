@@ -319,10 +319,13 @@ class Program:
         return self.direct_reason == ""
 
     def solve_direct(self, problem: Problem | None = None,
-                     settings: dict[str, Any] | None = None) -> RawResult:
+                     settings: dict[str, Any] | None = None,
+                     solver: str = "CLARABEL") -> RawResult:
         """Solve with Clarabel's own API on the program's matrices (no cvxpy canonicalisation).
 
-        ``problem`` (default: the compiled one) is a problem the program represents (see
+        ``solver`` is "CLARABEL" (interior point) or "HIGHS" (simplex for a linear objective,
+        active set for a QP). ``problem`` (default: the compiled one) is a problem the
+        program represents (see
         :meth:`can_represent`); its values (budget, expected returns, targets, risk
         aversion) are read at this call. Never raises for solver trouble.
         """
@@ -332,9 +335,14 @@ class Program:
             from ._direct import DirectQP
 
             self._direct = DirectQP(self)
-        opts = dict(SOLVER_SETTINGS["CLARABEL"])
+        target = self.problem if problem is None else problem
+        opts = dict(SOLVER_SETTINGS.get(solver, {}))
         opts.update(settings or {})
-        return self._direct.solve(self.problem if problem is None else problem, opts)
+        if solver == "HIGHS":
+            from ._direct import solve_highs
+
+            return solve_highs(self._direct, target, opts)
+        return self._direct.solve(target, opts)
 
     def solve_with(self, solver: str, warm_start: bool = True,
                    settings: dict[str, Any] | None = None) -> RawResult:

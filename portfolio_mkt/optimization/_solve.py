@@ -328,7 +328,7 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
         c = kinds.get(name)
         if c is not None and c.kind in ("bounds", "lock", "shift_limit", "roster"):
             # per-asset duals, aligned to the assets they concern
-            ser = _per_asset(c, parts, problem, sign)
+            ser = _per_asset(c, parts, problem, sign, program.linear_rows.get(name))
             if ser is not None:
                 asset_duals[name] = ser * to_units
         viol, tol = checks.get(name, (0.0, 0.0))
@@ -380,14 +380,15 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
 
 
 def _per_asset(c: Any, parts: list[tuple[str, np.ndarray]], problem: Problem,
-               sign: dict[str, float]) -> pd.Series | None:
+               sign: dict[str, float], rows: Any = None) -> pd.Series | None:
     """Sum a per-asset constraint's row duals back onto the assets they concern.
 
     The parts come in the order :meth:`BuildContext.add_rows` emits the constraint's
     :class:`~portfolio_mkt.constraints.LinearRows`: the equality, or the lower then the upper
     sides where they are finite.
     """
-    rows = c.linear_rows(problem)
+    if rows is None:
+        rows = c.linear_rows(problem)
     if rows is None or rows.assets is None:
         return None
     if rows.equal:
@@ -507,24 +508,31 @@ def _routes(program: Program, solver: str | None, time_limit: float | None
             ) -> list[tuple[str, str, dict[str, Any]]]:
     """Every attempt of a solve: (solver, route, settings), best first.
 
-    Routing by problem class (measured by ``benchmarks/solve_bench.py``): a program with a
-    linear return and linear constraints -- dense, factor or no covariance, any objective
-    without a risk limit, with a risk term in the objective -- goes to Clarabel's own API on the matrices the program already has
-    (the "direct" route: no cvxpy canonicalisation, which is most of a small solve and seconds
-    for a dense 2,000-asset covariance, and an interior point method, which beats OSQP's
-    first-order iterations at tight accuracy on dense problems). Linear objectives go to HiGHS,
-    whose simplex ends exactly at the optimal vertex. Everything else, and every fallback,
-    goes through cvxpy: OSQP then Clarabel for QPs, HiGHS then
-    Clarabel for LPs, Clarabel then SCS for conic programs. A forced ``solver`` skips the
-    direct route.
+    Routing by problem class, measured by ``benchmarks/solve_bench.py`` (docs/performance.md):
+    a program with a linear return and linear constraints (no risk limit, no curves) is
+    solved on the matrices the program already has, by the solver's own API (the "direct"
+    route: no cvxpy canonicalisation, which is most of a small solve and seconds for a
+    dense 2,000-asset covariance):
+
+    - a linear objective (no covariance, ``risk_aversion=0``, ``max_return``): HiGHS's
+      simplex, which ends exactly at the optimal vertex;
+    - a dense covariance: HiGHS's active-set QP (fastest of the direct calls at every
+      measured size, 100 to 2,000 assets: the many assets at a bound cost it nothing),
+      then Clarabel;
+    - a factor covariance: Clarabel's interior point on the sparse lifted form.
+
+    Everything else, and every fallback, goes through cvxpy: OSQP then Clarabel for QPs,
+    HiGHS then Clarabel for LPs, Clarabel then SCS for conic programs. A forced ``solver``
+    skips the direct route.
     """
     out: list[tuple[str, str, dict[str, Any]]] = []
-    if solver is None and program.direct_ok and not program.is_lp:
-        out.append(("CLARABEL", "direct", _time_limit_settings("CLARABEL", time_limit)))
+    if solver is None and program.direct_ok:
+        dense = "dense" in program.problem.risk_model.arrays()
+        first = ["HIGHS"] if program.is_lp else ["HIGHS", "CLARABEL"] if dense \
+            else ["CLARABEL"]
+        for s in first:
+            out.append((s, "direct", _time_limit_settings(s, time_limit)))
     for s in _solver_order(program, solver):
-        if out and s == "CLARABEL" and out[0][0] == "CLARABEL" and s != (solver or "").upper():
-            # the cvxpy Clarabel path after the direct one only helps when it is tighter
-            continue
         out.append((s, "cvxpy", _time_limit_settings(s, time_limit)))
     return out
 
@@ -636,7 +644,7 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
         if settings.pop("_retry", False) and settled(best):
             break
         if route == "direct":
-            raw = prog.solve_direct(problem, settings=settings)
+            raw = prog.solve_direct(problem, settings=settings, solver=s)
         else:
             raw = prog.solve_with(s, settings=settings)
         attempts.append({"solver": s, "status": raw.status, "time": raw.solve_time,
@@ -653,8 +661,10 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
         if best is None or (holds(checks) and (not holds(best[1])
                                                or raw.status == cp.OPTIMAL)):
             best = (raw, checks)
-    if best is None or (infeasible and not holds(best[1])):
-        if infeasible:
+    stopped = (time_limit is not None and best is not None and not holds(best[1])
+               and best[0].status == cp.USER_LIMIT)
+    if best is None or (infeasible and not holds(best[1])) or stopped:
+        if infeasible and not stopped:
             # a solver proved infeasibility and no other answer holds: the plan is infeasible
             raise diagnose_infeasibility(problem)
         detail = "; ".join(f"{a['solver']}: {a['status']} {a['message']}".strip()
