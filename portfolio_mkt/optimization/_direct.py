@@ -64,13 +64,31 @@ def direct_eligible(program: Program) -> tuple[bool, str]:
     return True, ""
 
 
+class _Rows:
+    """Sparse rows on ``w`` as triplets (row, column, value), ``m`` rows."""
+
+    def __init__(self, r: np.ndarray, c: np.ndarray, v: np.ndarray, m: int) -> None:
+        self.r, self.c, self.v, self.m = r, c, np.asarray(v, dtype=float), int(m)
+
+    @classmethod
+    def dense(cls, a: np.ndarray) -> _Rows:
+        a = np.asarray(a, dtype=float)
+        r, c = np.nonzero(a)
+        return cls(r, c, a[r, c], a.shape[0])
+
+    @classmethod
+    def select(cls, assets: np.ndarray) -> _Rows:
+        assets = np.asarray(assets, dtype=np.int64)
+        return cls(np.arange(len(assets)), assets, np.ones(len(assets)), len(assets))
+
+
 @dataclass
 class _Block:
     """One compiled row block: ``owner``'s rows ``coef @ w (sense) rhs``."""
 
     owner: str
     sense: str  # "eq", "le", "ge"
-    coef: sp.csr_matrix  # rows on w (n columns)
+    coef: _Rows  # rows on w (n columns)
     money: np.ndarray  # right-hand side in money (or shares, see ``scale``)
     scale: str  # "money": rhs = money / budget; "fixed": rhs = money / compile budget;
     #             "one": rhs = money (already shares); "outcome": rhs = min_outcome / budget
@@ -92,25 +110,24 @@ class DirectQP:
         n = p.n_assets
         self.n = n
         blocks: list[_Block] = []
-        ones = sp.csr_matrix(np.ones((1, n)))
         budget_sense = "eq" if p.budget_mode == "exact" else "le"
-        blocks.append(_Block("budget", budget_sense, ones, np.array([1.0]), "one"))
+        blocks.append(_Block("budget", budget_sense, _Rows.dense(np.ones((1, n))),
+                             np.array([1.0]), "one"))
         for c in p.constraints:
             rows = program.linear_rows[c.name]
             scale = "fixed" if rows.unit == "share" else "money"
             if rows.assets is not None:
-                m = len(rows.assets)
-                sel = sp.csr_matrix((np.ones(m), (np.arange(m), rows.assets)), shape=(m, n))
-                sides = ([(np.ones(m, dtype=bool), "eq", rows.lower)] if rows.equal
-                         else [(np.isfinite(rows.lower), "ge", rows.lower),
-                               (np.isfinite(rows.upper), "le", rows.upper)])
+                sides = ([(np.ones(len(rows.assets), dtype=bool), "eq", rows.lower)]
+                         if rows.equal else
+                         [(np.isfinite(rows.lower), "ge", rows.lower),
+                          (np.isfinite(rows.upper), "le", rows.upper)])
                 for keep, sense, bound in sides:
                     if keep.any():
-                        blocks.append(_Block(c.name, sense, sel[np.flatnonzero(keep)],
+                        blocks.append(_Block(c.name, sense, _Rows.select(rows.assets[keep]),
                                              np.asarray(bound[keep], float), scale))
                 continue
             for i in range(rows.coef.shape[0]):
-                a = sp.csr_matrix(rows.coef[i:i + 1])
+                a = _Rows.dense(rows.coef[i:i + 1])
                 if rows.equal:
                     blocks.append(_Block(c.name, "eq", a, rows.lower[i:i + 1].astype(float),
                                          scale))
@@ -123,9 +140,9 @@ class DirectQP:
                                          scale))
         self.has_outcome = program.target_outcome is not None
         if self.has_outcome:
-            # the row's coefficients are the expected returns: filled in at each solve
-            blocks.append(_Block("min_outcome", "ge", sp.csr_matrix((1, n)), np.zeros(1),
-                                 "outcome"))
+            # the row's coefficients are the expected returns: written in at each solve
+            blocks.append(_Block("min_outcome", "ge", _Rows.dense(-np.ones((1, n))),
+                                 np.zeros(1), "outcome"))
         self.blocks = blocks
         self.compile_budget = p.budget
         # risk: P's covariance part, scaled per solve
@@ -140,40 +157,43 @@ class DirectQP:
         else:
             self.sigma = None
         self.nv = n + self.k
-        # A: [eq blocks; factor link rows (eq); long-only; ineq blocks]
-        eq = [b for b in blocks if b.sense == "eq"]
-        ineq = [b for b in blocks if b.sense != "eq"]
-        parts: list[sp.spmatrix] = []
+        # A (triplets): [eq blocks; factor link rows (eq); long-only; ineq blocks]
+        ri: list[np.ndarray] = []
+        ci: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
         pos = 0
-        for b in eq:
-            parts.append(sp.hstack([b.coef, sp.csr_matrix((b.coef.shape[0], self.k))]))
-            b.rows = np.arange(pos, pos + b.coef.shape[0])
-            pos += b.coef.shape[0]
+
+        def put(rows: _Rows, sign: float) -> np.ndarray:
+            nonlocal pos
+            ri.append(rows.r + pos)
+            ci.append(rows.c)
+            vals.append(sign * rows.v)
+            out = np.arange(pos, pos + rows.m)
+            pos += rows.m
+            return out
+
+        for blk in blocks:
+            if blk.sense == "eq":
+                blk.rows = put(blk.coef, 1.0)
         if self.k:
             f = arrays["factor"]
-            parts.append(sp.hstack([sp.csr_matrix(f.T), -sp.eye(self.k)]))
-            pos += self.k
+            kk, jj = np.nonzero(f.T)
+            put(_Rows(kk, jj, f.T[kk, jj], self.k), 1.0)
+            ri.append(pos - self.k + np.arange(self.k))
+            ci.append(n + np.arange(self.k))
+            vals.append(-np.ones(self.k))
         self.n_eq = pos
-        parts.append(sp.hstack([-sp.eye(n), sp.csr_matrix((n, self.k))]))
-        self.long_only_rows = np.arange(pos, pos + n)
-        pos += n
-        for b in ineq:
-            sign = -1.0 if b.sense == "ge" else 1.0
-            parts.append(sp.hstack([sign * b.coef, sp.csr_matrix((b.coef.shape[0], self.k))]))
-            b.rows = np.arange(pos, pos + b.coef.shape[0])
-            pos += b.coef.shape[0]
-        self.A = sp.vstack(parts, format="csc")
+        self.long_only_rows = put(_Rows.select(np.arange(n)), -1.0)
+        for blk in blocks:
+            if blk.sense != "eq":
+                blk.rows = put(blk.coef, -1.0 if blk.sense == "ge" else 1.0)
         self.m = pos
+        self.A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(ri), np.concatenate(ci))),
+                               shape=(pos, self.nv))
+        self.A.sum_duplicates()
         self._highs_rows: sp.csc_matrix | None = None
-        self._outcome_row = None
         if self.has_outcome:
-            ob = blocks[-1]
-            self._outcome_row = int(ob.rows[0])
-            # keep an explicit (dense) pattern so the row's values can be written in place
-            A = self.A.tolil()
-            A[self._outcome_row, :n] = -np.ones(n)
-            self.A = A.tocsc()
-            self._outcome_slots = self._row_slots(self._outcome_row, n)
+            self._outcome_slots = self._row_slots(int(blocks[-1].rows[0]), n)
 
     def _row_slots(self, row: int, n: int) -> np.ndarray:
         """Positions in ``A.data`` of row ``row``'s first ``n`` columns (CSC order)."""
