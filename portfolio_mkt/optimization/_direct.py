@@ -53,7 +53,7 @@ def direct_eligible(program: Program) -> tuple[bool, str]:
         return False, "the infeasibility relaxation"
     if not isinstance(program.term, LinearReturn):
         return False, "response curves or halo effects (not a linear return)"
-    if program.target_variance is not None:
+    if program.has_risk_target:
         return False, "a risk limit (a second-order cone)"
     kind = type(p.risk_model).__name__
     if kind not in ("DenseRisk", "FactorRisk", "NoRisk"):
@@ -138,7 +138,7 @@ class DirectQP:
                 if np.isfinite(rows.upper[i]):
                     blocks.append(_Block(c.name, "le", a, rows.upper[i:i + 1].astype(float),
                                          scale))
-        self.has_outcome = program.target_outcome is not None
+        self.has_outcome = program.has_outcome_target
         if self.has_outcome:
             # the row's coefficients are the expected returns: written in at each solve
             blocks.append(_Block("min_outcome", "ge", _Rows.dense(-np.ones((1, n))),
@@ -218,7 +218,7 @@ class DirectQP:
         if kind == "min_risk":
             weight = 2.0 * prog.var_scale
         elif kind == "utility":
-            weight = 2.0 * float(prog._var_weight.value)
+            weight = prog.obj_scale * prog._delta
             q[:n] = -prog.obj_scale * mu
         else:  # max_return
             q[:n] = -prog.ret_scale * mu
