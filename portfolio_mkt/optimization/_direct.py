@@ -330,10 +330,13 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
     t0 = time.perf_counter()
     P, q, A, b = qp.data(problem)
     n, nv, m = qp.n, qp.nv, qp.m
-    # undo the cone form: row i of A w + s = b is  a'w == b (zero cone) or a'w <= b
+    # undo the cone form: row i of A w + s = b is  a'w == b (zero cone) or a'w <= b; the
+    # long-only rows become column bounds
     keep = np.ones(m, dtype=bool)
     keep[qp.long_only_rows] = False
-    rows = A[keep]  # CSC row selection keeps CSC
+    if qp._highs_rows is None or qp.has_outcome:  # the outcome row's values change
+        qp._highs_rows = sp.csc_matrix(A[keep])
+    rows = qp._highs_rows
     rb = b[keep]
     n_eq = qp.n_eq
     inf = highspy.kHighsInf
@@ -354,7 +357,7 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
         lp.col_upper_ = np.full(nv, inf)
         lp.row_lower_ = lower
         lp.row_upper_ = upper
-        csc = sp.csc_matrix(rows)
+        csc = rows
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = csc.indptr
         lp.a_matrix_.index_ = csc.indices

@@ -349,7 +349,8 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
     lo_dual = raw.long_only_dual
     if lo_dual is not None:
         asset_duals["long_only"] = pd.Series(-np.asarray(lo_dual) * to_units, index=idx)
-    table = pd.DataFrame.from_records(records).set_index("name")
+    table = pd.DataFrame({k: [r[k] for r in records] for k in records[0] if k != "name"},
+                         index=pd.Index([r["name"] for r in records], name="name"))
     duals_df = pd.DataFrame(asset_duals, index=idx)
     change = None if problem.current is None else pd.Series(x, index=idx) - problem.current
     report = None
