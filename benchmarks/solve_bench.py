@@ -13,7 +13,8 @@ The classes: a dense *sample* covariance (simulated returns, ``T = 2n`` periods,
 factor-built) at n = 100, 300, 1000, 2000; a factor covariance (k = 10) at n = 1000 and 10000;
 no risk term (a linear objective) at n = 1000; a dense QP with locks, group floors and a
 group cap at n = 300. Every timed answer's objective is compared with the most accurate one
-(``gap`` = relative objective difference); a direct call counts as "best" only if its gap is
+(``gap`` = relative objective difference; an answer that breaks a constraint by more than 1e-8
+of the budget does not count); a direct call counts as "best" only if its gap is
 at most 1e-7. Times are medians of interleaved repeats.
 
 Part 2 -- fixed cost per re-solve (14 assets with a cap and a lock): a first solve, a
@@ -119,7 +120,7 @@ def objective(case: dict, w: np.ndarray) -> float:
     return val
 
 
-def feasible(case: dict, w: np.ndarray, tol: float = 1e-6) -> bool:
+def feasible(case: dict, w: np.ndarray, tol: float = 1e-8) -> bool:
     """Whether shares ``w`` satisfy every constraint of the case within ``tol``."""
     if w is None or not np.all(np.isfinite(w)):
         return False
