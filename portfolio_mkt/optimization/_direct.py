@@ -93,6 +93,7 @@ class _Block:
     scale: str  # "money": rhs = money / budget; "fixed": rhs = money / compile budget;
     #             "one": rhs = money (already shares); "outcome": rhs = min_outcome / budget
     rows: np.ndarray | None = None  # filled in: the block's row positions in A
+    assets: np.ndarray | None = None  # per-asset rows (one asset each): their assets
 
 
 class DirectQP:
@@ -124,7 +125,8 @@ class DirectQP:
                 for keep, sense, bound in sides:
                     if keep.any():
                         blocks.append(_Block(c.name, sense, _Rows.select(rows.assets[keep]),
-                                             np.asarray(bound[keep], float), scale))
+                                             np.asarray(bound[keep], float), scale,
+                                             assets=np.asarray(rows.assets[keep], np.int64)))
                 continue
             for i in range(rows.coef.shape[0]):
                 a = _Rows.dense(rows.coef[i:i + 1])
@@ -192,6 +194,7 @@ class DirectQP:
                                shape=(pos, self.nv))
         self.A.sum_duplicates()
         self._highs_rows: sp.csc_matrix | None = None
+        self._highs_keep: np.ndarray | None = None
         if self.has_outcome:
             self._outcome_slots = self._row_slots(int(blocks[-1].rows[0]), n)
 
@@ -330,16 +333,40 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
     t0 = time.perf_counter()
     P, q, A, b = qp.data(problem)
     n, nv, m = qp.n, qp.nv, qp.m
-    # undo the cone form: row i of A w + s = b is  a'w == b (zero cone) or a'w <= b; the
-    # long-only rows become column bounds
-    keep = np.ones(m, dtype=bool)
-    keep[qp.long_only_rows] = False
+    # undo the cone form: row i of A w + s = b is  a'w == b (zero cone) or a'w <= b. Rows on
+    # one asset (long-only, per-asset bounds, locks, shift limits) become column bounds --
+    # the active set handles a bound at no cost, a row at the cost of a working-set row --
+    # each bound remembering the block it came from (its dual is the column's dual)
+    inf = highspy.kHighsInf
+    col_lo = np.concatenate([np.zeros(n), np.full(nv - n, -inf)])
+    col_hi = np.full(nv, inf)
+    lo_owner = np.full(n, -1)  # -1: long-only
+    hi_owner = np.full(n, -1)  # -1: none
+    for bi, blk in enumerate(qp.blocks):
+        if blk.assets is None:
+            continue
+        v = b[blk.rows]
+        if blk.sense in ("ge", "eq"):
+            val = -v if blk.sense == "ge" else v
+            for j, t in zip(blk.assets, val, strict=True):
+                if t > col_lo[j] or (t == col_lo[j] and lo_owner[j] == -1):
+                    col_lo[j], lo_owner[j] = t, bi
+        if blk.sense in ("le", "eq"):
+            for j, t in zip(blk.assets, v, strict=True):
+                if t < col_hi[j] or (t == col_hi[j] and hi_owner[j] == -1):
+                    col_hi[j], hi_owner[j] = t, bi
     if qp._highs_rows is None or qp.has_outcome:  # the outcome row's values change
+        keep = np.ones(m, dtype=bool)
+        keep[qp.long_only_rows] = False
+        for blk in qp.blocks:
+            if blk.assets is not None:
+                keep[blk.rows] = False
+        qp._highs_keep = keep
         qp._highs_rows = sp.csc_matrix(A[keep])
+    keep = qp._highs_keep
     rows = qp._highs_rows
     rb = b[keep]
-    n_eq = qp.n_eq
-    inf = highspy.kHighsInf
+    n_eq = int(keep[:qp.n_eq].sum())
     lower = np.concatenate([rb[:n_eq], np.full(len(rb) - n_eq, -inf)])
     upper = rb.copy()
     raw = RawResult(status="solver_error", solver="HIGHS", w=None, objective=None,
@@ -353,8 +380,8 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
         lp.num_col_ = nv
         lp.num_row_ = rows.shape[0]
         lp.col_cost_ = q
-        lp.col_lower_ = np.concatenate([np.zeros(n), np.full(nv - n, -inf)])
-        lp.col_upper_ = np.full(nv, inf)
+        lp.col_lower_ = col_lo
+        lp.col_upper_ = col_hi
         lp.row_lower_ = lower
         lp.row_upper_ = upper
         csc = rows
@@ -400,11 +427,27 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
     value = 0.5 * float(x @ (P @ x + P.T @ x - P.diagonal() * x)) + float(q @ x) \
         if P.nnz else float(q @ x)
     raw.objective = -value if qp.program.sense == "max" else value
-    if status == "optimal" and row_dual.size == rows.shape[0]:
-        # HiGHS: the gradient equals A' y + z over the rows as passed (the cone form's rows,
-        # ">=" rows already negated into "<=" rows); the cone form's (cvxpy's) dual is -y
-        pos = np.cumsum(keep) - 1  # row of A -> row of ``rows``
+    if status == "optimal" and row_dual.size == rows.shape[0] and col_dual.size == nv:
+        # HiGHS: the gradient equals A' y + d over the rows and columns as passed (the cone
+        # form's rows, ">=" rows already negated into "<=" rows); the cone form's (cvxpy's)
+        # dual of a row is -y; a column's dual d goes to the block owning the active bound:
+        # d > 0 at a lower bound (a ">=" row: +d; an equality: -d), d < 0 at an upper bound
+        z = np.zeros(m)
+        z[np.flatnonzero(keep)] = -row_dual
+        d = col_dual[:n]
+        lo_dual = np.where(d > 0, d, 0.0)
+        for j in np.flatnonzero(d > 0):
+            if lo_owner[j] >= 0:
+                blk = qp.blocks[lo_owner[j]]
+                k = blk.rows[int(np.flatnonzero(blk.assets == j)[0])]
+                z[k] = d[j] if blk.sense == "ge" else -d[j]
+                lo_dual[j] = 0.0
+        for j in np.flatnonzero(d < 0):
+            if hi_owner[j] >= 0:
+                blk = qp.blocks[hi_owner[j]]
+                k = blk.rows[int(np.flatnonzero(blk.assets == j)[0])]
+                z[k] = -d[j]
         for blk in qp.blocks:
-            raw.duals.setdefault(blk.owner, []).append((blk.sense, -row_dual[pos[blk.rows]]))
-        raw.long_only_dual = col_dual[:n].copy()
+            raw.duals.setdefault(blk.owner, []).append((blk.sense, z[blk.rows].copy()))
+        raw.long_only_dual = lo_dual
     return raw
