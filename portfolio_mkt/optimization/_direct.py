@@ -345,16 +345,14 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
     for bi, blk in enumerate(qp.blocks):
         if blk.assets is None:
             continue
-        v = b[blk.rows]
+        a, v = blk.assets, b[blk.rows]
         if blk.sense in ("ge", "eq"):
             val = -v if blk.sense == "ge" else v
-            for j, t in zip(blk.assets, val, strict=True):
-                if t > col_lo[j] or (t == col_lo[j] and lo_owner[j] == -1):
-                    col_lo[j], lo_owner[j] = t, bi
+            better = (val > col_lo[a]) | ((val == col_lo[a]) & (lo_owner[a] == -1))
+            col_lo[a[better]], lo_owner[a[better]] = val[better], bi
         if blk.sense in ("le", "eq"):
-            for j, t in zip(blk.assets, v, strict=True):
-                if t < col_hi[j] or (t == col_hi[j] and hi_owner[j] == -1):
-                    col_hi[j], hi_owner[j] = t, bi
+            better = (v < col_hi[a]) | ((v == col_hi[a]) & (hi_owner[a] == -1))
+            col_hi[a[better]], hi_owner[a[better]] = v[better], bi
     if qp._highs_rows is None or qp.has_outcome:  # the outcome row's values change
         keep = np.ones(m, dtype=bool)
         keep[qp.long_only_rows] = False
@@ -436,17 +434,15 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
         z[np.flatnonzero(keep)] = -row_dual
         d = col_dual[:n]
         lo_dual = np.where(d > 0, d, 0.0)
-        for j in np.flatnonzero(d > 0):
-            if lo_owner[j] >= 0:
-                blk = qp.blocks[lo_owner[j]]
-                k = blk.rows[int(np.flatnonzero(blk.assets == j)[0])]
-                z[k] = d[j] if blk.sense == "ge" else -d[j]
-                lo_dual[j] = 0.0
-        for j in np.flatnonzero(d < 0):
-            if hi_owner[j] >= 0:
-                blk = qp.blocks[hi_owner[j]]
-                k = blk.rows[int(np.flatnonzero(blk.assets == j)[0])]
-                z[k] = -d[j]
+        for side, owner in ((d > 0, lo_owner), (d < 0, hi_owner)):
+            for bi in np.unique(owner[side & (owner >= 0)]):
+                blk = qp.blocks[int(bi)]
+                js = np.flatnonzero(side & (owner == bi))
+                where = np.full(n, -1)
+                where[blk.assets] = np.arange(len(blk.assets))
+                z[blk.rows[where[js]]] = d[js] if blk.sense == "ge" else -d[js]
+                if owner is lo_owner:
+                    lo_dual[js] = 0.0
         for blk in qp.blocks:
             raw.duals.setdefault(blk.owner, []).append((blk.sense, z[blk.rows].copy()))
         raw.long_only_dual = lo_dual

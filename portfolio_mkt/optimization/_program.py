@@ -445,9 +445,17 @@ def silence_highs_banner() -> None:
     _HIGHS_QUIET.append(True)
 
 
+_INSTALLED: list[str] = []
+
+
 def installed_solvers() -> list[str]:
-    """The solvers cvxpy can call here (upper case names)."""
-    return list(cp.installed_solvers())
+    """The solvers cvxpy can call here (upper case names).
+
+    Asked once per process: cvxpy probes every solver's import on each call (~0.1 s).
+    """
+    if not _INSTALLED:
+        _INSTALLED.extend(cp.installed_solvers())
+    return list(_INSTALLED)
 
 
 def compile_problem(problem: Problem, relax: bool = False) -> Program:

@@ -21,7 +21,7 @@ from ..exceptions import (
 from ..problem import Problem
 from ..status import normalize_status
 from ._allocation import Allocation
-from ._program import Program, RawResult, compile_problem
+from ._program import Program, RawResult, compile_problem, installed_solvers
 
 __all__ = ["solve", "check_feasibility", "verify", "diagnose_infeasibility",
            "DEFAULT_TOLERANCE", "allocation_from_raw"]
@@ -494,14 +494,14 @@ def _solver_order(program: Program, solver: str | None) -> list[str]:
     """The cvxpy solvers to try, in order (after the direct route, see :func:`_routes`)."""
     if solver is not None:
         s = solver.upper()
-        if s not in cp.installed_solvers():
+        if s not in installed_solvers():
             raise InputError(
-                f"solver {solver!r} is not installed; installed: {cp.installed_solvers()}."
+                f"solver {solver!r} is not installed; installed: {installed_solvers()}."
             )
         return [s] + (["CLARABEL"] if s != "CLARABEL" else [])
     if program.is_lp:
         # a linear objective: an LP solver ends at the vertex at once (OSQP would crawl)
-        return ["HIGHS", "CLARABEL"] if "HIGHS" in cp.installed_solvers() else ["CLARABEL"]
+        return ["HIGHS", "CLARABEL"] if "HIGHS" in installed_solvers() else ["CLARABEL"]
     return ["OSQP", "CLARABEL"] if program.is_qp else ["CLARABEL", "SCS"]
 
 
