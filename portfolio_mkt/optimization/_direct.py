@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._program import Program, RawResult
+from ._raw import RawResult, silence_highs_banner
 
 __all__ = ["DirectQP", "direct_eligible"]
 
@@ -44,7 +43,7 @@ _STATUS = {
 }
 
 
-def direct_eligible(program: Program) -> tuple[bool, str]:
+def direct_eligible(program: Any) -> tuple[bool, str]:
     """Whether ``program`` can be solved by :class:`DirectQP`, and why not when it cannot."""
     from ..terms import LinearReturn
 
@@ -105,7 +104,7 @@ class DirectQP:
         A compiled program for which :func:`direct_eligible` holds.
     """
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Any) -> None:
         self.program = program
         p = program.problem
         n = p.n_assets
@@ -260,8 +259,6 @@ class DirectQP:
         """Solve for ``problem``; never raises for solver trouble (the status says it)."""
         import clarabel
 
-        from ._program import RawResult
-
         opts = clarabel.DefaultSettings()
         opts.verbose = False
         for key, value in (settings or {}).items():
@@ -326,8 +323,6 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
     Never raises for solver trouble (the status says it).
     """
     import highspy
-
-    from ._program import RawResult, silence_highs_banner
 
     silence_highs_banner()
     t0 = time.perf_counter()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import cvxpy as cp
@@ -12,6 +11,7 @@ import numpy as np
 
 from ..constraints import BuildContext, Constraint
 from ..problem import Problem
+from ._raw import RawResult, silence_highs_banner
 
 __all__ = ["Program", "compile_problem", "SOLVER_SETTINGS", "RawResult", "installed_solvers",
            "silence_highs_banner"]
@@ -35,24 +35,6 @@ SOLVER_SETTINGS: dict[str, dict[str, Any]] = {
     "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
     "HIGHS": {},
 }
-
-
-@dataclass
-class RawResult:
-    """What one solver call returned, before checks."""
-
-    status: str
-    solver: str
-    w: np.ndarray | None
-    objective: float | None
-    solve_time: float
-    duals: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)
-    row_slack: dict[str, float] = field(default_factory=dict)
-    message: str = ""
-    #: dual of ``w >= 0`` per asset (cvxpy's sign convention); None when not available
-    long_only_dual: np.ndarray | None = None
-    #: "cvxpy" (through cvxpy's canonicalisation) or "direct" (the solver's own API)
-    route: str = "cvxpy"
 
 
 class _RiskAversion:
@@ -413,36 +395,6 @@ class Program:
             if self.long_only.dual_value is not None:
                 raw.long_only_dual = np.asarray(self.long_only.dual_value, dtype=float).copy()
         return raw
-
-
-_HIGHS_QUIET: list[bool] = []
-
-
-def silence_highs_banner() -> None:
-    """Construct the process's first HiGHS instance with the terminal muted.
-
-    HiGHS prints a copyright banner from C++ when its first instance is created, whatever
-    ``output_flag`` says afterwards; the library never writes solver output to the terminal.
-    """
-    if _HIGHS_QUIET:
-        return
-    try:
-        import highspy
-    except ImportError:  # pragma: no cover - cvxpy ships highspy
-        return
-    import os
-    import sys
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    _HIGHS_QUIET.append(True)
 
 
 _INSTALLED: list[str] = []
