@@ -563,17 +563,21 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
           time_limit: float | None = None) -> Allocation:
     """Solve ``problem`` for the allocation that best trades expected outcome against risk.
 
-    OSQP solves the quadratic program (linear returns) by default; Clarabel solves programs
-    with cones (response curves, a risk limit) and is the fallback when OSQP fails or returns
-    an answer that does not pass the constraint check. Every constraint is checked at the
-    returned allocation.
+    The solver is chosen by problem class (see ``docs/routing.md``): linear returns with
+    linear constraints are solved on the program's own matrices by HiGHS (a linear objective,
+    or a dense covariance) or Clarabel (a factor covariance), without cvxpy; everything else
+    (response curves, a risk limit, turnover, custom constraints) goes through cvxpy to
+    Clarabel (OSQP first for other QPs). When an answer fails, or does not pass the
+    constraint check, the next route is tried, ending with a tighter Clarabel. Every
+    constraint is checked at the returned allocation.
 
     Parameters
     ----------
     problem : Problem
         The problem to solve.
     solver : str, optional
-        Force a solver ("OSQP", "CLARABEL", "SCS" ...); Clarabel remains the fallback.
+        Force a solver ("OSQP", "CLARABEL", "SCS" ...), called through cvxpy; Clarabel
+        remains the fallback.
     verify_result : bool, default True
         Check every constraint at the answer and raise if one is violated beyond tolerance.
     tolerance : float, default 1e-6
