@@ -61,7 +61,7 @@ def test_kkt_conditions_with_long_only_binding():
 
 def test_osqp_agrees_with_clarabel_on_the_example():
     p = example_problem()
-    a = pm.solve(p)
+    a = pm.solve(p, solver="OSQP")
     b = pm.solve(p, solver="CLARABEL")
     assert a.solver == "OSQP" and b.solver == "CLARABEL"
     assert a.utility == pytest.approx(b.utility, rel=1e-6)

@@ -51,6 +51,8 @@ def _mark_inaccurate(monkeypatch, first_n: int | None):
         return raw
 
     monkeypatch.setattr(Program, "solve_with", fake)
+    # the cvxpy chain (the direct Clarabel route's fallbacks are tested in test_route_solve)
+    monkeypatch.setattr(Program, "direct_ok", property(lambda self: False))
     return calls
 
 
@@ -99,6 +101,7 @@ def test_an_inaccurate_answer_that_breaks_a_constraint_is_refused(monkeypatch):
         return raw
 
     monkeypatch.setattr(Program, "solve_with", bad)
+    monkeypatch.setattr(Program, "direct_ok", property(lambda self: False))
     with pytest.raises(ConstraintViolationError, match="'budget' by"):
         pm.solve(p)
 

@@ -46,7 +46,9 @@ def test_published_results(mu_sigma, label, kwargs, ret, vol, solver):
 
 def test_default_solver_choice(mu_sigma):
     mu, sigma = mu_sigma
-    assert pm.solve(pm.Problem(mu, sigma, budget=1.0)).solver == "OSQP"
+    # a dense QP: Clarabel on the program's own matrices (the direct route)
+    alloc = pm.solve(pm.Problem(mu, sigma, budget=1.0))
+    assert alloc.solver == "CLARABEL" and alloc.attempts[0]["route"] == "direct"
     # a risk limit is a second-order cone: Clarabel
     p = pm.Problem(mu, sigma, budget=1.0, objective="max_return", max_risk=0.19)
     assert pm.solve(p).solver == "CLARABEL"

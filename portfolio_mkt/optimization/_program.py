@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
 
-from ..constraints import BuildContext, Row
+from ..constraints import BuildContext, Constraint
 from ..problem import Problem
+from ._raw import RawResult, silence_highs_banner
 
 __all__ = ["Program", "compile_problem", "SOLVER_SETTINGS", "RawResult", "installed_solvers",
            "silence_highs_banner"]
@@ -35,20 +35,6 @@ SOLVER_SETTINGS: dict[str, dict[str, Any]] = {
     "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
     "HIGHS": {},
 }
-
-
-@dataclass
-class RawResult:
-    """What one solver call returned, before checks."""
-
-    status: str
-    solver: str
-    w: np.ndarray | None
-    objective: float | None
-    solve_time: float
-    duals: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)
-    row_slack: dict[str, float] = field(default_factory=dict)
-    message: str = ""
 
 
 class _RiskAversion:
@@ -89,36 +75,33 @@ class Program:
         True when OSQP can solve it (linear returns, no risk target).
     """
 
+    #: attributes of the cvxpy program, built on first use (:meth:`_build`): a solve on the
+    #: direct route never needs them
+    _LAZY = frozenset({"w", "outcome_expr", "ctx", "variance", "target_variance",
+                       "target_outcome", "_var_weight", "slack_weights", "rows", "long_only",
+                       "problem_cvx"})
+
     def __init__(self, problem: Problem, relax: bool = False) -> None:
         self.problem = problem
         self.relax = relax
-        n = problem.n_assets
         self.budget = problem.budget
-        self.w = cp.Variable(n, name="w")
         term = problem.return_term
         self.term = term
-        outcome, aux = term.build(self.w, self.budget)
-        self.outcome_expr = outcome
-        ctx = BuildContext(problem=problem, w=self.w, budget=self.budget, outcome=outcome,
-                           relax=relax)
-        self.ctx = ctx
-        budget_sense = "eq" if problem.budget_mode == "exact" else "le"
-        ctx.add("budget", cp.sum(self.w), budget_sense, 1.0)
-        long_only = self.w >= 0
+        self._built = False
+        #: each named constraint's linear rows, for the constraints compiled from them alone
+        #: (the direct route, :class:`~portfolio_mkt.optimization._direct.DirectQP`, reads them)
+        self.linear_rows: dict[str, Any] = {}
         for c in problem.constraints:
-            c.build(ctx)
-        ret = cp.sum(outcome)
-        self.variance = problem.risk_model.expression(self.w)
-        self.target_variance: cp.Parameter | None = None
-        self.target_outcome: cp.Parameter | None = None
-        if problem.max_risk is not None and self.variance is not None:
-            self.target_variance = cp.Parameter(nonneg=True, name="target_variance")
-            self.set_max_risk(problem.max_risk)
-            ctx.add("max_risk", self.variance, "le", self.target_variance)
-        if problem.min_outcome is not None:
-            self.target_outcome = cp.Parameter(name="target_outcome")
-            self.set_min_outcome(problem.min_outcome)
-            ctx.add("min_outcome", ret, "ge", self.target_outcome)
+            if type(c).build is Constraint.build and c.kind != "custom":
+                rows = c.linear_rows(problem)
+                if rows is not None:
+                    self.linear_rows[c.name] = rows
+        has_variance = bool(problem.risk_model.present)
+        self.has_risk_target = problem.max_risk is not None and has_variance
+        self.has_outcome_target = problem.min_outcome is not None
+        self._max_risk = float(problem.max_risk) if self.has_risk_target else 0.0
+        self._min_outcome = float(problem.min_outcome) if self.has_outcome_target else 0.0
+        self._mu: np.ndarray | None = None
         self.ret_scale, self.var_scale = self._scales()
         # utility = ret - delta/2 var enters as c * utility with c chosen so that neither
         # weight is huge (delta = 1e50 or a covariance x 1e50 stay solvable: the answer tends to
@@ -128,12 +111,67 @@ class Program:
         # weight only)
         rho0 = problem.risk_aversion / 2.0 / self.var_scale * self.ret_scale
         self.obj_scale = self.ret_scale if rho0 <= 1.0 else self.ret_scale / rho0
-        self._var_weight = cp.Parameter(nonneg=True, name="variance_weight")
         self.risk_aversion = _RiskAversion(self)
-        self.risk_aversion.value = problem.risk_aversion
+        self._delta = float(problem.risk_aversion)
+        if relax or problem.objective == "min_risk":
+            self.sense = "min"
+        else:
+            self.sense = "max"
+        self.is_qp = bool(term.linear and not self.has_risk_target)
+        self.objective_kind = ("slack" if relax else problem.objective
+                               if problem.objective != "utility" or has_variance
+                               else "max_return")
+        self._compiled = False
+        self._direct: Any = None
+        self._direct_reason: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for attributes not set yet: the cvxpy program's, built on first use
+        if name in Program._LAZY and not self.__dict__.get("_built", True):
+            self._build()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _build(self) -> None:
+        """Build the cvxpy program (its Parameters valued for the program's current state)."""
+        problem, relax = self.problem, self.relax
+        self._built = True
+        n = problem.n_assets
+        self.w = cp.Variable(n, name="w")
+        term = self.term
+        if self._mu is not None:
+            term.parameter.value = self._mu
+        outcome, aux = term.build(self.w, self.budget)
+        self.outcome_expr = outcome
+        ctx = BuildContext(problem=problem, w=self.w, budget=self.budget, outcome=outcome,
+                           relax=relax)
+        self.ctx = ctx
+        budget_sense = "eq" if problem.budget_mode == "exact" else "le"
+        ctx.add("budget", cp.sum(self.w), budget_sense, 1.0)
+        long_only = self.w >= 0
+        for c in problem.constraints:
+            rows = self.linear_rows.get(c.name)
+            if rows is not None:
+                ctx.add_rows(rows)
+            else:
+                c.build(ctx)
+        ret = cp.sum(outcome)
+        self.variance = problem.risk_model.expression(self.w)
+        self.target_variance = None
+        self.target_outcome = None
+        if self.has_risk_target:
+            self.target_variance = cp.Parameter(nonneg=True, name="target_variance")
+            self.target_variance.value = (self._max_risk / self.budget) ** 2
+            ctx.add("max_risk", self.variance, "le", self.target_variance)
+        if self.has_outcome_target:
+            self.target_outcome = cp.Parameter(name="target_outcome")
+            self.target_outcome.value = self._min_outcome / self.budget
+            ctx.add("min_outcome", ret, "ge", self.target_outcome)
+        self._var_weight = cp.Parameter(nonneg=True, name="variance_weight")
+        self._var_weight.value = self.obj_scale * self._delta / 2.0
         #: per named constraint, the weight of its slack in the relaxation's objective (0
         #: removes the constraint, see diagnose_infeasibility)
-        self.slack_weights: dict[str, cp.Parameter] = {}
+        self.slack_weights = {}
         if relax:
             terms = []
             for owner, ss in ctx.slacks.items():
@@ -142,25 +180,16 @@ class Program:
                 self.slack_weights[owner] = wgt
                 terms.append(wgt * cp.sum(cp.hstack([cp.sum(s) for s in ss])))
             objective: cp.Minimize | cp.Maximize = cp.Minimize(cp.sum(cp.hstack(terms)))
-            self.sense = "min"
         elif problem.objective == "min_risk":
             objective = cp.Minimize(self.var_scale * self.variance)
-            self.sense = "min"
         elif problem.objective == "max_return" or self.variance is None:
             objective = cp.Maximize(self.ret_scale * ret)
-            self.sense = "max"
         else:
             objective = cp.Maximize(self.obj_scale * ret - self._var_weight * self.variance)
-            self.sense = "max"
-        self.rows: list[Row] = ctx.rows
+        self.rows = ctx.rows
         self.long_only = long_only
         self.problem_cvx = cp.Problem(objective, [r.constraint for r in self.rows] + [long_only]
                                       + list(aux))
-        self.is_qp = bool(term.linear and self.target_variance is None)
-        self.objective_kind = ("slack" if relax else problem.objective
-                               if problem.objective != "utility" or self.variance is not None
-                               else "max_return")
-        self._compiled = False
 
     def _scales(self) -> tuple[float, float]:
         """Objective scaling so that solver tolerances mean the same in any outcome unit."""
@@ -195,9 +224,9 @@ class Program:
             return False
         if "budget" in changed and not self._money_revaluable():
             return False
-        if "max_risk" in changed and (self.target_variance is None or problem.max_risk is None):
+        if "max_risk" in changed and (not self.has_risk_target or problem.max_risk is None):
             return False
-        if "min_outcome" in changed and (self.target_outcome is None
+        if "min_outcome" in changed and (not self.has_outcome_target
                                          or problem.min_outcome is None):
             return False
         if "expected_return" in changed and (
@@ -222,12 +251,14 @@ class Program:
         if problem.budget != self.budget:
             self.set_budget(problem.budget)
         self.set_risk_aversion(problem.risk_aversion)
-        if self.target_variance is not None:
+        if self.has_risk_target:
             self.set_max_risk(problem.max_risk)
-        if self.target_outcome is not None:
+        if self.has_outcome_target:
             self.set_min_outcome(problem.min_outcome)
         if self.term.linear and hasattr(self.term, "parameter"):
-            self.term.parameter.value = problem.expected_return.to_numpy(float)
+            self._mu = problem.expected_return.to_numpy(float)
+            if self._built:
+                self.term.parameter.value = self._mu
 
     def _money_revaluable(self) -> bool:
         return bool(self.term.linear
@@ -242,33 +273,36 @@ class Program:
         if not self._money_revaluable():
             raise ValueError("set_budget needs a linear problem without custom constraints; "
                              "use Problem.replace(budget=...) instead")
-        for p, money in self.ctx.money_params:
-            p.value = money / budget
         self.budget = budget
-        if self.target_variance is not None:
+        if self._built:
+            for p, money in self.ctx.money_params:
+                p.value = money / budget
+        if self.has_risk_target:
             self.set_max_risk(self._max_risk)
-        if self.target_outcome is not None:
+        if self.has_outcome_target:
             self.set_min_outcome(self._min_outcome)
 
     def set_max_risk(self, max_risk: float) -> None:
         """Re-value the compiled risk limit (standard deviation of the outcome, in money)."""
-        if self.target_variance is None:
+        if not self.has_risk_target:
             raise ValueError("the program was compiled without max_risk")
         self._max_risk = float(max_risk)
-        self.target_variance.value = (self._max_risk / self.budget) ** 2
+        if self._built:
+            self.target_variance.value = (self._max_risk / self.budget) ** 2
 
     def set_min_outcome(self, min_outcome: float) -> None:
         """Re-value the compiled outcome target (expected outcome, in outcome units)."""
-        if self.target_outcome is None:
+        if not self.has_outcome_target:
             raise ValueError("the program was compiled without min_outcome")
         self._min_outcome = float(min_outcome)
-        self.target_outcome.value = self._min_outcome / self.budget
+        if self._built:
+            self.target_outcome.value = self._min_outcome / self.budget
 
     def set_risk_aversion(self, delta: float) -> None:
         """Re-weight the utility objective for risk aversion ``delta`` (no recompilation)."""
-        delta = float(delta)
-        self._var_weight.value = self.obj_scale * delta / 2.0
-        self._delta = delta
+        self._delta = float(delta)
+        if self._built:
+            self._var_weight.value = self.obj_scale * self._delta / 2.0
 
     @property
     def is_lp(self) -> bool:
@@ -288,6 +322,47 @@ class Program:
         return bool(self.problem_cvx.is_dcp(dpp=True))
 
     # ------------------------------------------------------------------ solve
+    @property
+    def direct_reason(self) -> str:
+        """Why the direct route does not apply ("" when it does)."""
+        if self._direct_reason is None:
+            from ._direct import direct_eligible
+
+            ok, why = direct_eligible(self)
+            self._direct_reason = "" if ok else why
+        return self._direct_reason
+
+    @property
+    def direct_ok(self) -> bool:
+        """Whether Clarabel can be called directly on this program's matrices."""
+        return self.direct_reason == ""
+
+    def solve_direct(self, problem: Problem | None = None,
+                     settings: dict[str, Any] | None = None,
+                     solver: str = "CLARABEL") -> RawResult:
+        """Solve with Clarabel's own API on the program's matrices (no cvxpy canonicalisation).
+
+        ``solver`` is "CLARABEL" (interior point) or "HIGHS" (simplex for a linear objective,
+        active set for a QP). ``problem`` (default: the compiled one) is a problem the
+        program represents (see
+        :meth:`can_represent`); its values (budget, expected returns, targets, risk
+        aversion) are read at this call. Never raises for solver trouble.
+        """
+        if not self.direct_ok:
+            raise ValueError(f"the direct route does not apply: {self.direct_reason}")
+        if self._direct is None:
+            from ._direct import DirectQP
+
+            self._direct = DirectQP(self)
+        target = self.problem if problem is None else problem
+        opts = dict(SOLVER_SETTINGS.get(solver, {}))
+        opts.update(settings or {})
+        if solver == "HIGHS":
+            from ._direct import solve_highs
+
+            return solve_highs(self._direct, target, opts)
+        return self._direct.solve(target, opts)
+
     def solve_with(self, solver: str, warm_start: bool = True,
                    settings: dict[str, Any] | None = None) -> RawResult:
         """Solve once with ``solver``; never raises for solver trouble (status says it)."""
@@ -317,42 +392,22 @@ class Program:
                     continue
                 raw.duals.setdefault(row.owner, []).append((row.sense, np.atleast_1d(
                     np.asarray(dv, dtype=float))))
+            if self.long_only.dual_value is not None:
+                raw.long_only_dual = np.asarray(self.long_only.dual_value, dtype=float).copy()
         return raw
 
 
-_HIGHS_QUIET: list[bool] = []
-
-
-def silence_highs_banner() -> None:
-    """Construct the process's first HiGHS instance with the terminal muted.
-
-    HiGHS prints a copyright banner from C++ when its first instance is created, whatever
-    ``output_flag`` says afterwards; the library never writes solver output to the terminal.
-    """
-    if _HIGHS_QUIET:
-        return
-    try:
-        import highspy
-    except ImportError:  # pragma: no cover - cvxpy ships highspy
-        return
-    import os
-    import sys
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    _HIGHS_QUIET.append(True)
+_INSTALLED: list[str] = []
 
 
 def installed_solvers() -> list[str]:
-    """The solvers cvxpy can call here (upper case names)."""
-    return list(cp.installed_solvers())
+    """The solvers cvxpy can call here (upper case names).
+
+    Asked once per process: cvxpy probes every solver's import on each call (~0.1 s).
+    """
+    if not _INSTALLED:
+        _INSTALLED.extend(cp.installed_solvers())
+    return list(_INSTALLED)
 
 
 def compile_problem(problem: Problem, relax: bool = False) -> Program:

@@ -21,7 +21,7 @@ from ..exceptions import (
 from ..problem import Problem
 from ..status import normalize_status
 from ._allocation import Allocation
-from ._program import Program, RawResult, compile_problem
+from ._program import Program, RawResult, compile_problem, installed_solvers
 
 __all__ = ["solve", "check_feasibility", "verify", "diagnose_infeasibility",
            "DEFAULT_TOLERANCE", "allocation_from_raw"]
@@ -328,7 +328,7 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
         c = kinds.get(name)
         if c is not None and c.kind in ("bounds", "lock", "shift_limit", "roster"):
             # per-asset duals, aligned to the assets they concern
-            ser = _per_asset(c, parts, problem, sign)
+            ser = _per_asset(c, parts, problem, sign, program.linear_rows.get(name))
             if ser is not None:
                 asset_duals[name] = ser * to_units
         viol, tol = checks.get(name, (0.0, 0.0))
@@ -346,10 +346,11 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
             "tolerance": tol,
             "unit_amount": c.unit_amount(problem) if c is not None else 1.0,
         })
-    lo_dual = program.long_only.dual_value
+    lo_dual = raw.long_only_dual
     if lo_dual is not None:
         asset_duals["long_only"] = pd.Series(-np.asarray(lo_dual) * to_units, index=idx)
-    table = pd.DataFrame.from_records(records).set_index("name")
+    table = pd.DataFrame({k: [r[k] for r in records] for k in records[0] if k != "name"},
+                         index=pd.Index([r["name"] for r in records], name="name"))
     duals_df = pd.DataFrame(asset_duals, index=idx)
     change = None if problem.current is None else pd.Series(x, index=idx) - problem.current
     report = None
@@ -380,14 +381,15 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
 
 
 def _per_asset(c: Any, parts: list[tuple[str, np.ndarray]], problem: Problem,
-               sign: dict[str, float]) -> pd.Series | None:
+               sign: dict[str, float], rows: Any = None) -> pd.Series | None:
     """Sum a per-asset constraint's row duals back onto the assets they concern.
 
     The parts come in the order :meth:`BuildContext.add_rows` emits the constraint's
     :class:`~portfolio_mkt.constraints.LinearRows`: the equality, or the lower then the upper
     sides where they are finite.
     """
-    rows = c.linear_rows(problem)
+    if rows is None:
+        rows = c.linear_rows(problem)
     if rows is None or rows.assets is None:
         return None
     if rows.equal:
@@ -489,17 +491,51 @@ def _explain_envelope_violation(problem: Problem, raw: RawResult, budget: float,
 
 
 def _solver_order(program: Program, solver: str | None) -> list[str]:
+    """The cvxpy solvers to try, in order (after the direct route, see :func:`_routes`)."""
     if solver is not None:
         s = solver.upper()
-        if s not in cp.installed_solvers():
+        if s not in installed_solvers():
             raise InputError(
-                f"solver {solver!r} is not installed; installed: {cp.installed_solvers()}."
+                f"solver {solver!r} is not installed; installed: {installed_solvers()}."
             )
         return [s] + (["CLARABEL"] if s != "CLARABEL" else [])
     if program.is_lp:
         # a linear objective: an LP solver ends at the vertex at once (OSQP would crawl)
-        return ["HIGHS", "CLARABEL"] if "HIGHS" in cp.installed_solvers() else ["CLARABEL"]
+        return ["HIGHS", "CLARABEL"] if "HIGHS" in installed_solvers() else ["CLARABEL"]
     return ["OSQP", "CLARABEL"] if program.is_qp else ["CLARABEL", "SCS"]
+
+
+def _routes(program: Program, solver: str | None, time_limit: float | None
+            ) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every attempt of a solve: (solver, route, settings), best first.
+
+    Routing by problem class, measured by ``benchmarks/solve_bench.py`` (docs/performance.md):
+    a program with a linear return and linear constraints (no risk limit, no curves) is
+    solved on the matrices the program already has, by the solver's own API (the "direct"
+    route: no cvxpy canonicalisation, which is most of a small solve and seconds for a
+    dense 2,000-asset covariance):
+
+    - a linear objective (no covariance, ``risk_aversion=0``, ``max_return``): HiGHS's
+      simplex, which ends exactly at the optimal vertex;
+    - a dense covariance: HiGHS's active-set QP (fastest of the direct calls at every
+      measured size, 100 to 2,000 assets: the many assets at a bound cost it nothing),
+      then Clarabel;
+    - a factor covariance: Clarabel's interior point on the sparse lifted form.
+
+    Everything else, and every fallback, goes through cvxpy: OSQP then Clarabel for QPs,
+    HiGHS then Clarabel for LPs, Clarabel then SCS for conic programs. A forced ``solver``
+    skips the direct route.
+    """
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    if solver is None and program.direct_ok:
+        dense = "dense" in program.problem.risk_model.arrays()
+        first = ["HIGHS"] if program.is_lp else ["HIGHS", "CLARABEL"] if dense \
+            else ["CLARABEL"]
+        for s in first:
+            out.append((s, "direct", _time_limit_settings(s, time_limit)))
+    for s in _solver_order(program, solver):
+        out.append((s, "cvxpy", _time_limit_settings(s, time_limit)))
+    return out
 
 
 def _check_solve_args(problem: Any, solver: Any, verify_result: Any, tolerance: Any,
@@ -527,17 +563,21 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
           time_limit: float | None = None) -> Allocation:
     """Solve ``problem`` for the allocation that best trades expected outcome against risk.
 
-    OSQP solves the quadratic program (linear returns) by default; Clarabel solves programs
-    with cones (response curves, a risk limit) and is the fallback when OSQP fails or returns
-    an answer that does not pass the constraint check. Every constraint is checked at the
-    returned allocation.
+    The solver is chosen by problem class (see ``docs/routing.md``): linear returns with
+    linear constraints are solved on the program's own matrices by HiGHS (a linear objective,
+    or a dense covariance) or Clarabel (a factor covariance), without cvxpy; everything else
+    (response curves, a risk limit, turnover, custom constraints) goes through cvxpy to
+    Clarabel (OSQP first for other QPs). When an answer fails, or does not pass the
+    constraint check, the next route is tried, ending with a tighter Clarabel. Every
+    constraint is checked at the returned allocation.
 
     Parameters
     ----------
     problem : Problem
         The problem to solve.
     solver : str, optional
-        Force a solver ("OSQP", "CLARABEL", "SCS" ...); Clarabel remains the fallback.
+        Force a solver ("OSQP", "CLARABEL", "SCS" ...), called through cvxpy; Clarabel
+        remains the fallback.
     verify_result : bool, default True
         Check every constraint at the answer and raise if one is violated beyond tolerance.
     tolerance : float, default 1e-6
@@ -600,17 +640,20 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
             return True
         return holds(found[1]) and found[0].status in (cp.OPTIMAL, cp.USER_LIMIT)
 
-    order = [(s, _time_limit_settings(s, time_limit)) for s in _solver_order(prog, solver)]
+    order = _routes(prog, solver, time_limit)
     # a last, tighter Clarabel attempt before giving up on an answer that misses by a hair, or
     # before accepting one its solver marked inaccurate
-    order.append(("CLARABEL", {**_time_limit_settings("CLARABEL", time_limit),
-                               **_TIGHT_CLARABEL, "_retry": True}))
-    for s, settings in order:
+    order.append(("CLARABEL", "cvxpy", {**_time_limit_settings("CLARABEL", time_limit),
+                                        **_TIGHT_CLARABEL, "_retry": True}))
+    for s, route, settings in order:
         if settings.pop("_retry", False) and settled(best):
             break
-        raw = prog.solve_with(s, settings=settings)
+        if route == "direct":
+            raw = prog.solve_direct(problem, settings=settings, solver=s)
+        else:
+            raw = prog.solve_with(s, settings=settings)
         attempts.append({"solver": s, "status": raw.status, "time": raw.solve_time,
-                         "message": raw.message})
+                         "message": raw.message, "route": route})
         if raw.status in _INFEASIBLE:
             infeasible = True
             continue
@@ -623,8 +666,10 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
         if best is None or (holds(checks) and (not holds(best[1])
                                                or raw.status == cp.OPTIMAL)):
             best = (raw, checks)
-    if best is None or (infeasible and not holds(best[1])):
-        if infeasible:
+    stopped = (time_limit is not None and best is not None and not holds(best[1])
+               and best[0].status == cp.USER_LIMIT)
+    if best is None or (infeasible and not holds(best[1])) or stopped:
+        if infeasible and not stopped:
             # a solver proved infeasibility and no other answer holds: the plan is infeasible
             raise diagnose_infeasibility(problem)
         detail = "; ".join(f"{a['solver']}: {a['status']} {a['message']}".strip()
