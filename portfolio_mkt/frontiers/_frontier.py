@@ -320,8 +320,9 @@ def _fast(problem: Problem, qp, n_points: int, settings: dict | None,
     if np.isfinite(r_max):
         r_min = float(qp.mu @ lo.w) if lo.w is not None else r_max
         targets = _targets(r_min, r_max, n_points)
-        for t in targets[1:-1]:
-            results.append(("target", float(t), solver.solve_target(float(t))))
+        inner = [float(t) for t in targets[1:-1]]
+        for t, point in zip(inner, solver.sweep(inner), strict=True):
+            results.append(("target", t, point))
         results.append(("max_return", float(r_max), hi_point))
         # the multiplier at the end: the one-sided slope of the last interior piece
         if np.isnan(hi_point.return_dual) and hi_point.w is not None and len(results) > 2:
