@@ -273,6 +273,7 @@ class _CriticalLine:
         #: (target in scaled units, kind, index) of every breakpoint walked
         self.breakpoints: list[tuple[float, str, int]] = []
         self.reason = ""
+        self._c_cache: tuple | None = None
         self._pb_lo = 1e-10 * (1.0 + np.abs(lower))
         self._pb_hi = 1e-10 * (1.0 + np.abs(upper))
         self._pr_lo = 1e-10 * (1.0 + np.abs(lo_r))
@@ -334,11 +335,16 @@ class _CriticalLine:
 
     # --------------------------------------------------------------- one segment
     def _constraints(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        act = np.flatnonzero(self.row != 0)
-        c = self.A[act]
-        lim = np.where(self.row[act] < 0, self.lo_r[act], self.hi_r[act])
+        key = (self.row.tobytes(), self.with_ret)
+        if self._c_cache is None or self._c_cache[0] != key:
+            act = np.flatnonzero(self.row != 0)
+            c = self.A[act]
+            lim = np.where(self.row[act] < 0, self.lo_r[act], self.hi_r[act])
+            if self.with_ret:
+                c = np.vstack([c, self.mu[None, :]])
+            self._c_cache = (key, act, c, lim)
+        _, act, c, lim = self._c_cache
         if self.with_ret:
-            c = np.vstack([c, self.mu[None, :]])
             lim = np.r_[lim, self.t]
         return act, c, lim
 
@@ -365,13 +371,16 @@ class _CriticalLine:
             if self.with_ret:
                 e[-1] = 1.0
             try:
-                sol = np.linalg.solve(k0, np.column_stack([rhs, e]))
+                # K0 = C_F H C_F' is symmetric positive definite when C_F has full row rank
+                chol = np.linalg.cholesky(k0)
             except np.linalg.LinAlgError:
                 self.reason = "singular active-constraint system"
                 return None
-            if np.linalg.cond(k0) > 1e13:
+            dg = np.abs(np.diag(chol))
+            if not np.min(dg) > 1e-7 * np.max(dg):
                 self.reason = "ill-conditioned active-constraint system"
                 return None
+            sol = np.linalg.solve(k0, np.column_stack([rhs, e]))
             nu, dnu = 2.0 * sol[:, 0], 2.0 * sol[:, 1]
         else:
             nu = dnu = np.zeros(0)
@@ -588,63 +597,75 @@ class _CriticalLine:
             seg = None
         return out
 
+    _KINDS = ("upper", "lower", "release", "row_hi", "row_lo", "row_release")
+
     def _ratio_test(self, seg: dict, blocked: set) -> tuple[float, str, int]:
-        """Distance in ``t`` to the next breakpoint and its kind and index."""
+        """Distance in ``t`` to the next breakpoint and its kind and index.
+
+        One vector of candidate steps (``n`` shares reaching a bound, ``n`` bound multipliers
+        reaching zero, ``m`` rows reaching a limit, ``m`` row multipliers reaching zero) and
+        one ``argmin``. Derivatives below ``1e-12`` of the largest one count as zero. An
+        element changed at this very ``t`` (``blocked``) cannot change back at a zero step.
+        """
+        n, m = self.n, self.m
         w, dw, nu, dnu = seg["w"], seg["dw"], seg["nu"], seg["dnu"]
         act, c = seg["act"], seg["c"]
-        free = self.bnd == 0
-        cand: list[tuple[float, str, int]] = []
-
-        def first(values: np.ndarray, mask: np.ndarray, kind: str) -> None:
-            vals = np.where(mask, values, np.inf)
-            for _ in range(3):
-                j = int(np.argmin(vals))
-                if not np.isfinite(vals[j]):
-                    break
-                if (kind, j) in blocked and vals[j] <= 0.0:
-                    vals[j] = np.inf
-                    continue
-                cand.append((max(float(vals[j]), 0.0), kind, j))
-                break
-
-        scale_w = float(np.max(np.abs(dw))) if dw.size else 0.0
-        eps_w = 1e-12 * scale_w
+        bnd = self.bnd
+        inf = np.inf
         with np.errstate(divide="ignore", invalid="ignore"):
-            first((self.upper - w) / dw, free & (dw > eps_w) & np.isfinite(self.upper), "upper")
-            first((self.lower - w) / dw, free & (dw < -eps_w) & np.isfinite(self.lower),
-                  "lower")
-            if self.m:
-                aw, daw = self.A @ w, self.A @ dw
-                inact = self.row == 0
-                eps_r = 1e-12 * (float(np.max(np.abs(daw))) if daw.size else 0.0)
-                first((self.hi_r - aw) / daw, inact & (daw > eps_r) & np.isfinite(self.hi_r),
-                      "row_hi")
-                first((self.lo_r - aw) / daw, inact & (daw < -eps_r) & np.isfinite(self.lo_r),
-                      "row_lo")
-            # bound multipliers z = 2 S w - C' nu, linear in t
-            # kept along the walk (continuous in t), recomputed after each fresh factor
+            eps_w = 1e-12 * float(np.max(np.abs(dw)))
+            free = bnd == 0
+            up = free & (dw > eps_w)
+            dn = free & (dw < -eps_w)
+            s_w = np.where(up, (self.upper - w) / dw, np.where(dn, (self.lower - w) / dw, inf))
+            # bound multipliers z = 2 S w - C' nu, linear in t; kept along the walk
             z = seg.get("z")
             if z is None:
                 z = 2.0 * self._sx(w) - (c.T @ nu if nu.size else 0.0)
             dz = 2.0 * (dw[self.F] @ self.S[self.F]) - (c.T @ dnu if dnu.size else 0.0)
             seg["z"], seg["dz"] = z, dz
-            eps_z = 1e-12 * (float(np.max(np.abs(dz))) if dz.size else 0.0)
-            at_lo = (self.bnd < 0) & ~self.fixed
-            at_hi = self.bnd > 0
-            first(-z / dz, at_lo & (dz < -eps_z), "release")
-            first(-z / dz, at_hi & (dz > eps_z), "release")
-            if act.size:
-                nr, dnr = nu[: act.size], dnu[: act.size]
-                eps_n = 1e-12 * max(float(np.max(np.abs(dnr))), 1e-300)
-                r = self.row[act]
-                vals = np.where(((r == -1) & (dnr < -eps_n)) | ((r == 1) & (dnr > eps_n)),
-                                -nr / dnr, np.inf)
-                full = np.full(self.m, np.inf)
-                full[act] = vals
-                first(full, np.isfinite(full), "row_release")
-        if not cand:
-            return float("inf"), "", -1
-        return min(cand, key=lambda x: x[0])
+            eps_z = 1e-12 * float(np.max(np.abs(dz)))
+            rel = (((bnd < 0) & ~self.fixed & (dz < -eps_z)) | ((bnd > 0) & (dz > eps_z)))
+            s_z = np.where(rel, -z / dz, inf)
+            parts = [s_w, s_z]
+            if m:
+                aw, daw = self.A @ w, self.A @ dw
+                inact = self.row == 0
+                eps_r = 1e-12 * float(np.max(np.abs(daw)))
+                rup = inact & (daw > eps_r)
+                rdn = inact & (daw < -eps_r)
+                s_r = np.where(rup, (self.hi_r - aw) / daw,
+                               np.where(rdn, (self.lo_r - aw) / daw, inf))
+                s_n = np.full(m, inf)
+                if act.size:
+                    nr, dnr = nu[: act.size], dnu[: act.size]
+                    eps_n = 1e-12 * max(float(np.max(np.abs(dnr))), 1e-300)
+                    r = self.row[act]
+                    s_n[act] = np.where(((r == -1) & (dnr < -eps_n)) | ((r == 1) & (dnr > eps_n)),
+                                        -nr / dnr, inf)
+                parts += [s_r, s_n]
+            steps = np.concatenate(parts)
+        steps[np.isnan(steps)] = inf
+        np.maximum(steps, 0.0, out=steps)
+        for _ in range(8):
+            j = int(np.argmin(steps))
+            step = float(steps[j])
+            if not np.isfinite(step):
+                return inf, "", -1
+            if j < n:
+                kind, idx = ("upper" if dw[j] > 0 else "lower"), j
+            elif j < 2 * n:
+                kind, idx = "release", j - n
+            elif j < 2 * n + m:
+                idx = j - 2 * n
+                kind = "row_hi" if daw[idx] > 0 else "row_lo"
+            else:
+                kind, idx = "row_release", j - 2 * n - m
+            if step <= 0.0 and (kind, idx) in blocked:
+                steps[j] = inf
+                continue
+            return step, kind, idx
+        return inf, "", -1
 
     def _apply(self, kind: str, j: int) -> bool:
         if kind in ("upper", "lower"):
