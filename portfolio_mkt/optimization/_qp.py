@@ -272,6 +272,8 @@ class _CriticalLine:
         self._since_refresh = 0
         #: (target in scaled units, kind, index) of every breakpoint walked
         self.breakpoints: list[tuple[float, str, int]] = []
+        #: (start target in scaled units, bound states, row states) of every segment walked
+        self.segments: list[tuple[float, np.ndarray, np.ndarray]] = []
         self.reason = ""
         self._c_cache: tuple | None = None
         self._pb_lo = 1e-10 * (1.0 + np.abs(lower))
@@ -539,17 +541,20 @@ class _CriticalLine:
         span = float(targets[-1] - self.t) if len(targets) else 1.0
         tiny = 1e-13 * max(span, 1e-300)
         seg = None
-        z_next = None
+        z_next = nu_rows_next = None
         while i < len(targets):
             if seg is None:
                 if self._since_refresh >= self.refresh and not self.factor():
                     return out
                 fresh = self._since_refresh == 0
                 seg = self.segment()
+                if seg is None and z_next is not None:
+                    seg = self._degenerate(z_next, nu_rows_next, blocked)
                 if seg is None:
                     return out
-                if z_next is not None and not fresh:
-                    seg["z"] = z_next
+                self.segments.append((self.t, self.bnd.copy(), self.row.copy()))
+                if z_next is not None and not fresh and "z" not in seg:
+                    seg["z"] = z_next  # continuous in t (not at a degenerate vertex)
             w, dw, nu, dnu = seg["w"], seg["dw"], seg["nu"], seg["dnu"]
             step, kind, idx = self._ratio_test(seg, blocked)
             t_next = self.t + step
@@ -590,6 +595,8 @@ class _CriticalLine:
             z_next = seg["z"] + step * seg["dz"]
             if kind in ("upper", "lower", "release"):
                 z_next[idx] = 0.0
+            nu_rows_next = np.zeros(self.m)
+            nu_rows_next[seg["act"]] = (nu + step * dnu)[: seg["act"].size]
             ok = self._apply(kind, idx)
             self._since_refresh += 1
             if not ok:
@@ -597,7 +604,63 @@ class _CriticalLine:
             seg = None
         return out
 
-    _KINDS = ("upper", "lower", "release", "row_hi", "row_lo", "row_release")
+    def _degenerate(self, z: np.ndarray, nu_rows: np.ndarray, blocked: set) -> dict | None:
+        """A breakpoint where two changes fall on the same ``t`` (a degenerate vertex).
+
+        Binding a share can leave more active constraints than free shares (the target is
+        pinned: e.g. a floor row and the budget fix the sums of both groups): the path goes
+        on only if, at the same ``t``, a bound share or an active row is released too, and
+        the multipliers jump. Each candidate is tried (smallest ``|z|`` first, at most 64):
+        it is kept when the system is regular again, the released element moves to its
+        feasible side, and the new multipliers have the right signs just after ``t``.
+        """
+        dscale = max(float(np.max(np.abs(z))), 1e-300)
+        order = np.argsort(np.abs(z))
+        cand = [("release", int(j)) for j in order if self.bnd[j] != 0 and not self.fixed[j]]
+        cand = [("row_release", int(j)) for j in np.flatnonzero(np.abs(self.row) == 1)] + cand
+        why = self.reason
+        for kind, j in cand[:64]:
+            if (kind, j) in blocked:
+                continue
+            saved = (self.bnd.copy(), self.row.copy(), self.F.copy(), self.H.copy())
+            side = self.bnd[j] if kind == "release" else self.row[j]
+            if self._apply(kind, j):
+                seg = self.segment()
+                if seg is not None and self._valid_after(seg, kind, j, side, dscale):
+                    self.breakpoints.append((self.t, kind, j))
+                    blocked.add((kind, j))
+                    return seg
+            self.bnd, self.row, self.F, self.H = saved
+            self._c_cache = None
+        self.reason = f"degenerate breakpoint not resolved ({why})"
+        return None
+
+    def _valid_after(self, seg: dict, kind: str, j: int, side: int, dscale: float) -> bool:
+        """Whether a segment is the path just after its start: signs at ``t + epsilon``."""
+        w, dw, nu, dnu, c = seg["w"], seg["dw"], seg["nu"], seg["dnu"], seg["c"]
+        move = dw[j] if kind == "release" else float(self.A[j] @ dw)
+        if move * side > 0.0:
+            return False
+        if self.with_ret and (dnu[-1] < 0.0 or nu[-1] < -1e-9 * dscale):
+            return False
+        z = 2.0 * self._sx(w) - (c.T @ nu if nu.size else 0.0)
+        dz = 2.0 * (dw[self.F] @ self.S[self.F]) - (c.T @ dnu if dnu.size else 0.0)
+        tol = 1e-9 * dscale
+        eps = 1e-9 * max(float(np.max(np.abs(z))), 1e-300) / max(
+            float(np.max(np.abs(dz))), 1e-300)
+        ze = z + eps * dz
+        lo = (self.bnd < 0) & ~self.fixed
+        hi = self.bnd > 0
+        if np.any(lo & (ze < -tol)) or np.any(hi & (ze > tol)):
+            return False
+        act = seg["act"]
+        if act.size:
+            ne = (nu + eps * dnu)[: act.size]
+            r = self.row[act]
+            if np.any(((r == -1) & (ne < -tol)) | ((r == 1) & (ne > tol))):
+                return False
+        seg["z"] = z
+        return True
 
     def _ratio_test(self, seg: dict, blocked: set) -> tuple[float, str, int]:
         """Distance in ``t`` to the next breakpoint and its kind and index.
