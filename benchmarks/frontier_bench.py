@@ -461,12 +461,22 @@ def interleaved(cands: dict, repeats: int) -> dict:
 
 
 # --------------------------------------------------------------------------- ours
-def run_ours(bp: BenchProblem, dense: bool = False) -> tuple[float, object]:
+def run_ours(bp: BenchProblem, dense: bool = False, blas_threads: int | None = 1
+             ) -> tuple[float, object]:
+    """``pm.frontier`` of the problem; ``blas_threads=None``: the dense sweep with the BLAS
+    library's default threads (to measure what limiting them to one buys)."""
+    from portfolio_mkt.optimization import OSQPFrontierSolver
+
     problem = to_pm_problem(bp, dense=dense)
     gc.collect()
-    t0 = time.perf_counter()
-    front = frontier(problem, n_points=N_POINTS)
-    return time.perf_counter() - t0, front
+    saved = OSQPFrontierSolver.BLAS_THREADS
+    OSQPFrontierSolver.BLAS_THREADS = blas_threads
+    try:
+        t0 = time.perf_counter()
+        front = frontier(problem, n_points=N_POINTS)
+        return time.perf_counter() - t0, front
+    finally:
+        OSQPFrontierSolver.BLAS_THREADS = saved
 
 
 def peak_rss_mb() -> float:
@@ -551,14 +561,17 @@ def bench_size(n: int, budget_s: float, reference: bool) -> dict:
     row["ref_points"] = int(idx.size)
     row["ref_failed"] = int(np.sum(~np.isfinite(ref_var[idx])))
     if REF_EVERY > 1:
+        # our own multipliers between the reference points, the reference's at them
         delta = frame["risk_aversion"].to_numpy()
-        lambdas = np.where(np.isfinite(delta) & (delta > 0), 2.0 / delta, 0.0)
+        own = np.where(np.isfinite(delta) & (delta > 0), 2.0 / delta, 0.0)
+        lambdas = np.where(np.isfinite(lambdas), lambdas, own)
     lambdas = np.where(np.isfinite(lambdas), lambdas, 0.0)
     cands = {"ours": lambda: run_ours(bp),
              "limit": lambda: osqp_limit(bp, lambdas, budget_s)}
     dense_ok = n <= DENSE_MAX_N
     if dense_ok:
         cands["ours_dense"] = lambda: run_ours(bp, dense=True)
+        cands["ours_dense_blas"] = lambda: run_ours(bp, dense=True, blas_threads=None)
         cands["direct_dense"] = lambda: (lambda r: (r[0], r))(
             clarabel_direct_dense(bp, dense_targets))
         _, fd = run_ours(bp, dense=True)
@@ -578,6 +591,7 @@ def bench_size(n: int, budget_s: float, reference: bool) -> dict:
     if dense_ok:
         row["ours_dense"] = timed["ours_dense"][0]
         row["ours_dense_times"] = [round(t, 4) for t in timed["ours_dense"][2]]
+        row["ours_dense_blas"] = timed["ours_dense_blas"][0]
         total, single, dvar = timed["direct_dense"][1]
         row["direct_dense"] = timed["direct_dense"][0]
         row["single_dense"] = float(np.median([single]))
@@ -710,17 +724,19 @@ def render(rows: list[dict], scale: dict | None, info: str, total: float, quick:
         "",
         "Dense sample covariance (the critical-line sweep):",
         "",
-        "| n | T | cond | ours | one direct Clarabel solve | ours / one solve |"
+        "| n | T | cond | ours | ours, default BLAS threads | one direct Clarabel solve |"
+        " ours / one solve |"
         " direct Clarabel, 50 points (best direct call) | skfolio | skfolio / ours |"
         " PyPortfolioOpt EF | PyPortfolioOpt CLA | Riskfolio-Lib | max rel. var. error:"
         " ours (direct) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r.get("ours_dense") is None:
             continue
         lines.append(
             f"| {r['n']} | {r['sample_t']} | {r['dense_cond']:.1e} | {fmt(r['ours_dense'])} | "
+            f"{fmt(r['ours_dense_blas'])} | "
             f"{fmt(r['single_dense'])} | {r['ours_dense'] / r['single_dense']:.1f} | "
             f"{fmt(r['direct_dense'])} | "
             f"{fmt(r.get('skfolio_dense'), r.get('skfolio_dense_note', ''))} | "
@@ -758,7 +774,9 @@ def render(rows: list[dict], scale: dict | None, info: str, total: float, quick:
         "- *ours*: `portfolio_mkt.frontier(problem, n_points=50)` on a `pm.Problem` (all of"
         " it: reading the constraints, assembling the QP, both end points and the sweep). With"
         " the dense covariance the interior points are read off the critical line (a"
-        " parametric active-set walk in the target, each point's KKT conditions checked).",
+        " parametric active-set walk in the target, each point's KKT conditions checked),"
+        " with one BLAS thread (threadpoolctl); *ours, default BLAS threads*: the same with"
+        " the BLAS library's own thread count.",
         "- *OSQP limit*: OSQP on the factor-form QP, linear term updated per point with the"
         " reference's multipliers (the same 50 portfolios), eps 1e-9, polishing, setup"
         " included.",

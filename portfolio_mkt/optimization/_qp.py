@@ -781,6 +781,10 @@ class OSQPFrontierSolver:
 
     #: Most active-set changes tried per point before falling back to Clarabel.
     ACTIVE_SET_MAX_ITER = 30
+    #: BLAS threads during the dense sweep (``None``: the library's default). Its work is
+    #: many small dependent factorisations and products: one thread is as fast on a quiet
+    #: machine and does not collapse on a busy one (measured in benchmarks/frontier_bench.py).
+    BLAS_THREADS: int | None = 1
 
     def __init__(
         self,
@@ -829,8 +833,7 @@ class OSQPFrontierSolver:
         self._min_w: np.ndarray | None = None
         self.n_critical_line = 0
         self.critical_line: _CriticalLine | None = None
-        #: BLAS threads during the critical-line walk (many small dependent operations)
-        self.blas_threads = 1
+        self.blas_threads = self.BLAS_THREADS
         if engine == "osqp":
             self._setup_osqp()
         else:
