@@ -776,7 +776,8 @@ class OSQPFrontierSolver:
         :meth:`_solve_active_set`), falling back to Clarabel for that point whenever the
         KKT conditions are not met exactly. Only with a dense covariance and
         ``engine="clarabel"`` (where each interior-point iteration factorises a dense KKT
-        matrix); default: on from :data:`ACTIVE_SET_MIN_N` assets.
+        matrix); default: on from :data:`ACTIVE_SET_MIN_N` assets. With it, :meth:`sweep`
+        walks the critical line (:class:`_CriticalLine`) through all targets at once.
     """
 
     #: Most active-set changes tried per point before falling back to Clarabel.
