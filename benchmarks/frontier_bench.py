@@ -75,6 +75,9 @@ class BenchProblem:
     markets: np.ndarray | None = None
     locks: dict[str, float] = field(default_factory=dict)  # share
     floors: dict[str, float] = field(default_factory=dict)  # market -> share
+    #: sample covariance of simulated returns (the dense rows), with its number of periods
+    sample: np.ndarray | None = None
+    sample_t: int = 0
 
     @property
     def n(self) -> int:
@@ -87,7 +90,13 @@ class BenchProblem:
         return self.loadings @ (vecs * np.sqrt(np.clip(vals, 0, None)))
 
     def dense(self) -> np.ndarray:
+        """The covariance of the dense rows: the sample covariance when there is one."""
+        if self.sample is not None:
+            return self.sample
         return self.loadings @ self.factor_cov @ self.loadings.T + np.diag(self.specific)
+
+    def dense_variance(self, w: np.ndarray) -> float:
+        return float(w @ self.dense() @ w)
 
     def variance(self, w: np.ndarray) -> float:
         return float(np.sum((self.root.T @ w) ** 2) + np.sum(self.specific * w * w))
@@ -106,6 +115,14 @@ def make_problem(n: int, k: int = K_FACTORS, seed: int = 0, scale_case: bool = F
     specific = rng.uniform(0.02, 0.3, n) * 0.1
     cap = min(1.0, 5.0 / n)
     prob = BenchProblem(ids, mu, loadings, factor_cov, specific, cap)
+    if not scale_case and n <= DENSE_MAX_N:
+        # the dense rows: a sample covariance of T simulated periods of the factor model
+        # with heavy-tailed (Student t, 5 dof) specific noise, T = max(250, 2n)
+        t_obs = max(250, 2 * n)
+        f = rng.multivariate_normal(np.zeros(k), factor_cov, t_obs)
+        noise = rng.standard_t(5, (t_obs, n)) * np.sqrt(specific * 3.0 / 5.0)
+        prob.sample = np.cov(f @ loadings.T + noise, rowvar=False)
+        prob.sample_t = t_obs
     if scale_case:
         markets = np.array(["US", "RU", "DE", "BR", "IN"])[rng.integers(0, 5, n)]
         prob.markets = markets
@@ -158,7 +175,8 @@ def linear_rows(bp: BenchProblem) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray
 
 
 # --------------------------------------------------------------------------- reference
-def clarabel_reference(bp: BenchProblem, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def clarabel_reference(bp: BenchProblem, targets: np.ndarray, dense: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """min w'Sigma w s.t. mu'w >= t by cvxpy + Clarabel at tight tolerance, one solve per t.
 
     Returns the variances and the multipliers of the return constraint (in the scaled
@@ -170,7 +188,9 @@ def clarabel_reference(bp: BenchProblem, targets: np.ndarray) -> tuple[np.ndarra
     w = cp.Variable(bp.n)
     t = cp.Parameter()
     f = bp.root
-    var = cp.sum_squares(f.T @ w) + cp.sum(cp.multiply(bp.specific, cp.square(w)))
+    var = (cp.quad_form(w, cp.psd_wrap(bp.dense())) if dense else
+           cp.sum_squares(f.T @ w) + cp.sum(cp.multiply(bp.specific, cp.square(w))))
+    variance = bp.dense_variance if dense else bp.variance
     cons = [w >= lower, w <= upper]
     eq = lo == hi
     if eq.any():
@@ -195,7 +215,7 @@ def clarabel_reference(bp: BenchProblem, targets: np.ndarray) -> tuple[np.ndarra
             if prob.status == cp.OPTIMAL:
                 break
         ok = w.value is not None and prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
-        out.append(bp.variance(w.value) if ok else np.nan)
+        out.append(variance(w.value) if ok else np.nan)
         lam.append(float(ret.dual_value) if ok else np.nan)
     return np.array(out), np.array(lam)
 
@@ -288,7 +308,8 @@ def run_skfolio(bp: BenchProblem, dense: bool, points: int = N_POINTS
     model.fit(x)
     elapsed = time.perf_counter() - t0
     w = np.atleast_2d(np.asarray(model.weights_, dtype=float))
-    return elapsed, w @ bp.mu, np.array([bp.variance(x) for x in w])
+    variance = bp.dense_variance if dense else bp.variance
+    return elapsed, w @ bp.mu, np.array([variance(x) for x in w])
 
 
 def run_pypfopt(bp: BenchProblem, targets: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -304,7 +325,7 @@ def run_pypfopt(bp: BenchProblem, targets: np.ndarray) -> tuple[float, np.ndarra
         ws.append(np.array([ef.weights[i] for i in range(bp.n)]))
     elapsed = (time.perf_counter() - t0) * len(targets) / (len(targets) - 1)
     w = np.array(ws)
-    return elapsed, w @ bp.mu, np.array([bp.variance(x) for x in w])
+    return elapsed, w @ bp.mu, np.array([bp.dense_variance(x) for x in w])
 
 
 def run_riskfolio(bp: BenchProblem, points: int = N_POINTS
@@ -327,7 +348,64 @@ def run_riskfolio(bp: BenchProblem, points: int = N_POINTS
                                         hist=False)
     elapsed = time.perf_counter() - t0
     w = front.to_numpy(float).T
-    return elapsed, w @ bp.mu, np.array([bp.variance(x) for x in w])
+    return elapsed, w @ bp.mu, np.array([bp.dense_variance(x) for x in w])
+
+
+def run_cla(bp: BenchProblem, points: int = N_POINTS) -> tuple[float, np.ndarray, np.ndarray]:
+    """PyPortfolioOpt's critical line algorithm (Markowitz's CLA), its own 50 points."""
+    from pypfopt.cla import CLA
+
+    mu = pd.Series(bp.mu, index=bp.ids)
+    cov = pd.DataFrame(bp.dense(), index=bp.ids, columns=bp.ids)
+    t0 = time.perf_counter()
+    cla = CLA(mu, cov, weight_bounds=(0.0, bp.cap))
+    _, _, weights = cla.efficient_frontier(points=points)
+    elapsed = time.perf_counter() - t0
+    w = np.array([np.ravel(x) for x in weights], dtype=float).reshape(-1, bp.n)
+    return elapsed, w @ bp.mu, np.array([bp.dense_variance(x) for x in w])
+
+
+def clarabel_direct_dense(bp: BenchProblem, targets: np.ndarray
+                          ) -> tuple[float, float, np.ndarray]:
+    """Clarabel called directly on the dense QP: set up once, right-hand side per target.
+
+    Returns (seconds for all targets incl. setup, seconds of one solve incl. setup at the
+    middle target, variances). Tolerances 1e-9 (what reaches 1e-6 relative variance).
+    """
+    import clarabel
+
+    n = bp.n
+    a, lo, hi, lower, upper = linear_rows(bp)
+    sig = bp.dense()
+    scale = float(np.mean(np.diag(sig)))
+
+    def setup(t: float):
+        p_mat = sp.triu(sp.csc_matrix(2.0 * sig / scale), format="csc")
+        rows = sp.vstack([sp.csr_matrix(a), sp.csr_matrix(-bp.mu[None, :]),
+                          sp.identity(n), -sp.identity(n)], format="csc")
+        b = np.r_[lo, -t, upper, -lower]
+        st = clarabel.DefaultSettings()
+        st.verbose = False
+        st.tol_gap_abs = st.tol_gap_rel = st.tol_feas = 1e-9
+        st.direct_solve_method = "faer"
+        cones = [clarabel.ZeroConeT(a.shape[0]), clarabel.NonnegativeConeT(1 + 2 * n)]
+        return clarabel.DefaultSolver(p_mat, np.zeros(n), rows, b, cones, st), b
+
+    mid = float(targets[len(targets) // 2])
+    t0 = time.perf_counter()
+    solver, b = setup(mid)
+    solver.solve()
+    single = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    solver, b = setup(float(targets[0]))
+    out = []
+    for t in targets:
+        b[a.shape[0]] = -float(t) + 1e-12 * (t == targets[-1])
+        solver.update(b=b)
+        sol = solver.solve()
+        ok = str(sol.status) in ("Solved", "AlmostSolved")
+        out.append(bp.dense_variance(np.array(sol.x)) if ok else np.nan)
+    return time.perf_counter() - t0, single, np.array(out)
 
 
 def _pair(result):
@@ -352,27 +430,53 @@ def budgeted(run, one_point, budget_s: float):
 
 
 # --------------------------------------------------------------------------- timing
+REPEATS = 3
+#: the reference solves every REF_EVERY-th point (and the last); 1: all of them
+REF_EVERY = 1
+
+
 def best_of(fn, max_repeats: int = 5, budget_s: float = 3.0):
-    """Run ``fn`` (returning ``(seconds, result)``) up to ``max_repeats`` times while the runs
-    so far took less than ``budget_s`` in total; keep the fastest time (the machine is shared,
-    so the minimum is the least noisy estimate). Every candidate is timed the same way."""
-    best_t, best_r, spent, count = np.inf, None, 0.0, 0
-    while count < max_repeats and (count == 0 or spent < budget_s):
-        t, r = fn()
+    """Median time of ``fn`` (returning ``(seconds, result)``) over up to ``max_repeats`` runs
+    while the runs so far took less than ``budget_s``; returns (median, last result)."""
+    times, res, spent = [], None, 0.0
+    while len(times) < max_repeats and (not times or spent < budget_s):
+        t, res = fn()
         spent += t
-        count += 1
-        if t < best_t:
-            best_t, best_r = t, r
-    return best_t, best_r
+        times.append(t)
+    return float(np.median(times)), res
+
+
+def interleaved(cands: dict, repeats: int) -> dict:
+    """Median times of several candidates run round-robin ``repeats`` times (so that a busy
+    spell of the machine hits them all alike). ``cands``: name -> fn returning
+    ``(seconds, result)``. Returns name -> (median seconds, last result, all times)."""
+    times: dict = {k: [] for k in cands}
+    last: dict = {}
+    for _ in range(repeats):
+        for name, fn in cands.items():
+            t, r = fn()
+            times[name].append(t)
+            last[name] = r
+    return {k: (float(np.median(v)), last[k], v) for k, v in times.items()}
 
 
 # --------------------------------------------------------------------------- ours
-def run_ours(bp: BenchProblem, dense: bool = False) -> tuple[float, object]:
+def run_ours(bp: BenchProblem, dense: bool = False, blas_threads: int | None = 1
+             ) -> tuple[float, object]:
+    """``pm.frontier`` of the problem; ``blas_threads=None``: the dense sweep with the BLAS
+    library's default threads (to measure what limiting them to one buys)."""
+    from portfolio_mkt.optimization import OSQPFrontierSolver
+
     problem = to_pm_problem(bp, dense=dense)
     gc.collect()
-    t0 = time.perf_counter()
-    front = frontier(problem, n_points=N_POINTS)
-    return time.perf_counter() - t0, front
+    saved = OSQPFrontierSolver.BLAS_THREADS
+    OSQPFrontierSolver.BLAS_THREADS = blas_threads
+    try:
+        t0 = time.perf_counter()
+        front = frontier(problem, n_points=N_POINTS)
+        return time.perf_counter() - t0, front
+    finally:
+        OSQPFrontierSolver.BLAS_THREADS = saved
 
 
 def peak_rss_mb() -> float:
@@ -416,67 +520,107 @@ def fmt(t: float | None, note: str = "") -> str:
     return f"{t:.3f}{note}"
 
 
+def _err(var: np.ndarray, ref: np.ndarray) -> float:
+    ok = np.isfinite(ref) & (ref > 0)
+    if not np.all(np.isfinite(var[ok])):
+        return float("inf")
+    return float(np.max(np.abs(var[ok] - ref[ok]) / ref[ok])) if ok.any() else float("nan")
+
+
+def _peer(row: dict, name: str, run, one_point, budget_s: float) -> None:
+    res, note, proj = budgeted(run, one_point, budget_s)
+    row[name] = res[0] if res else None
+    row[f"{name}_note"] = note
+    row[f"{name}_projected"] = proj
+
+
 def bench_size(n: int, budget_s: float, reference: bool) -> dict:
+    """One size: the factor rows and (n <= DENSE_MAX_N) the sample-covariance rows.
+
+    Ours, the OSQP limit and the direct Clarabel calls are timed round-robin ``REPEATS``
+    times (medians); slow peers once each under the time budget.
+    """
     bp = make_problem(n)
-    row: dict = {"n": n}
-    t_ours, front = best_of(lambda: run_ours(bp))
+    row: dict = {"n": n, "sample_t": bp.sample_t}
+    _, front = run_ours(bp)
     frame = front.to_frame()
     targets = frame["expected_outcome"].to_numpy() / bp.budget
     ours_var = (frame["risk"].to_numpy() / bp.budget) ** 2
-    row["ours"] = t_ours
     row["status"] = ",".join(sorted(set(frame["status"])))
-    if reference:
-        ref_var, lambdas = clarabel_reference(bp, targets)
-        row["ours_err"] = float(np.nanmax(np.abs(ours_var - ref_var) / ref_var))
-        row["ref_failed"] = int(np.sum(~np.isfinite(ref_var)))
-        lambdas = np.where(np.isfinite(lambdas), lambdas, 0.0)
-        # multipliers in the convention of min 0.5*w'(2Sigma)w - lambda mu'w
-        t_lim, lim_var = best_of(lambda: osqp_limit(bp, lambdas, budget_s))
-        row["limit"] = t_lim
-        row["limit_err"] = float(np.nanmax(np.abs(lim_var - ref_var) / ref_var))
-        row["limit_done"] = int(np.isfinite(lim_var).sum())
-    t_dense, front_dense = (best_of(lambda: run_ours(bp, dense=True)) if n <= DENSE_MAX_N
-                            else (None, None))
-    row["ours_dense"] = t_dense
-    if reference and front_dense is not None:
-        # the dense frontier's own targets are the factor frontier's (same end points) up to
-        # rounding; its variances are checked against the same reference
-        fd = front_dense.to_frame()
-        dense_targets = fd["expected_outcome"].to_numpy() / bp.budget
-        dense_var = (fd["risk"].to_numpy() / bp.budget) ** 2
-        if np.allclose(dense_targets, targets, rtol=1e-9, atol=0.0):
-            row["ours_dense_err"] = float(np.nanmax(np.abs(dense_var - ref_var) / ref_var))
-        else:
-            ref_dense, _ = clarabel_reference(bp, dense_targets)
-            row["ours_dense_err"] = float(np.nanmax(np.abs(dense_var - ref_dense) / ref_dense))
-    res, note, proj = budgeted(lambda: run_skfolio(bp, dense=False),
-                         lambda: run_skfolio(bp, False, points=2)[0] / 2, budget_s)
-    row["skfolio_factor"] = res[0] if res else None
-    row["skfolio_factor_note"] = note
-    row["skfolio_factor_projected"] = proj
+    # the reference at every point, or (REF_EVERY > 1, --quick) at every REF_EVERY-th and
+    # the last; the OSQP limit then sweeps the multipliers of our own points
+    idx = np.unique(np.r_[np.arange(0, N_POINTS, REF_EVERY), N_POINTS - 1])
+
+    def reference_at(tt: np.ndarray, dense: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        var, lam = np.full(tt.size, np.nan), np.full(tt.size, np.nan)
+        var[idx], lam[idx] = clarabel_reference(bp, tt[idx], dense=dense)
+        return var, lam
+
+    ref_var, lambdas = reference_at(targets)
+    row["ours_err"] = _err(ours_var, ref_var)
+    row["ref_points"] = int(idx.size)
+    row["ref_failed"] = int(np.sum(~np.isfinite(ref_var[idx])))
+    if REF_EVERY > 1:
+        # our own multipliers between the reference points, the reference's at them
+        delta = frame["risk_aversion"].to_numpy()
+        own = np.where(np.isfinite(delta) & (delta > 0), 2.0 / delta, 0.0)
+        lambdas = np.where(np.isfinite(lambdas), lambdas, own)
+    lambdas = np.where(np.isfinite(lambdas), lambdas, 0.0)
+    cands = {"ours": lambda: run_ours(bp),
+             "limit": lambda: osqp_limit(bp, lambdas, budget_s)}
     dense_ok = n <= DENSE_MAX_N
-    skip = (None, f"not run (dense covariance, n > {DENSE_MAX_N})", None)
-    res, note, proj = skip if not dense_ok else budgeted(lambda: run_skfolio(bp, dense=True),
-                         lambda: run_skfolio(bp, True, points=2)[0] / 2, budget_s)
-    row["skfolio_dense"] = res[0] if res else None
-    row["skfolio_dense_note"] = note
-    row["skfolio_dense_projected"] = proj
+    if dense_ok:
+        cands["ours_dense"] = lambda: run_ours(bp, dense=True)
+        cands["ours_dense_blas"] = lambda: run_ours(bp, dense=True, blas_threads=None)
+        cands["direct_dense"] = lambda: (lambda r: (r[0], r))(
+            clarabel_direct_dense(bp, dense_targets))
+        _, fd = run_ours(bp, dense=True)
+        fdf = fd.to_frame()
+        dense_targets = fdf["expected_outcome"].to_numpy() / bp.budget
+        dense_ref, _ = reference_at(dense_targets, dense=True)
+        row["ours_dense_err"] = _err((fdf["risk"].to_numpy() / bp.budget) ** 2, dense_ref)
+        row["dense_ref_failed"] = int(np.sum(~np.isfinite(dense_ref[idx])))
+        row["dense_cond"] = float(np.linalg.cond(bp.dense()))
+        row["dense_messages"] = sorted({m.split(":")[0] for m in fdf["message"]})
+    timed = interleaved(cands, REPEATS)
+    row["ours"] = timed["ours"][0]
+    row["limit"] = timed["limit"][0]
+    lim_var = timed["limit"][1]
+    row["limit_err"] = _err(lim_var, ref_var)
+    row["limit_done"] = int(np.isfinite(lim_var).sum())
+    if dense_ok:
+        row["ours_dense"] = timed["ours_dense"][0]
+        row["ours_dense_times"] = [round(t, 4) for t in timed["ours_dense"][2]]
+        row["ours_dense_blas"] = timed["ours_dense_blas"][0]
+        total, single, dvar = timed["direct_dense"][1]
+        row["direct_dense"] = timed["direct_dense"][0]
+        row["single_dense"] = float(np.median([single]))
+        row["direct_dense_err"] = _err(dvar, dense_ref)
+        # the best direct call reaching 1e-6 (only Clarabel is run on the dense rows: OSQP
+        # at eps 1e-9 is far slower on a dense matrix, measured in issue 13)
+        row["best_direct_dense"] = (row["direct_dense"] if row["direct_dense_err"] <= 1e-6
+                                    else None)
+    # the best direct call of the factor row: the OSQP limit when it reached 1e-6
+    row["best_direct"] = row["limit"] if row["limit_err"] <= 1e-6 else None
+    _peer(row, "skfolio_factor", lambda: run_skfolio(bp, dense=False),
+          lambda: run_skfolio(bp, False, points=2)[0] / 2, budget_s)
+    if not dense_ok:
+        for name in ("skfolio_dense", "pypfopt", "cla", "riskfolio"):
+            row[name], row[f"{name}_note"] = None, f"not run (dense, n > {DENSE_MAX_N})"
+            row[f"{name}_projected"] = None
+        return row
+    _peer(row, "skfolio_dense", lambda: run_skfolio(bp, dense=True),
+          lambda: run_skfolio(bp, True, points=2)[0] / 2, budget_s)
 
     def pyp_one():
         t0 = time.perf_counter()
-        run_pypfopt(bp, targets[[0, N_POINTS // 2, -1]])
+        run_pypfopt(bp, dense_targets[[0, N_POINTS // 2, -1]])
         return (time.perf_counter() - t0) / 2
 
-    res, note, proj = skip if not dense_ok else budgeted(
-        lambda: run_pypfopt(bp, targets), pyp_one, budget_s)
-    row["pypfopt"] = res[0] if res else None
-    row["pypfopt_note"] = note
-    row["pypfopt_projected"] = proj
-    res, note, proj = skip if not dense_ok else budgeted(lambda: run_riskfolio(bp),
-                         lambda: run_riskfolio(bp, points=2)[0] / 2, budget_s)
-    row["riskfolio"] = res[0] if res else None
-    row["riskfolio_note"] = note
-    row["riskfolio_projected"] = proj
+    _peer(row, "pypfopt", lambda: run_pypfopt(bp, dense_targets), pyp_one, budget_s)
+    _peer(row, "cla", lambda: run_cla(bp), lambda: run_cla(bp)[0] / N_POINTS, budget_s)
+    _peer(row, "riskfolio", lambda: run_riskfolio(bp),
+          lambda: run_riskfolio(bp, points=2)[0] / 2, budget_s)
     return row
 
 
@@ -537,7 +681,8 @@ def _ratio(a: float | None, b: float | None, projected: float | None = None) -> 
     return f"{a / b:.1f}x"
 
 
-def render(rows: list[dict], scale: dict | None, info: str, total: float, quick: bool) -> str:
+def render(rows: list[dict], scale: dict | None, info: str, total: float, quick: bool,
+           load: int = 0) -> str:
     lines = [
         "---",
         "orphan: true",
@@ -546,42 +691,60 @@ def render(rows: list[dict], scale: dict | None, info: str, total: float, quick:
         "# Performance",
         "",
         "Generated by `python benchmarks/frontier_bench.py"
-        + (" --quick" if quick else "") + "`; the numbers below come from that run (do not"
-        " edit by hand).",
+        + (" --quick" if quick else "") + (f" --load {load}" if load else "")
+        + "`; the numbers below come from that run (do not edit by hand).",
         "",
-        f"Machine: {info}.",
+        f"Machine: {info}." + (f" Run with {load} busy background processes (`--load`)."
+                               if load else ""),
         "",
         "Problem: a 50-point long-only mean-variance frontier (minimum-risk and maximum-return"
         " end points, then points evenly spaced in expected outcome), a per-asset cap of"
-        " `min(1, 5/n)` of the budget, factor covariance with k = 10 factors. Times are seconds"
-        " for the whole frontier, in one process; each candidate is timed the same way (the"
-        " fastest of up to 5 runs within a few seconds, one run when it is slow), on 2 cores"
-        " shared with other work.",
+        " `min(1, 5/n)` of the budget. Factor rows: a factor covariance with k = 10 factors."
+        " Dense rows: the *sample* covariance of T = max(250, 2n) simulated periods of that"
+        " factor model with Student-t specific noise. Times are seconds for the whole frontier,"
+        f" medians of {REPEATS} interleaved repeats for ours and the direct calls (slow peers:"
+        " median of up to 3 runs within a second, else one run).",
         "",
-        "| n | ours | OSQP limit | ours / limit | skfolio factor | skfolio factor / ours |"
-        " ours, dense cov | skfolio dense | skfolio dense / ours dense | PyPortfolioOpt |"
-        " Riskfolio-Lib | max rel. var. error: ours, ours dense (limit) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "Factor covariance:",
+        "",
+        "| n | ours | OSQP limit (best direct call) | ours / limit | skfolio factor |"
+        " skfolio factor / ours | max rel. var. error: ours (limit) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lim = r.get("limit")
         done = r.get("limit_done", N_POINTS)
         lim_txt = fmt(lim) if done == N_POINTS else f"> {lim:.1f} ({done}/50 points)"
-        dense_err = f"{r['ours_dense_err']:.1e}" if "ours_dense_err" in r else "-"
         lines.append(
-            f"| {r['n']} | {fmt(r['ours'])} | {lim_txt} | "
-            f"{(r['ours'] / lim) if lim else float('nan'):.2f} | "
+            f"| {r['n']} | {fmt(r['ours'])} | {lim_txt} | {r['ours'] / lim:.2f} | "
             f"{fmt(r.get('skfolio_factor'), r.get('skfolio_factor_note', ''))} | "
-            f"{_ratio(r.get('skfolio_factor'), r['ours'], r.get('skfolio_factor_projected'))} | "
-            f"{fmt(r['ours_dense']) if r.get('ours_dense') else f'not run (n > {DENSE_MAX_N})'} | "
+            f"{_ratio(r.get('skfolio_factor'), r['ours'], r.get('skfolio_factor_projected'))} |"
+            f" {r['ours_err']:.1e} ({r['limit_err']:.1e}) |")
+    lines += [
+        "",
+        "Dense sample covariance (the critical-line sweep):",
+        "",
+        "| n | T | cond | ours | ours, default BLAS threads | one direct Clarabel solve |"
+        " ours / one solve |"
+        " direct Clarabel, 50 points (best direct call) | skfolio | skfolio / ours |"
+        " PyPortfolioOpt EF | PyPortfolioOpt CLA | Riskfolio-Lib | max rel. var. error:"
+        " ours (direct) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r.get("ours_dense") is None:
+            continue
+        lines.append(
+            f"| {r['n']} | {r['sample_t']} | {r['dense_cond']:.1e} | {fmt(r['ours_dense'])} | "
+            f"{fmt(r['ours_dense_blas'])} | "
+            f"{fmt(r['single_dense'])} | {r['ours_dense'] / r['single_dense']:.1f} | "
+            f"{fmt(r['direct_dense'])} | "
             f"{fmt(r.get('skfolio_dense'), r.get('skfolio_dense_note', ''))} | "
-            f"{_ratio(r.get('skfolio_dense'), r.get('ours_dense'), r.get('skfolio_dense_projected'))}"  # noqa: E501
-            " | "
-            f"{fmt(r.get('pypfopt'), r.get('pypfopt_note', ''))} | "
+            f"{_ratio(r.get('skfolio_dense'), r['ours_dense'], r.get('skfolio_dense_projected'))}"
+            f" | {fmt(r.get('pypfopt'), r.get('pypfopt_note', ''))} | "
+            f"{fmt(r.get('cla'), r.get('cla_note', ''))} | "
             f"{fmt(r.get('riskfolio'), r.get('riskfolio_note', ''))} | "
-            f"{r.get('ours_err', float('nan')):.1e}, {dense_err} "
-            f"({r.get('limit_err', float('nan')):.1e}) |"
-        )
+            f"{r['ours_dense_err']:.1e} ({r['direct_dense_err']:.1e}) |")
     if scale:
         done = scale.get("limit_done", N_POINTS)
         lim = scale["limit"]
@@ -592,131 +755,145 @@ def render(rows: list[dict], scale: dict | None, info: str, total: float, quick:
             "",
             f"Scale: {scale['n']:,} creator assets x {scale['k']} factors, 50 points, 20 locked"
             " creators and two market floors (RU >= 15%, BR >= 12% of the budget), run in its"
-            " own process:",
+            " own process, one run:",
             "",
-            "| n | k | ours (s) | OSQP limit (s) | ours / limit | peak RSS of the process (MB) |"
-            " peak Python allocations during `frontier` (MB, tracemalloc) |"
-            " max rel. var. error: ours (limit) | statuses |",
+            "| n | k | ours (s) | OSQP limit (s) | ours / limit | peak RSS (MB) |"
+            " peak Python allocations during `frontier` (MB) | max rel. var. error: ours"
+            " (limit) | statuses |",
             "|---|---|---|---|---|---|---|---|---|",
             f"| {scale['n']} | {scale['k']} | {scale['ours']:.1f} | {lim_txt} | {ratio_txt} | "
             f"{scale['rss_mb']:.0f} | {scale['traced_mb']:.0f} | "
             f"{scale['ours_err']:.1e} ({scale['limit_err']:.1e}) | {scale['status']} |",
-            "",
-            f"At this size the reference (cvxpy + Clarabel, one solve per point) is solved at"
-            f" {scale['ref_points']} of the 50 points (every 7th and the last); the OSQP limit"
-            " sweeps the multipliers of our own points (`2 / risk_aversion`) and is stopped"
-            " after its time budget.",
         ]
-    lines += ["", "Targets (issue 5), checked mechanically from the rows above:", ""]
-    for r in rows:
-        checks = []
-        if r.get("limit") and r.get("limit_done", N_POINTS) == N_POINTS:
-            ratio = r["ours"] / r["limit"]
-            checks.append(f"within 2x of the OSQP limit: {'yes' if ratio <= 2 else 'NO'}"
-                          f" ({ratio:.2f})")
-        sf = r.get("skfolio_factor")
-        if sf:
-            need = 5.0 if r["n"] <= 200 else 1.0
-            checks.append(f"vs skfolio factor >= {need:g}x: "
-                          f"{'yes' if sf / r['ours'] >= need else 'NO'} ({sf / r['ours']:.1f}x)")
-        sd = r.get("skfolio_dense") or r.get("skfolio_dense_projected")
-        if sd and r.get("ours_dense"):
-            tag = "" if r.get("skfolio_dense") else ", skfolio projected"
-            ok = sd / r["ours_dense"] >= 10
-            checks.append(f"vs skfolio dense >= 10x: {'yes' if ok else 'NO'}"
-                          f" ({sd / r['ours_dense']:.1f}x{tag})")
-        err = max(r.get("ours_err", float("nan")), r.get("ours_dense_err", 0.0))
-        checks.append("every point within 1e-6 relative variance: "
-                      f"{'yes' if err <= 1e-6 else 'NO'}")
-        lines.append(f"- n = {r['n']}: " + "; ".join(checks) + ".")
-    if scale:
-        lim_ok = scale["limit_done"] < N_POINTS or scale["ours"] <= 2 * scale["limit"]
-        lines.append(
-            f"- scale, n = {scale['n']:,} x {scale['k']} factors with locks and floors: within 2x"
-            f" of the limit: {'yes' if lim_ok else 'NO'}; under 2 GB: "
-            f"{'yes' if scale['rss_mb'] < 2048 else 'NO'} ({scale['rss_mb']:.0f} MB peak);"
-            f" accuracy 1e-6: {'yes' if scale['ours_err'] <= 1e-6 else 'NO'}."
-        )
+    lines += ["", "Targets (issues 5 and 13), checked mechanically from the rows above:", ""]
+    lines += [f"- {c}" for c in target_checks(rows, scale)]
     lines += [
         "",
         "Notes:",
         "",
-        "- *ours*: `portfolio_mkt.frontier(problem, n_points=50)` on a `pm.Problem`"
-        " with a `pm.FactorCovariance`: reading the constraints, assembling the QP, both end"
-        " points and the sweep (Clarabel set up once, right-hand side updated in place).",
-        "- *OSQP limit*: OSQP on the factor-form QP (variables w and y = F'w) assembled in the"
-        " benchmark, linear term updated per point (`q = -lambda_j mu` with the reference's"
-        " multipliers, so the same 50 portfolios), warm start, eps_abs = eps_rel = 1e-9,"
-        " polishing; setup included.",
-        "- *ours, dense cov*: the same with the covariance given as a dense matrix; from 40"
-        " assets its interior points are solved by a warm-started active-set method (exact KKT"
-        " solution, checked; a point that fails the check is re-solved by Clarabel).",
-        "- *max rel. var. error*: largest |var - var_ref| / var_ref over the points of ours and"
-        " of ours dense, against"
-        " cvxpy + Clarabel (tolerances 1e-12) solving each point independently (at the maximum"
-        " return, if the exact target fails, 1e-12 of the outcome range below it). Reference"
-        " points that failed: "
-        + ", ".join(f"n={r['n']}: {r.get('ref_failed', 0)}" for r in rows)
-        + (f", scale: {scale.get('ref_failed', 0)}" if scale else "") + ".",
-        "- Peers solve their own frontier (their own end points and spacing). skfolio gets the"
-        " moments through a prior that hands over exactly our mu and covariance (with the factor"
-        " model attached for *skfolio factor*, so it uses the factor square root). PyPortfolioOpt"
-        " solves our targets on one re-used `EfficientFrontier` (its maximum-return point is"
-        " excluded and the time scaled to 50 points). A peer is skipped when a one-point solve"
-        f" projects the 50 points beyond the time budget ({BUDGET_S:.0f} s); the projection is"
-        " shown and used for the ratio.",
+        "- *ours*: `portfolio_mkt.frontier(problem, n_points=50)` on a `pm.Problem` (all of"
+        " it: reading the constraints, assembling the QP, both end points and the sweep). With"
+        " the dense covariance the interior points are read off the critical line (a"
+        " parametric active-set walk in the target, each point's KKT conditions checked),"
+        " with one BLAS thread (threadpoolctl); *ours, default BLAS threads*: the same with"
+        " the BLAS library's own thread count.",
+        "- *OSQP limit*: OSQP on the factor-form QP, linear term updated per point with the"
+        " reference's multipliers (the same 50 portfolios), eps 1e-9, polishing, setup"
+        " included.",
+        "- *one direct Clarabel solve*: `clarabel.DefaultSolver` on the dense QP built here"
+        " (faer, tolerances 1e-9), setup and one solve at the middle target; *direct Clarabel,"
+        " 50 points*: the same set up once, right-hand side updated per target.",
+        "- *max rel. var. error*: largest |var - var_ref| / var_ref against cvxpy + Clarabel"
+        " (tolerances 1e-12) solving each point on its own"
+        + (f" (at every {REF_EVERY}th point and the last)" if REF_EVERY > 1 else "") + ".",
+        "- Peers solve their own frontier; skfolio gets exactly our mu and covariance through a"
+        " fixed prior; PyPortfolioOpt EF solves our targets on one `EfficientFrontier`;"
+        " PyPortfolioOpt CLA is `CLA(mu, cov, weight_bounds=(0, cap)).efficient_frontier(50)`."
+        f" A peer is skipped when a short run projects 50 points beyond {BUDGET_S:.0f} s (the"
+        " projection is shown and used for the ratio).",
         f"- Total benchmark wall time: {total:.0f} s.",
         "",
     ]
     return "\n".join(lines)
 
 
+def target_checks(rows: list[dict], scale: dict | None) -> list[str]:
+    """The issue's targets, each a line ending in yes/NO."""
+    out = []
+    for r in rows:
+        n = r["n"]
+        if r.get("ours_dense") is not None:
+            sd = r.get("skfolio_dense") or r.get("skfolio_dense_projected")
+            if sd:
+                tag = "" if r.get("skfolio_dense") else ", skfolio projected"
+                x = sd / r["ours_dense"]
+                out.append(f"n = {n}: dense frontier >= 10x skfolio: "
+                           f"{'yes' if x >= 10 else 'NO'} ({x:.1f}x{tag})")
+            k = r["ours_dense"] / r["single_dense"]
+            out.append(f"n = {n}: 50 points within 5 single solves: "
+                       f"{'yes' if k <= 5 else 'NO'} ({k:.1f} single solves)")
+            out.append(f"n = {n}: dense, every point within 1e-6 relative variance: "
+                       f"{'yes' if r['ours_dense_err'] <= 1e-6 else 'NO'}"
+                       f" ({r['ours_dense_err']:.1e})")
+        if r.get("limit") and r.get("limit_done", N_POINTS) == N_POINTS:
+            x = r["ours"] / r["limit"]
+            out.append(f"n = {n}: factor, within 2x of the OSQP limit: "
+                       f"{'yes' if x <= 2 else 'NO'} ({x:.2f})")
+        out.append(f"n = {n}: factor, every point within 1e-6 relative variance: "
+                   f"{'yes' if r['ours_err'] <= 1e-6 else 'NO'} ({r['ours_err']:.1e})")
+    if scale:
+        lim_ok = scale["limit_done"] < N_POINTS or scale["ours"] <= 2 * scale["limit"]
+        out.append(f"scale n = {scale['n']:,}: within 2x of the limit: "
+                   f"{'yes' if lim_ok else 'NO'}; under 2 GB: "
+                   f"{'yes' if scale['rss_mb'] < 2048 else 'NO'} ({scale['rss_mb']:.0f} MB);"
+                   f" accuracy 1e-6: {'yes' if scale['ours_err'] <= 1e-6 else 'NO'}")
+    return out
+
+
 BUDGET_S = 60.0
 
 
+def _busy() -> None:  # pragma: no cover - a background load process
+    x = 0
+    while True:
+        x += 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    global BUDGET_S
+    global BUDGET_S, REPEATS, REF_EVERY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="n = 20, 200 and a small scale case")
-    parser.add_argument("--sizes", type=int, nargs="*", default=None)
-    parser.add_argument("--scale-n", type=int, default=None)
-    parser.add_argument("--budget", type=float, default=None, help="seconds per slow peer")
+    parser.add_argument("--quick", action="store_true",
+                        help="n = 20 and 300, a 2,000-asset scale case, 3 repeats, the"
+                             " reference at every 7th point (~90 s on a quiet machine)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=None,
+                        help="asset counts (default 20 300 1000 2000; dense rows up to "
+                             f"{DENSE_MAX_N})")
+    parser.add_argument("--scale-n", type=int, default=None,
+                        help="assets of the scale case (default 10,000; --quick 2,000; "
+                             "0 skips it)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds per slow peer (default 60; --quick 10)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="interleaved repeats of ours and the direct calls (default 5;"
+                             " --quick 3)")
+    parser.add_argument("--load", type=int, default=0,
+                        help="run with this many busy background processes (a loaded "
+                             "machine)")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/performance.md")
     parser.add_argument("--scale-only", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--render-from", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.render_from:
-        # re-render docs/performance.md from the printed rows of a previous run (same numbers)
-        import ast
-
-        found = [ast.literal_eval(line) for line in Path(args.render_from).read_text()
-                 .splitlines() if line.startswith("{")]
-        text = Path(args.render_from).read_text()
-        total = float(text.split("Total benchmark wall time: ")[1].split(" s")[0])
-        BUDGET_S = args.budget or 60.0
-        text = render(found[:-1], found[-1], machine(), total, args.quick)
-        (REPO / "docs" / "performance.md").write_text(text)
-        print(text)
-        return 0
     if args.scale_only:
         import json
 
         warnings.simplefilter("ignore")
         print(json.dumps(bench_scale(args.scale_only, 20, args.budget or 120.0)))
         return 0
-    sizes = args.sizes or ([20, 200] if args.quick else [20, 200, 1000, 2000])
-    scale_n = args.scale_n or (2_000 if args.quick else 10_000)
+    sizes = args.sizes or ([20, 300] if args.quick else [20, 300, 1000, 2000])
+    scale_n = args.scale_n if args.scale_n is not None else (2_000 if args.quick else 10_000)
     BUDGET_S = args.budget or (10.0 if args.quick else 60.0)
-    t0 = time.perf_counter()
-    warnings.simplefilter("ignore")
-    rows = []
-    for n in sizes:
-        row = bench_size(n, BUDGET_S, reference=True)
-        print(row, flush=True)
-        rows.append(row)
-    scale = scale_in_subprocess(scale_n, 20, 4 * BUDGET_S) if scale_n else None
-    print(scale, flush=True)
-    text = render(rows, scale, machine(), time.perf_counter() - t0, args.quick)
+    REPEATS = args.repeats or (3 if args.quick else 5)
+    REF_EVERY = 7 if args.quick else 1
+    busy = []
+    if args.load:
+        import multiprocessing as mp
+
+        busy = [mp.Process(target=_busy, daemon=True) for _ in range(args.load)]
+        for proc in busy:
+            proc.start()
+    try:
+        t0 = time.perf_counter()
+        warnings.simplefilter("ignore")
+        rows = []
+        for n in sizes:
+            row = bench_size(n, BUDGET_S, reference=True)
+            print(row, flush=True)
+            rows.append(row)
+        scale = scale_in_subprocess(scale_n, 20, 4 * BUDGET_S) if scale_n > 0 else None
+        print(scale, flush=True)
+        text = render(rows, scale, machine(), time.perf_counter() - t0, args.quick, args.load)
+    finally:
+        for proc in busy:
+            proc.terminate()
     print(text)
     if not args.no_write:
         (REPO / "docs" / "performance.md").write_text(text)

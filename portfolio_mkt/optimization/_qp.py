@@ -231,6 +231,520 @@ def _assemble(qp: LinearQP, var_scale: float, mu_scale: float) -> dict:
             "ret": ret, "k": k}
 
 
+class _CriticalLine:
+    """Parametric active-set homotopy in the return target (the critical line).
+
+    Works on the scaled data of :class:`OSQPFrontierSolver` (``S = Sigma / s``, ``mu / m``).
+    For a fixed active set -- the shares held at a bound, the inequality rows held at a limit,
+    the equality rows and the return row ``mu'w = t`` -- the KKT system
+
+        2 S_FF w_F - C_F' nu = -2 S_FB w_B,    C_F w_F = r(t) - C_B w_B
+
+    is linear in ``t``: ``w`` and the multipliers move on a line until a free share reaches a
+    bound, an inactive row reaches a limit, a bound multiplier or a row multiplier reaches
+    zero (a breakpoint). There the active set changes by one element and the walk goes on.
+    The inverse ``H = S_FF^{-1}`` is kept up to date by bordering (a share released: a
+    Schur-complement update) and by a rank-one downdate (a share bound), ``O(|F|^2)`` per
+    breakpoint, and recomputed from a Cholesky factor every :attr:`refresh` breakpoints; the
+    multipliers come from the small ``C_F H C_F'`` system. Each requested target is read off
+    its segment, refined by one step of iterative refinement against the exact ``S`` and
+    accepted only when its KKT conditions hold (see :meth:`check`).
+    """
+
+    def __init__(self, S: np.ndarray, A: np.ndarray, mu: np.ndarray, lower: np.ndarray,
+                 upper: np.ndarray, lo_r: np.ndarray, hi_r: np.ndarray, eq: np.ndarray,
+                 fixed: np.ndarray, refresh: int = 64, max_events: int | None = None) -> None:
+        self.S, self.A, self.mu = S, A, mu
+        self.lower, self.upper, self.lo_r, self.hi_r = lower, upper, lo_r, hi_r
+        self.eq, self.fixed = eq, fixed
+        n, m = S.shape[0], A.shape[0]
+        self.n, self.m = n, m
+        self.refresh = refresh
+        self.max_events = max_events if max_events is not None else 20 * n + 200
+        self.bnd = np.zeros(n, dtype=np.int8)
+        self.row = np.zeros(m, dtype=np.int8)
+        self.F = np.zeros(0, dtype=np.intp)
+        self.H = np.zeros((0, 0))
+        self.with_ret = False
+        self.t = 0.0
+        self.n_events = 0
+        self.n_refresh = 0
+        self._since_refresh = 0
+        #: (target in scaled units, kind, index) of every breakpoint walked
+        self.breakpoints: list[tuple[float, str, int]] = []
+        #: (start target in scaled units, bound states, row states) of every segment walked
+        self.segments: list[tuple[float, np.ndarray, np.ndarray]] = []
+        self.reason = ""
+        self._c_cache: tuple | None = None
+        self._pb_lo = 1e-10 * (1.0 + np.abs(lower))
+        self._pb_hi = 1e-10 * (1.0 + np.abs(upper))
+        self._pr_lo = 1e-10 * (1.0 + np.abs(lo_r))
+        self._pr_hi = 1e-10 * (1.0 + np.abs(hi_r))
+
+    # --------------------------------------------------------------- linear algebra
+    def factor(self) -> bool:
+        """``H = S_FF^{-1}`` from a Cholesky factor (``False`` when ``S_FF`` is singular)."""
+        from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+        F = self.F
+        self.n_refresh += 1
+        self._since_refresh = 0
+        if not F.size:
+            self.H = np.zeros((0, 0))
+            return True
+        try:
+            c = cho_factor(self.S[np.ix_(F, F)], lower=False, check_finite=False)
+        except LinAlgError:
+            self.reason = "singular covariance block of the free shares"
+            return False
+        self.H = cho_solve(c, np.eye(F.size), check_finite=False)
+        return bool(np.all(np.isfinite(self.H)))
+
+    def _release(self, j: int) -> bool:
+        """Share ``j`` becomes free: border ``H`` (Schur complement of ``S_jj``)."""
+        F, H, S = self.F, self.H, self.S
+        s = S[F, j]
+        u = H @ s
+        c = float(S[j, j] - s @ u)
+        if not c > 1e-12 * S[j, j]:
+            self.reason = "singular covariance block of the free shares"
+            return False
+        k = F.size
+        out = np.empty((k + 1, k + 1))
+        out[:k, :k] = H + np.outer(u, u) / c
+        out[:k, k] = out[k, :k] = -u / c
+        out[k, k] = 1.0 / c
+        self.H = out
+        self.F = np.r_[F, j]
+        return True
+
+    def _bind(self, j: int) -> None:
+        """Share ``j`` goes to a bound: rank-one downdate of ``H`` and delete its row/column."""
+        p = int(np.flatnonzero(self.F == j)[0])
+        H = self.H
+        h = H[:, p].copy()
+        H = H - np.outer(h, h) / h[p]
+        keep = np.r_[0:p, p + 1:self.F.size]
+        self.H = H[np.ix_(keep, keep)]
+        self.F = self.F[keep]
+
+    def _sx(self, x: np.ndarray) -> np.ndarray:
+        """``S x`` over the support of ``x`` only (most shares sit at a zero bound)."""
+        nz = np.flatnonzero(x)
+        if nz.size > self.n // 2:
+            return self.S @ x
+        return x[nz] @ self.S[nz]  # rows of the symmetric S: contiguous
+
+    # --------------------------------------------------------------- one segment
+    def _constraints(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = (self.row.tobytes(), self.with_ret)
+        if self._c_cache is None or self._c_cache[0] != key:
+            act = np.flatnonzero(self.row != 0)
+            c = self.A[act]
+            lim = np.where(self.row[act] < 0, self.lo_r[act], self.hi_r[act])
+            if self.with_ret:
+                c = np.vstack([c, self.mu[None, :]])
+            self._c_cache = (key, act, c, lim)
+        _, act, c, lim = self._c_cache
+        if self.with_ret:
+            lim = np.r_[lim, self.t]
+        return act, c, lim
+
+    def segment(self) -> dict | None:
+        """Solution and direction (``d/dt``) at the current target, for the current set."""
+        n = self.n
+        F = self.F
+        act, c, lim = self._constraints()
+        wb = np.where(self.bnd < 0, self.lower, np.where(self.bnd > 0, self.upper, 0.0))
+        wb[F] = 0.0
+        cf = c[:, F]
+        g_mat = self.H @ cf.T
+        k0 = cf @ g_mat
+        nzb = np.flatnonzero(wb)
+        sbf = self.S[np.ix_(F, nzb)] @ wb[nzb] if nzb.size < self.n // 2 else (self.S @ wb)[F]
+        q = self.H @ sbf
+        rhs = lim - c @ wb + cf @ q
+        ma = c.shape[0]
+        if ma:
+            if ma > F.size:
+                self.reason = "more active constraints than free shares"
+                return None
+            e = np.zeros(ma)
+            if self.with_ret:
+                e[-1] = 1.0
+            try:
+                # K0 = C_F H C_F' is symmetric positive definite when C_F has full row rank
+                chol = np.linalg.cholesky(k0)
+            except np.linalg.LinAlgError:
+                self.reason = "singular active-constraint system"
+                return None
+            dg = np.abs(np.diag(chol))
+            if not np.min(dg) > 1e-7 * np.max(dg):
+                self.reason = "ill-conditioned active-constraint system"
+                return None
+            sol = np.linalg.solve(k0, np.column_stack([rhs, e]))
+            nu, dnu = 2.0 * sol[:, 0], 2.0 * sol[:, 1]
+        else:
+            nu = dnu = np.zeros(0)
+        w = wb
+        w[F] = g_mat @ nu / 2.0 - q
+        dw = np.zeros(n)
+        dw[F] = g_mat @ dnu / 2.0
+        seg = {"act": act, "c": c, "cf": cf, "G": g_mat, "K0": k0, "w": w, "dw": dw,
+               "nu": nu, "dnu": dnu, "t": self.t}
+        return seg
+
+    def refine(self, seg: dict, w: np.ndarray, nu: np.ndarray, t: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One step of iterative refinement of the KKT system at ``t``; returns w, nu, S w."""
+        F, c, cf = self.F, seg["c"], seg["cf"]
+        sw = self._sx(w)
+        if not F.size:
+            return w, nu, sw
+        lim = np.where(self.row[seg["act"]] < 0, self.lo_r[seg["act"]],
+                       self.hi_r[seg["act"]])
+        if self.with_ret:
+            lim = np.r_[lim, t]
+        r1 = 2.0 * sw[F] - (cf.T @ nu if nu.size else 0.0)
+        r2 = lim - c @ w
+        hr = self.H @ r1
+        if nu.size:
+            dnu = 2.0 * np.linalg.solve(seg["K0"], r2 + cf @ hr / 2.0)
+            dwf = seg["G"] @ dnu / 2.0 - hr / 2.0
+            nu = nu + dnu
+        else:
+            dwf = -hr / 2.0
+        w = w.copy()
+        w[F] += dwf
+        sw = sw + dwf @ self.S[F]
+        return w, nu, sw
+
+    def check(self, seg: dict, w: np.ndarray, nu: np.ndarray, sw: np.ndarray) -> str:
+        """The KKT conditions of ``w`` (empty string when they hold, else what fails).
+
+        Primal feasibility to ``1e-10`` of each bound and limit, stationarity on the free
+        shares and the signs of the bound, row and return multipliers to ``1e-9`` of the
+        gradient's size, the active rows met to ``1e-10``. Complementary slackness holds by
+        construction (active constraints are equalities, inactive ones carry no multiplier).
+        """
+        act, c = seg["act"], seg["c"]
+        g = 2.0 * sw
+        z = g - (c.T @ nu if nu.size else 0.0)
+        nu_ret = float(nu[-1]) if self.with_ret else 0.0
+        nu_row = np.zeros(self.m)
+        nu_row[act] = nu[: act.size]
+        dscale = max(float(np.max(np.abs(g))) if self.n else 0.0,
+                     abs(nu_ret) * float(np.max(np.abs(self.mu))), 1e-300)
+        dtol = 1e-9 * dscale
+        free = self.bnd == 0
+        if free.any() and np.max(np.abs(z[free])) > dtol:
+            return "stationarity not met"
+        lim = np.where(self.row[act] < 0, self.lo_r[act], self.hi_r[act])
+        if self.with_ret:
+            lim = np.r_[lim, seg.get("t_out", self.t)]
+        if lim.size and np.any(np.abs(c @ w - lim) > 1e-10 * (1.0 + np.abs(lim))):
+            return "active rows not met"
+        if nu_ret < -dtol:
+            return "negative return multiplier"
+        if np.any(free & ((w < self.lower - self._pb_lo) | (w > self.upper + self._pb_hi))):
+            return "a free share outside its bounds"
+        aw = self.A @ w
+        inactive = self.row == 0
+        if np.any(inactive & ((aw < self.lo_r - self._pr_lo) | (aw > self.hi_r + self._pr_hi))):
+            return "an inactive row outside its limits"
+        bad_b = ~self.fixed & (((self.bnd < 0) & (z < -dtol)) | ((self.bnd > 0) & (z > dtol)))
+        bad_r = ((self.row == -1) & (nu_row < -dtol)) | ((self.row == 1) & (nu_row > dtol))
+        if bad_b.any() or bad_r.any():
+            return "a multiplier of the wrong sign"
+        return ""
+
+    # --------------------------------------------------------------- start
+    def start(self, w0: np.ndarray, max_iter: int = 20) -> np.ndarray | None:
+        """The exact minimum-risk point from a close guess ``w0``; ``None`` when not found.
+
+        The active set is read off ``w0`` (within ``1e-9`` of a bound or limit) and corrected
+        by a primal-dual active-set iteration until the KKT conditions hold.
+        """
+        lower, upper, lo_r, hi_r = self.lower, self.upper, self.lo_r, self.hi_r
+        guess = 1e-9
+        bnd = np.zeros(self.n, dtype=np.int8)
+        bnd[w0 <= lower + guess * (1.0 + np.abs(lower))] = -1
+        bnd[w0 >= upper - guess * (1.0 + np.abs(upper))] = 1
+        bnd[self.fixed] = -1
+        aw = self.A @ w0
+        row = np.zeros(self.m, dtype=np.int8)
+        with np.errstate(invalid="ignore"):
+            row[aw <= lo_r + guess * (1.0 + np.abs(lo_r))] = -1
+            row[aw >= hi_r - guess * (1.0 + np.abs(hi_r))] = 1
+        row[self.eq] = 2
+        self.with_ret = False
+        for _ in range(max_iter):
+            self.bnd, self.row = bnd, row
+            self.F = np.flatnonzero(bnd == 0)
+            if not self.factor():
+                return None
+            seg = self.segment()
+            if seg is None:
+                return None
+            w, nu, sw = self.refine(seg, seg["w"], seg["nu"], 0.0)
+            why = self.check(seg, w, nu, sw)
+            if not why:
+                self.t = float(self.mu @ w)
+                self.with_ret = True
+                return w
+            # correct the guess: violated bounds/rows enter, wrong-sign multipliers leave
+            z = 2.0 * sw - (seg["c"].T @ nu if nu.size else 0.0)
+            nu_row = np.zeros(self.m)
+            nu_row[seg["act"]] = nu
+            free = bnd == 0
+            bnd = bnd.copy()
+            row = row.copy()
+            aw = self.A @ w
+            changed = False
+            for mask, val, arr in (
+                (free & (w < lower - self._pb_lo), -1, bnd),
+                (free & (w > upper + self._pb_hi), 1, bnd),
+                ((row == 0) & (aw < lo_r - self._pr_lo), -1, row),
+                ((row == 0) & (aw > hi_r + self._pr_hi), 1, row),
+            ):
+                if mask.any():
+                    arr[mask] = val
+                    changed = True
+            if not changed:
+                dtol = 1e-9 * max(float(np.max(np.abs(2.0 * sw))), 1e-300)
+                rel_b = ~self.fixed & (((bnd < 0) & (z < -dtol)) | ((bnd > 0) & (z > dtol)))
+                rel_r = ((row == -1) & (nu_row < -dtol)) | ((row == 1) & (nu_row > dtol))
+                if not (rel_b.any() or rel_r.any()):
+                    self.reason = f"minimum-risk point: {why}"
+                    return None
+                bnd[rel_b] = 0
+                row[rel_r] = 0
+        self.reason = "minimum-risk active set not found"
+        return None
+
+    # --------------------------------------------------------------- the walk
+    def walk(self, targets: np.ndarray, w_min: np.ndarray
+             ) -> list[tuple[np.ndarray, float, int] | None]:
+        """Solutions at increasing ``targets`` (scaled): ``(w, nu_ret, breakpoints so far)``.
+
+        Entries are ``None`` from the first target whose point fails its KKT check (the walk
+        stops there; the caller solves those points another way).
+        """
+        out: list[tuple[np.ndarray, float, int] | None] = [None] * len(targets)
+        i = 0
+        while i < len(targets) and targets[i] <= self.t:
+            out[i] = (w_min.copy(), 0.0, 0)
+            i += 1
+        if i == len(targets):
+            return out
+        blocked: set[tuple[str, int]] = set()
+        span = float(targets[-1] - self.t) if len(targets) else 1.0
+        tiny = 1e-13 * max(span, 1e-300)
+        seg = None
+        z_next = nu_rows_next = None
+        while i < len(targets):
+            if seg is None:
+                if self._since_refresh >= self.refresh and not self.factor():
+                    return out
+                fresh = self._since_refresh == 0
+                seg = self.segment()
+                if seg is None and z_next is not None:
+                    seg = self._degenerate(z_next, nu_rows_next, blocked)
+                if seg is None:
+                    return out
+                self.segments.append((self.t, self.bnd.copy(), self.row.copy()))
+                if z_next is not None and not fresh and "z" not in seg:
+                    seg["z"] = z_next  # continuous in t (not at a degenerate vertex)
+            w, dw, nu, dnu = seg["w"], seg["dw"], seg["nu"], seg["dnu"]
+            step, kind, idx = self._ratio_test(seg, blocked)
+            t_next = self.t + step
+            while i < len(targets) and targets[i] <= t_next:
+                tt = float(targets[i])
+                h = tt - self.t
+                wt, nut, sw = self.refine(seg, w + h * dw, nu + h * dnu, tt)
+                seg["t_out"] = tt
+                why = self.check(seg, wt, nut, sw)
+                if why and self._since_refresh:
+                    # a fresh factor and the segment again, once
+                    if not self.factor():
+                        return out
+                    seg = self.segment()
+                    if seg is None:
+                        return out
+                    w, dw, nu, dnu = seg["w"], seg["dw"], seg["nu"], seg["dnu"]
+                    wt, nut, sw = self.refine(seg, w + h * dw, nu + h * dnu, tt)
+                    seg["t_out"] = tt
+                    why = self.check(seg, wt, nut, sw)
+                if why:
+                    self.reason = f"KKT check at a target: {why}"
+                    return out
+                out[i] = (wt, float(nut[-1]), len(self.breakpoints))
+                i += 1
+            if i == len(targets) or not np.isfinite(step):
+                break
+            # the breakpoint: change the active set by one element
+            self.n_events += 1
+            if self.n_events > self.max_events:
+                self.reason = f"more than {self.max_events} breakpoints"
+                return out
+            if step > tiny:
+                blocked = set()
+            blocked.add((kind, idx))
+            self.t = t_next
+            self.breakpoints.append((t_next, kind, idx))
+            z_next = seg["z"] + step * seg["dz"]
+            if kind in ("upper", "lower", "release"):
+                z_next[idx] = 0.0
+            nu_rows_next = np.zeros(self.m)
+            nu_rows_next[seg["act"]] = (nu + step * dnu)[: seg["act"].size]
+            ok = self._apply(kind, idx)
+            self._since_refresh += 1
+            if not ok:
+                return out
+            seg = None
+        return out
+
+    def _degenerate(self, z: np.ndarray, nu_rows: np.ndarray, blocked: set) -> dict | None:
+        """A breakpoint where two changes fall on the same ``t`` (a degenerate vertex).
+
+        Binding a share can leave more active constraints than free shares (the target is
+        pinned: e.g. a floor row and the budget fix the sums of both groups): the path goes
+        on only if, at the same ``t``, a bound share or an active row is released too, and
+        the multipliers jump. Each candidate is tried (smallest ``|z|`` first, at most 64):
+        it is kept when the system is regular again, the released element moves to its
+        feasible side, and the new multipliers have the right signs just after ``t``.
+        """
+        dscale = max(float(np.max(np.abs(z))), 1e-300)
+        order = np.argsort(np.abs(z))
+        cand = [("release", int(j)) for j in order if self.bnd[j] != 0 and not self.fixed[j]]
+        cand = [("row_release", int(j)) for j in np.flatnonzero(np.abs(self.row) == 1)] + cand
+        why = self.reason
+        for kind, j in cand[:64]:
+            if (kind, j) in blocked:
+                continue
+            saved = (self.bnd.copy(), self.row.copy(), self.F.copy(), self.H.copy())
+            side = self.bnd[j] if kind == "release" else self.row[j]
+            if self._apply(kind, j):
+                seg = self.segment()
+                if seg is not None and self._valid_after(seg, kind, j, side, dscale):
+                    self.breakpoints.append((self.t, kind, j))
+                    blocked.add((kind, j))
+                    return seg
+            self.bnd, self.row, self.F, self.H = saved
+            self._c_cache = None
+        self.reason = f"degenerate breakpoint not resolved ({why})"
+        return None
+
+    def _valid_after(self, seg: dict, kind: str, j: int, side: int, dscale: float) -> bool:
+        """Whether a segment is the path just after its start: signs at ``t + epsilon``."""
+        w, dw, nu, dnu, c = seg["w"], seg["dw"], seg["nu"], seg["dnu"], seg["c"]
+        move = dw[j] if kind == "release" else float(self.A[j] @ dw)
+        if move * side > 0.0:
+            return False
+        if self.with_ret and (dnu[-1] < 0.0 or nu[-1] < -1e-9 * dscale):
+            return False
+        z = 2.0 * self._sx(w) - (c.T @ nu if nu.size else 0.0)
+        dz = 2.0 * (dw[self.F] @ self.S[self.F]) - (c.T @ dnu if dnu.size else 0.0)
+        tol = 1e-9 * dscale
+        eps = 1e-9 * max(float(np.max(np.abs(z))), 1e-300) / max(
+            float(np.max(np.abs(dz))), 1e-300)
+        ze = z + eps * dz
+        lo = (self.bnd < 0) & ~self.fixed
+        hi = self.bnd > 0
+        if np.any(lo & (ze < -tol)) or np.any(hi & (ze > tol)):
+            return False
+        act = seg["act"]
+        if act.size:
+            ne = (nu + eps * dnu)[: act.size]
+            r = self.row[act]
+            if np.any(((r == -1) & (ne < -tol)) | ((r == 1) & (ne > tol))):
+                return False
+        seg["z"] = z
+        return True
+
+    def _ratio_test(self, seg: dict, blocked: set) -> tuple[float, str, int]:
+        """Distance in ``t`` to the next breakpoint and its kind and index.
+
+        One vector of candidate steps (``n`` shares reaching a bound, ``n`` bound multipliers
+        reaching zero, ``m`` rows reaching a limit, ``m`` row multipliers reaching zero) and
+        one ``argmin``. Derivatives below ``1e-12`` of the largest one count as zero. An
+        element changed at this very ``t`` (``blocked``) cannot change back at a zero step.
+        """
+        n, m = self.n, self.m
+        w, dw, nu, dnu = seg["w"], seg["dw"], seg["nu"], seg["dnu"]
+        act, c = seg["act"], seg["c"]
+        bnd = self.bnd
+        inf = np.inf
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eps_w = 1e-12 * float(np.max(np.abs(dw)))
+            free = bnd == 0
+            up = free & (dw > eps_w)
+            dn = free & (dw < -eps_w)
+            s_w = np.where(up, (self.upper - w) / dw, np.where(dn, (self.lower - w) / dw, inf))
+            # bound multipliers z = 2 S w - C' nu, linear in t; kept along the walk
+            z = seg.get("z")
+            if z is None:
+                z = 2.0 * self._sx(w) - (c.T @ nu if nu.size else 0.0)
+            dz = 2.0 * (dw[self.F] @ self.S[self.F]) - (c.T @ dnu if dnu.size else 0.0)
+            seg["z"], seg["dz"] = z, dz
+            eps_z = 1e-12 * float(np.max(np.abs(dz)))
+            rel = (((bnd < 0) & ~self.fixed & (dz < -eps_z)) | ((bnd > 0) & (dz > eps_z)))
+            s_z = np.where(rel, -z / dz, inf)
+            parts = [s_w, s_z]
+            if m:
+                aw, daw = self.A @ w, self.A @ dw
+                inact = self.row == 0
+                eps_r = 1e-12 * float(np.max(np.abs(daw)))
+                rup = inact & (daw > eps_r)
+                rdn = inact & (daw < -eps_r)
+                s_r = np.where(rup, (self.hi_r - aw) / daw,
+                               np.where(rdn, (self.lo_r - aw) / daw, inf))
+                s_n = np.full(m, inf)
+                if act.size:
+                    nr, dnr = nu[: act.size], dnu[: act.size]
+                    eps_n = 1e-12 * max(float(np.max(np.abs(dnr))), 1e-300)
+                    r = self.row[act]
+                    s_n[act] = np.where(((r == -1) & (dnr < -eps_n)) | ((r == 1) & (dnr > eps_n)),
+                                        -nr / dnr, inf)
+                parts += [s_r, s_n]
+            steps = np.concatenate(parts)
+        steps[np.isnan(steps)] = inf
+        np.maximum(steps, 0.0, out=steps)
+        for _ in range(8):
+            j = int(np.argmin(steps))
+            step = float(steps[j])
+            if not np.isfinite(step):
+                return inf, "", -1
+            if j < n:
+                kind, idx = ("upper" if dw[j] > 0 else "lower"), j
+            elif j < 2 * n:
+                kind, idx = "release", j - n
+            elif j < 2 * n + m:
+                idx = j - 2 * n
+                kind = "row_hi" if daw[idx] > 0 else "row_lo"
+            else:
+                kind, idx = "row_release", j - 2 * n - m
+            if step <= 0.0 and (kind, idx) in blocked:
+                steps[j] = inf
+                continue
+            return step, kind, idx
+        return inf, "", -1
+
+    def _apply(self, kind: str, j: int) -> bool:
+        if kind in ("upper", "lower"):
+            self.bnd[j] = 1 if kind == "upper" else -1
+            self._bind(j)
+            return True
+        if kind == "release":
+            self.bnd[j] = 0
+            return self._release(j)
+        if kind in ("row_hi", "row_lo"):
+            self.row[j] = 1 if kind == "row_hi" else -1
+            return True
+        self.row[j] = 0
+        return True
+
+
 class OSQPFrontierSolver:
     """Set up the frontier QP once and solve it for many return targets.
 
@@ -262,11 +776,16 @@ class OSQPFrontierSolver:
         :meth:`_solve_active_set`), falling back to Clarabel for that point whenever the
         KKT conditions are not met exactly. Only with a dense covariance and
         ``engine="clarabel"`` (where each interior-point iteration factorises a dense KKT
-        matrix); default: on from :data:`ACTIVE_SET_MIN_N` assets.
+        matrix); default: on from :data:`ACTIVE_SET_MIN_N` assets. With it, :meth:`sweep`
+        walks the critical line (:class:`_CriticalLine`) through all targets at once.
     """
 
     #: Most active-set changes tried per point before falling back to Clarabel.
     ACTIVE_SET_MAX_ITER = 30
+    #: BLAS threads during the dense sweep (``None``: the library's default). Its work is
+    #: many small dependent factorisations and products: one thread is as fast on a quiet
+    #: machine and does not collapse on a busy one (measured in benchmarks/frontier_bench.py).
+    BLAS_THREADS: int | None = 1
 
     def __init__(
         self,
@@ -312,6 +831,10 @@ class OSQPFrontierSolver:
         self._as_prev: np.ndarray | None = None
         self._as_state: tuple[np.ndarray, np.ndarray] | None = None
         self._as_reason = ""
+        self._min_w: np.ndarray | None = None
+        self.n_critical_line = 0
+        self.critical_line: _CriticalLine | None = None
+        self.blas_threads = self.BLAS_THREADS
         if engine == "osqp":
             self._setup_osqp()
         else:
@@ -504,17 +1027,7 @@ class OSQPFrontierSolver:
         """
         qp = self.qp
         t0 = time.perf_counter()
-        d = self._as_data
-        if d is None:
-            a = qp.A.toarray()
-            lo_r, hi_r = qp.lo, qp.hi
-            d = self._as_data = {
-                "S": np.ascontiguousarray(qp.dense / self._var_scale),
-                "A": a,
-                "mu": qp.mu / self._mu_scale,
-                "eq": np.isfinite(lo_r) & np.isfinite(hi_r) & (lo_r == hi_r),
-                "fixed": np.isfinite(qp.lower) & (qp.lower == qp.upper),
-            }
+        d = self._as_arrays()
         S, a, mu = d["S"], d["A"], d["mu"]
         eq, fixed = d["eq"], d["fixed"]
         lower, upper, lo_r, hi_r = qp.lower, qp.upper, qp.lo, qp.hi
@@ -650,7 +1163,95 @@ class OSQPFrontierSolver:
     # ------------------------------------------------------------------ public
     def min_risk(self) -> PointResult:
         """The minimum-variance point (return row inactive)."""
-        return self._solve(None)
+        point = self._solve(None)
+        self._min_w = point.w
+        return point
+
+    def sweep(self, targets) -> list[PointResult]:
+        """Minimum variance at each target, in one pass when the covariance is dense.
+
+        With the active-set method on (a dense covariance), the points are read off the
+        critical line (:class:`_CriticalLine`): a parametric active-set walk in the return
+        target from the exact minimum-risk point, one breakpoint per change of the active set,
+        each point refined and accepted only when its KKT conditions hold. From the first
+        point that fails (or when the walk cannot start), the remaining points are solved one
+        by one (:meth:`solve_target`: the warm-started active-set method, then Clarabel).
+        Otherwise each target is :meth:`solve_target`. Call :meth:`min_risk` first.
+
+        Parameters
+        ----------
+        targets : sequence of float
+            Return targets ``mu'w >= t`` (any order).
+
+        Returns
+        -------
+        list of PointResult
+            In the order of ``targets``.
+        """
+        targets = [float(t) for t in targets]
+        if not (targets and self.engine == "clarabel" and self.active_set
+                and getattr(self, "_min_w", None) is not None):
+            return [self.solve_target(t) for t in targets]
+        from threadpoolctl import threadpool_limits
+
+        # many small, dependent matrix-vector products and updates: one BLAS thread is
+        # faster, and does not collapse when the machine is busy
+        with threadpool_limits(limits=self.blas_threads, user_api="blas"):
+            results = self._critical_line(targets)
+        return results
+
+    def _as_arrays(self) -> dict:
+        """Scaled dense data of the active-set methods (built once)."""
+        if self._as_data is None:
+            qp = self.qp
+            lo_r, hi_r = qp.lo, qp.hi
+            self._as_data = {
+                "S": np.ascontiguousarray(qp.dense / self._var_scale),
+                "A": qp.A.toarray(),
+                "mu": qp.mu / self._mu_scale,
+                "eq": np.isfinite(lo_r) & np.isfinite(hi_r) & (lo_r == hi_r),
+                "fixed": np.isfinite(qp.lower) & (qp.lower == qp.upper),
+            }
+        return self._as_data
+
+    def _critical_line(self, targets: list[float]) -> list[PointResult]:
+        qp = self.qp
+        t0 = time.perf_counter()
+        d = self._as_arrays()
+        cl = _CriticalLine(d["S"], d["A"], d["mu"], qp.lower, qp.upper, qp.lo, qp.hi,
+                           d["eq"], d["fixed"])
+        self.critical_line = cl
+        order = np.argsort(targets, kind="stable")
+        scaled = np.asarray(targets)[order] / self._mu_scale
+        w_min = cl.start(np.asarray(self._min_w, dtype=float))
+        found = cl.walk(scaled, w_min) if w_min is not None else [None] * len(targets)
+        elapsed = time.perf_counter() - t0
+        n_ok = sum(f is not None for f in found)
+        per_point = elapsed / max(n_ok, 1)
+        out: list[PointResult | None] = [None] * len(targets)
+        last_w = self._min_w
+        for rank, j in enumerate(order):
+            f = found[rank]
+            if f is None:
+                continue
+            w, nu_ret, n_bp = f
+            last_w = w
+            self.n_active_set += 1
+            self.n_critical_line += 1
+            out[j] = PointResult(
+                target=targets[j], w=w, status=OPTIMAL,
+                message=f"critical line: KKT conditions met ({n_bp} breakpoints walked from "
+                        "the minimum-risk point)",
+                iterations=n_bp, solve_time=per_point,
+                return_dual=self._var_scale * float(nu_ret) / self._mu_scale)
+        # the rest one by one, warm-started from the last point of the walk
+        self._as_prev, self._as_state = last_w, None
+        for j in order:
+            if out[j] is None:
+                point = self._solve(targets[j])
+                point.message = f"critical line stopped ({cl.reason}) -> {point.message}"
+                out[j] = point
+        return out  # type: ignore[return-value]
 
     def solve_target(self, target: float) -> PointResult:
         """Minimum variance subject to ``mu' w >= target``."""
