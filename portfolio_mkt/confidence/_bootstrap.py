@@ -91,7 +91,7 @@ class _Panel:
     """
 
     def __init__(self, returns: pd.DataFrame, present: np.ndarray, assets: pd.DataFrame,
-                 budget: float, kwargs: Mapping[str, Any], base: Any) -> None:
+                 budget: float, kwargs: Mapping[str, Any]) -> None:
         self.returns = returns
         self.values = returns.to_numpy(float)
         self.present = present
@@ -101,12 +101,10 @@ class _Panel:
         cur = self.kwargs.get("current")
         if cur is not None and not isinstance(cur, pd.Series):
             raise TypeError("the panel needs the current spend as a Series")
-        # the point problem, when every re-estimate can be written as a variant of it
-        self.base = base if kwargs.get("covariance", "sample") is None else None
 
     @classmethod
-    def build(cls, history: pd.DataFrame, period_col: str | None, builder: Any,
-              point_problem: Any) -> _Panel | None:
+    def build(cls, history: pd.DataFrame, period_col: str | None,
+              builder: Any) -> _Panel | None:
         from ..estimation import asset_table, returns_matrix, validate_history
 
         kw = builder.kwargs
@@ -127,8 +125,7 @@ class _Panel:
         a_code = returns.columns.get_indexer(frame["asset"])
         present = np.zeros(returns.shape, dtype=bool)
         present[p_code, a_code] = True
-        base = point_problem if point_problem.index.equals(returns.columns) else None
-        return cls(returns, present, assets, builder.budget, kw, base)
+        return cls(returns, present, assets, builder.budget, kw)
 
     def problem(self, positions: np.ndarray) -> Any:
         from ..estimation import problem_from_returns
@@ -138,14 +135,10 @@ class _Panel:
         values = self.values[positions][:, keep]
         returns = pd.DataFrame(values, index=self.returns.index,
                                columns=self.returns.columns[keep])
-        assets = self.assets.loc[returns.columns]
-        problem = problem_from_returns(returns, assets, self.budget, **self.kwargs)
-        if self.base is not None and keep.all():
-            # the same numbers as a variant of the point problem: its compiled program is
-            # re-used (only the expected returns change)
-            problem = self.base.replace(expected_return=problem.expected_return,
-                                        name=self.base.name)
-        return problem
+        # every argument but the estimates is the same object from one resample to the next,
+        # so a compiled program can tell that only the estimates changed
+        assets = self.assets if keep.all() else self.assets.loc[returns.columns]
+        return problem_from_returns(returns, assets, self.budget, **self.kwargs)
 
 
 class _ResampleTask:
@@ -189,15 +182,13 @@ class _ResampleTask:
         return _as_problem(self.build(sample))
 
     def _solve(self, problem: Any) -> Any:
-        # a re-estimate that differs from the point problem only in values the compiled
-        # program holds as Parameters re-uses it (compiled once per chunk)
-        base = self.panel.base if self.panel is not None else None
-        if base is not None and problem.differences(base) <= {"expected_return", "name"}:
-            if self._program is None:
-                self._program = compile_problem(base)
-            if self._program.can_represent(problem):
-                return solve(problem, program=self._program, **self.solve_kwargs)
-        return solve(problem, **self.solve_kwargs)
+        # a re-estimate that differs from the chunk's compiled problem only in values the
+        # program holds as Parameters (the expected returns, when there is no covariance)
+        # re-uses it; otherwise it is compiled (once, as solve would) and kept for the next
+        prog = self._program
+        if prog is None or not prog.can_represent(problem):
+            prog = self._program = compile_problem(problem)
+        return solve(problem, program=prog, **self.solve_kwargs)
 
     def _run(self, chunk: list[np.ndarray]) -> list[dict[str, Any]]:
         self._program = None
@@ -372,7 +363,7 @@ def bootstrap(
                 "give a current spend (0 for new assets) for every asset."
             )
 
-    panel = (_Panel.build(history, period_col, build, problem)
+    panel = (_Panel.build(history, period_col, build)
              if isinstance(build, _HistoryProblem) else None)
     task = _ResampleTask(history, build, period_col, index, solve_kwargs, point.spend,
                          panel=panel, blas_threads=blas_threads)
