@@ -415,10 +415,13 @@ def _return_moments(
     The mean adds the rows in order (as ``mean(axis=0)`` of the stacked rows does); the
     covariance accumulates cross products around a shift (the first chunk's mean), which
     keeps the cancellation of ``E[xx'] - E[x]E[x]'`` away; it equals ``numpy.cov`` of the
-    stacked rows to rounding (about 1e-13 relative).
+    stacked rows to rounding (about 1e-13 relative). The cross products are rank-k updates
+    of one triangle in place (BLAS ``syrk``): one ``n x n`` matrix in memory, no temporaries.
     """
+    from scipy.linalg.blas import dsyr, dsyrk
+
     total = np.zeros(n_assets)
-    cross = np.zeros((n_assets, n_assets))
+    cross = np.zeros((n_assets, n_assets), order="F")  # upper triangle used
     shift_sum = np.zeros(n_assets)
     shift: np.ndarray | None = None
     count = 0
@@ -431,17 +434,20 @@ def _return_moments(
             total = np.add.reduce(np.concatenate([total[None, :], r]), axis=0)
         r -= shift
         shift_sum += r.sum(axis=0)
-        cross += r.T @ r
+        cross = dsyrk(1.0, r, beta=1.0, c=cross, trans=1, lower=0, overwrite_c=1)
         count += len(r)
     if shift is None or count < 2:
         raise InputError("simulate_history: n_monte_carlo must be at least 2.")
     mean = total / count
     d = shift_sum / count
-    outer = np.outer(d, d)  # symmetric to the last bit (d_i d_j == d_j d_i)
-    outer *= count
-    cross -= outer  # in place: one n x n temporary
-    del outer
+    cross = dsyr(-float(count), d, a=cross, lower=0, overwrite_a=1)
     cross /= count - 1
+    step = 256
+    for a in range(0, n_assets, step):  # mirror the upper triangle, a block at a time
+        b = min(a + step, n_assets)
+        cross[a:b, :a] = cross[:a, a:b].T
+        blk = cross[a:b, a:b]
+        cross[a:b, a:b] = np.triu(blk) + np.triu(blk, 1).T
     return mean, cross, count
 
 
