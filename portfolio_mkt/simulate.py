@@ -26,6 +26,7 @@ The truth is computed by Monte Carlo over a long run of the same stationary proc
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -316,6 +317,80 @@ def _adstock_weights(alpha: np.ndarray, l_max: int) -> np.ndarray:
     return w / w.sum(axis=1, keepdims=True)
 
 
+#: Target size in bytes of one chunk of a (periods x assets) float64 array in :func:`_chunks`.
+_CHUNK_BYTES = 2_000_000
+
+
+def _chunk_rows(n_assets: int) -> int:
+    return max(16, _CHUNK_BYTES // (8 * max(n_assets, 1)))
+
+
+def _chunks(
+    n: int,
+    rng: np.random.Generator,
+    p: dict[str, np.ndarray],
+    *,
+    spend_variation: float,
+    spend_persistence: float,
+    l_max: int,
+    t0: int = 0,
+    chunk_rows: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Simulate ``n`` periods (after a burn-in) in chunks of rows: ``(spend, outcome)`` blocks.
+
+    The draws are the ones of one big draw per stream -- all spend innovations first, then
+    the first row's innovation, the market and channel factors, then the idiosyncratic shocks
+    -- so the result does not depend on the chunk size, and ``rng`` ends where it would after
+    one big draw. A second generator (a copy of ``rng``) walks the innovations while ``rng``
+    itself is advanced past them to the idiosyncratic shocks; the AR(1) filter and the adstock
+    carry their state from chunk to chunk. Peak memory is a few chunks, not ``n`` rows.
+    """
+    n_assets = len(p["base"])
+    burn = l_max + 20
+    total = n + burn
+    rho = spend_persistence
+    rows = _chunk_rows(n_assets) if chunk_rows is None else max(1, int(chunk_rows))
+    rng_innov = copy.deepcopy(rng)
+    for a in range(0, total, rows):  # advance rng past the innovations (values not kept)
+        rng.standard_normal((min(rows, total - a), n_assets))
+    innov0 = rng.standard_normal(n_assets) * spend_variation
+    fm = rng.standard_normal((total, p["market_vol"].shape[0])) * p["market_vol"]
+    fc = rng.standard_normal((total, p["channel_vol"].shape[0])) * p["channel_vol"]
+    w = p["adstock_w"]
+    zi = np.zeros((1, n_assets))
+    tail = np.zeros((l_max - 1, n_assets))  # spend of the previous l_max - 1 periods (0 before)
+    for a in range(0, total, rows):
+        m = min(rows, total - a)
+        innov = rng_innov.standard_normal((m, n_assets)) * spend_variation * np.sqrt(1 - rho**2)
+        if a == 0:
+            innov[0] = innov0
+        z, zi = lfilter([1.0], [1.0, -rho], innov, axis=0, zi=zi)
+        spend = p["base"] * np.exp(z - spend_variation**2 / 2)
+        del innov, z
+        ext = np.concatenate([tail, spend]) if l_max > 1 else spend
+        ad = np.zeros_like(spend)
+        for lag in range(l_max):
+            ad += w[:, lag] * ext[l_max - 1 - lag : l_max - 1 - lag + m]
+        if l_max > 1:
+            tail = ext[-(l_max - 1):].copy()
+        del ext
+        t_idx = np.arange(a, a + m) - burn + t0
+        season = 1.0 + p["season_amp"][None, :] * np.sin(
+            2 * np.pi * t_idx[:, None] / 52.0 + p["season_phase"][None, :]
+        )
+        expected = season * p["beta"] * (1.0 - np.exp(-ad / p["k"]))
+        del season, ad
+        idio = rng.standard_normal((m, n_assets)) * p["idio"]
+        eps = p["roi"] * (fm[a : a + m, p["market_code"]] + fc[a : a + m, p["channel_code"]]
+                          + idio)
+        del idio
+        outcome = np.maximum(expected + spend * eps, 0.0)
+        del expected, eps
+        keep = max(0, burn - a)
+        if keep < m:
+            yield spend[keep:], outcome[keep:]
+
+
 def _run(
     n: int,
     rng: np.random.Generator,
@@ -327,31 +402,53 @@ def _run(
     t0: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulate ``n`` periods (after a burn-in); returns spend and outcome (n x assets)."""
-    n_assets = len(p["base"])
-    burn = l_max + 20
-    total = n + burn
-    rho = spend_persistence
-    innov = rng.standard_normal((total, n_assets)) * spend_variation * np.sqrt(1 - rho**2)
-    innov[0] = rng.standard_normal(n_assets) * spend_variation
-    z = lfilter([1.0], [1.0, -rho], innov, axis=0)
-    spend = p["base"] * np.exp(z - spend_variation**2 / 2)
-    w = p["adstock_w"]
-    ad = np.zeros_like(spend)
-    for lag in range(l_max):
-        ad[lag:] += w[:, lag] * spend[: total - lag]
-    t_idx = np.arange(total) - burn + t0
-    season = 1.0 + p["season_amp"][None, :] * np.sin(
-        2 * np.pi * t_idx[:, None] / 52.0 + p["season_phase"][None, :]
-    )
-    expected = season * p["beta"] * (1.0 - np.exp(-ad / p["k"]))
-    n_mf = p["market_vol"].shape[0]
-    n_cf = p["channel_vol"].shape[0]
-    fm = rng.standard_normal((total, n_mf)) * p["market_vol"]
-    fc = rng.standard_normal((total, n_cf)) * p["channel_vol"]
-    idio = rng.standard_normal((total, n_assets)) * p["idio"]
-    eps = p["roi"] * (fm[:, p["market_code"]] + fc[:, p["channel_code"]] + idio)
-    outcome = np.maximum(expected + spend * eps, 0.0)
-    return spend[burn:], outcome[burn:]
+    parts = list(_chunks(n, rng, p, spend_variation=spend_variation,
+                         spend_persistence=spend_persistence, l_max=l_max, t0=t0))
+    return (np.concatenate([s for s, _ in parts]), np.concatenate([y for _, y in parts]))
+
+
+def _return_moments(
+    chunks: Iterator[tuple[np.ndarray, np.ndarray]], n_assets: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mean and covariance (``ddof=1``) of ``outcome / spend`` streamed over row chunks.
+
+    The mean adds the rows in order (as ``mean(axis=0)`` of the stacked rows does); the
+    covariance accumulates cross products around a shift (the first chunk's mean), which
+    keeps the cancellation of ``E[xx'] - E[x]E[x]'`` away; it equals ``numpy.cov`` of the
+    stacked rows to rounding (about 1e-13 relative). The cross products are rank-k updates
+    of one triangle in place (BLAS ``syrk``): one ``n x n`` matrix in memory, no temporaries.
+    """
+    from scipy.linalg.blas import dsyr, dsyrk
+
+    total = np.zeros(n_assets)
+    cross = np.zeros((n_assets, n_assets), order="F")  # upper triangle used
+    shift_sum = np.zeros(n_assets)
+    shift: np.ndarray | None = None
+    count = 0
+    for s, y in chunks:
+        r = y / s
+        if shift is None:
+            shift = r.mean(axis=0)
+            total = r.sum(axis=0)
+        else:
+            total = np.add.reduce(np.concatenate([total[None, :], r]), axis=0)
+        r -= shift
+        shift_sum += r.sum(axis=0)
+        cross = dsyrk(1.0, r, beta=1.0, c=cross, trans=1, lower=0, overwrite_c=1)
+        count += len(r)
+    if shift is None or count < 2:
+        raise InputError("simulate_history: n_monte_carlo must be at least 2.")
+    mean = total / count
+    d = shift_sum / count
+    cross = dsyr(-float(count), d, a=cross, lower=0, overwrite_a=1)
+    cross /= count - 1
+    step = 256
+    for a in range(0, n_assets, step):  # mirror the upper triangle, a block at a time
+        b = min(a + step, n_assets)
+        cross[a:b, :a] = cross[:a, a:b].T
+        blk = cross[a:b, a:b]
+        cross[a:b, a:b] = np.triu(blk) + np.triu(blk, 1).T
+    return mean, cross, count
 
 
 def simulate_history(
@@ -570,11 +667,11 @@ def simulate_history(
     )
 
     rng_mc = np.random.default_rng(seed_mc)
-    s_mc, y_mc = _run(int(n_monte_carlo), rng_mc, p, **kw)
-    r_mc = y_mc / s_mc
+    # streamed: the Monte Carlo run never exists as a whole (n_monte_carlo x assets)
+    mean_mc, cov_mc, _ = _return_moments(_chunks(int(n_monte_carlo), rng_mc, p, **kw), n)
     ids = assets.index
-    mu = pd.Series(r_mc.mean(axis=0), index=ids, name="expected_return")
-    cov = pd.DataFrame(np.cov(r_mc, rowvar=False), index=ids, columns=ids)
+    mu = pd.Series(mean_mc, index=ids, name="expected_return")
+    cov = pd.DataFrame(cov_mc, index=ids, columns=ids, copy=False)
     curves = pd.DataFrame(
         {
             "family": "exponential",

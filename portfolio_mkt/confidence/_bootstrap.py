@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError, SolverError, format_labels
-from ..optimization import solve
+from ..optimization import compile_problem, solve
 from ..parallel import map_chunks, resolve_backend
 from ..problem import Problem
 from ..status import FAILED, is_usable, normalize_status
@@ -59,6 +60,87 @@ def _default_builder(budget: float | None, kwargs: Mapping[str, Any]) -> _Histor
     return _HistoryProblem(float(budget), kwargs)
 
 
+#: Arguments of problem_from_history that do not enter the Problem without response curves
+#: (the bias audit, the cross-validation, the curve horizon and cap).
+_NOT_IN_PROBLEM = frozenset({"audit_by", "audit_options", "cv", "horizon",
+                             "extrapolation_limit", "curves"})
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int | None) -> Iterator[None]:
+    """Limit BLAS threads (many small factorisations run best on one thread per worker)."""
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=int(n), user_api="blas"):
+        yield
+
+
+class _Panel:
+    """The history read once as periods x assets matrices; a resample is a row selection.
+
+    ``problem(positions)`` equals ``problem_from_history(resample_history(history,
+    positions), budget, **kwargs).problem`` (the assets in the point problem's order instead
+    of the resample's order of first appearance, a permutation): the resampled history's
+    returns matrix *is* the rows ``positions`` of the full one, relabelled with the first
+    periods, and the estimators see nothing else. Built only when that holds (default
+    estimator without response curves, periods already dates or integers); otherwise the
+    bootstrap resamples the history itself.
+    """
+
+    def __init__(self, returns: pd.DataFrame, present: np.ndarray, assets: pd.DataFrame,
+                 budget: float, kwargs: Mapping[str, Any]) -> None:
+        self.returns = returns
+        self.values = returns.to_numpy(float)
+        self.present = present
+        self.assets = assets
+        self.budget = budget
+        self.kwargs = {k: v for k, v in kwargs.items() if k not in _NOT_IN_PROBLEM}
+        cur = self.kwargs.get("current")
+        if cur is not None and not isinstance(cur, pd.Series):
+            raise TypeError("the panel needs the current spend as a Series")
+
+    @classmethod
+    def build(cls, history: pd.DataFrame, period_col: str | None,
+              builder: Any) -> _Panel | None:
+        from ..estimation import asset_table, returns_matrix, validate_history
+
+        kw = builder.kwargs
+        if (kw.get("curves") or kw.get("expected_return", "shrinkage") == "curve"
+                or period_col is None or period_col != "period"
+                or period_col not in history.columns
+                or not (pd.api.types.is_datetime64_any_dtype(history[period_col])
+                        or pd.api.types.is_integer_dtype(history[period_col]))
+                or not isinstance(kw.get("current"), (pd.Series, type(None)))):
+            return None
+        frame = validate_history(history)
+        returns = returns_matrix(frame)
+        periods, _ = periods_of(history, period_col)
+        if not returns.index.equals(pd.Index(periods)):
+            return None
+        assets = asset_table(frame)
+        p_code = returns.index.get_indexer(frame["period"])
+        a_code = returns.columns.get_indexer(frame["asset"])
+        present = np.zeros(returns.shape, dtype=bool)
+        present[p_code, a_code] = True
+        return cls(returns, present, assets, builder.budget, kw)
+
+    def problem(self, positions: np.ndarray) -> Any:
+        from ..estimation import problem_from_returns
+
+        positions = np.asarray(positions, dtype=int)
+        keep = self.present[positions].any(axis=0)
+        values = self.values[positions][:, keep]
+        returns = pd.DataFrame(values, index=self.returns.index,
+                               columns=self.returns.columns[keep])
+        # every argument but the estimates is the same object from one resample to the next,
+        # so a compiled program can tell that only the estimates changed
+        assets = self.assets if keep.all() else self.assets.loc[returns.columns]
+        return problem_from_returns(returns, assets, self.budget, **self.kwargs)
+
+
 class _ResampleTask:
     """Picklable worker: resample, rebuild, re-solve; never raises for a failed resample."""
 
@@ -70,15 +152,46 @@ class _ResampleTask:
         index: pd.Index,
         solve_kwargs: Mapping[str, Any],
         point_spend: pd.Series | None = None,
+        panel: _Panel | None = None,
+        blas_threads: int | None = 1,
     ) -> None:
-        self.history = history
+        # with a panel the history itself is not needed (nor shipped to the workers)
+        self.history = history if panel is None else None
         self.build = build
         self.period_col = period_col
         self.index = index
         self.solve_kwargs = dict(solve_kwargs)
         self.point_spend = point_spend
+        self.panel = panel
+        self.blas_threads = blas_threads
+        self._program: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_program"] = None  # a compiled program stays in its process
+        return state
 
     def __call__(self, chunk: list[np.ndarray]) -> list[dict[str, Any]]:
+        with _blas_threads(self.blas_threads):
+            return self._run(chunk)
+
+    def _problem(self, positions: np.ndarray) -> Any:
+        if self.panel is not None:
+            return self.panel.problem(positions)
+        sample = resample_history(self.history, positions, self.period_col)
+        return _as_problem(self.build(sample))
+
+    def _solve(self, problem: Any) -> Any:
+        # a re-estimate that differs from the chunk's compiled problem only in values the
+        # program holds as Parameters (the expected returns, when there is no covariance)
+        # re-uses it; otherwise it is compiled (once, as solve would) and kept for the next
+        prog = self._program
+        if prog is None or not prog.can_represent(problem):
+            prog = self._program = compile_problem(problem)
+        return solve(problem, program=prog, **self.solve_kwargs)
+
+    def _run(self, chunk: list[np.ndarray]) -> list[dict[str, Any]]:
+        self._program = None
         out = []
         for positions in chunk:
             rec: dict[str, Any] = {
@@ -91,9 +204,8 @@ class _ResampleTask:
                 "spend": None,
             }
             try:
-                sample = resample_history(self.history, positions, self.period_col)
-                problem = _as_problem(self.build(sample))
-                alloc = solve(problem, **self.solve_kwargs)
+                problem = self._problem(positions)
+                alloc = self._solve(problem)
             except Exception as exc:  # noqa: BLE001 - a failed resample is kept, not raised
                 # (estimators may fail on a resample in any way: a KeyError for an asset
                 # without data, a LinAlgError ...); if every resample fails, bootstrap raises
@@ -149,6 +261,7 @@ def bootstrap(
     backend: Any = None,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    blas_threads: int | None = 1,
     **estimate_kwargs: Any,
 ) -> Confidence:
     """Block bootstrap of estimate-and-solve: intervals and per-recommendation confidence.
@@ -162,7 +275,12 @@ def bootstrap(
     build : callable, optional
         ``build(history) -> Problem``: the estimator. Default:
         ``portfolio_mkt.estimation.problem_from_history(history, budget=budget,
-        **estimate_kwargs)``. Must be picklable for process and Dask backends (module-level
+        **estimate_kwargs)``; it reads the history once and estimates each resample from
+        rows of the periods x assets returns
+        (:func:`~portfolio_mkt.estimation.problem_from_returns`, the same Problem as
+        re-reading the resampled history), and
+        with ``covariance=None`` re-solves the point problem's compiled program with the new
+        expected returns. Must be picklable for process and Dask backends (module-level
         functions, ``functools.partial``, or lambdas through cloudpickle).
     budget : float, optional
         Budget for the default estimator.
@@ -188,6 +306,10 @@ def bootstrap(
         Parallel execution (see :func:`portfolio_mkt.parallel.map_solves`). Default: the
         backend set with :func:`portfolio_mkt.parallel.use_backend`, else local processes
         (16 resamples or more) or this process (fewer).
+    blas_threads : int or None, default 1
+        BLAS threads of each resample's estimation and solve (``threadpoolctl``): the work
+        is many small factorisations, which one thread per worker does fastest, and several
+        threads per process collapse when the machine is busy. None leaves BLAS alone.
     **estimate_kwargs
         Extra keyword arguments for the default estimator.
 
@@ -222,8 +344,9 @@ def bootstrap(
     )
     solve_kwargs = {} if solver is None else {"solver": solver}
 
-    problem = _as_problem(build(history))
-    point = solve(problem, **solve_kwargs)
+    with _blas_threads(blas_threads):
+        problem = _as_problem(build(history))
+        point = solve(problem, **solve_kwargs)
     if isinstance(build, _HistoryProblem) and isinstance(
         build.kwargs.get("current", "last"), str
     ) and problem.current is not None:
@@ -240,7 +363,10 @@ def bootstrap(
                 "give a current spend (0 for new assets) for every asset."
             )
 
-    task = _ResampleTask(history, build, period_col, index, solve_kwargs, point.spend)
+    panel = (_Panel.build(history, period_col, build)
+             if isinstance(build, _HistoryProblem) else None)
+    task = _ResampleTask(history, build, period_col, index, solve_kwargs, point.spend,
+                         panel=panel, blas_threads=blas_threads)
     backend, n_jobs = resolve_backend(backend, n_jobs, n_resamples)
     records = map_chunks(
         task,

@@ -30,7 +30,12 @@ from ._history import (
     validate_history,
 )
 from ._model_risk import CurveDraws, curve_draws, curve_intervals, model_covariance
-from ._pipeline import Estimates, current_from_history, problem_from_history
+from ._pipeline import (
+    Estimates,
+    current_from_history,
+    problem_from_history,
+    problem_from_returns,
+)
 from ._returns import (
     EWMAReturn,
     MeanReturn,
@@ -78,5 +83,6 @@ __all__ = [
     "cross_validate_returns",
     "Estimates",
     "problem_from_history",
+    "problem_from_returns",
     "current_from_history",
 ]

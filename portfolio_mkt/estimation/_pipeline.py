@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,7 @@ from ..exceptions import EstimationError, format_labels
 from ..problem import Problem
 from ..risk import FactorCovariance
 from ._audit import BiasAudit, audit_flags_for, bias_audit
+from ._common import as_returns_frame
 from ._covariance import fit_covariance
 from ._curve_return import CurveImpliedReturn
 from ._extrapolation import extrapolation_bounds
@@ -21,7 +22,7 @@ from ._returns import make_return_estimator
 from ._validation import CrossValidation, cross_validate_returns
 from ._views import View, black_litterman
 
-__all__ = ["Estimates", "problem_from_history", "current_from_history"]
+__all__ = ["Estimates", "problem_from_history", "problem_from_returns", "current_from_history"]
 
 
 @dataclass
@@ -257,13 +258,149 @@ def problem_from_history(
     frame = validate_history(history)
     assets = asset_table(frame)
     returns = returns_matrix(frame)
-    n_periods = len(returns)
 
     fitted_curves = None
+    curve_est = None
     if expected_return == "curve" or curves:
         curve_est = CurveImpliedReturn(horizon=int(horizon)) if curves else CurveImpliedReturn()
         curve_est.fit(frame)
         fitted_curves = curve_est.curves_ if curves else None
+    if curves and extrapolation_limit is not None:
+        constraints = [*constraints,
+                       *extrapolation_bounds(frame, extrapolation_limit, horizon=int(horizon))]
+
+    found: dict[str, Any] = {}
+
+    def current_now() -> pd.Series | None:
+        # after the estimates, as before: their errors are reported first
+        found["audit"] = bias_audit(frame, by=audit_by, **dict(audit_options or {}))
+        if isinstance(current, str):
+            return current_from_history(frame, budget, current)
+        return current
+
+    core = _estimate_core(
+        returns, assets, budget, expected_return=expected_return, covariance=covariance,
+        constraints=constraints, current=current_now, risk_aversion=risk_aversion,
+        views=views, tau=tau, missing=missing, min_periods=min_periods, name=name,
+        problem_options=problem_options, curve_est=curve_est, curves=curves,
+        fitted_curves=fitted_curves,
+    )
+    problem, mu, prior, cov, views_table, fitted_curves, estimator = core
+    audit = found["audit"]
+
+    cv_result = None
+    if cv:
+        folds = 5 if cv is True else int(cv)
+        cv_result = cross_validate_returns(frame, estimator, n_splits=folds)
+
+    return Estimates(
+        problem=problem,
+        expected_return=mu,
+        prior_return=prior,
+        covariance=cov,
+        assets=assets,
+        returns=returns,
+        audit=audit,
+        flags=list(audit.flags),
+        views=views_table,
+        cv=cv_result,
+        curves=fitted_curves,
+        estimator=estimator,
+    )
+
+
+def problem_from_returns(
+    returns: pd.DataFrame,
+    assets: pd.DataFrame,
+    budget: float,
+    *,
+    expected_return: Any = "shrinkage",
+    covariance: Any = "sample",
+    constraints: Sequence[Any] = (),
+    current: pd.Series | None = None,
+    risk_aversion: float = 1.0,
+    views: Sequence[View] | None = None,
+    tau: float | None = None,
+    missing: str = "rescale",
+    min_periods: int = 3,
+    name: str = "plan",
+    **problem_options: Any,
+) -> Problem:
+    """The Problem :func:`problem_from_history` builds, from a ready returns matrix.
+
+    The same estimators, covariance, views and Problem as :func:`problem_from_history`
+    without response curves (the curves need the history itself), without reading the history
+    again and without the bias audit (which does not enter the Problem). Resampling loops use
+    it: they read the history once (:func:`returns_matrix`, :func:`asset_table`) and pass the
+    rows of each resample; the Problem equals the one built from the resampled history.
+
+    Parameters
+    ----------
+    returns : DataFrame
+        Periods x assets outcome per unit spend (NaN where unobserved), as
+        :func:`returns_matrix` gives.
+    assets : DataFrame
+        Asset attributes indexed by asset id (:func:`asset_table`), a row for each column.
+    budget : float
+        Money to allocate.
+    expected_return, covariance, constraints, risk_aversion, views, tau
+        As in :func:`problem_from_history`.
+    missing, min_periods, name, **problem_options
+        As in :func:`problem_from_history` (``expected_return="curve"`` is not available).
+    current : Series, optional
+        Current spend by asset (see :func:`current_from_history`).
+
+    Returns
+    -------
+    Problem
+
+    Raises
+    ------
+    EstimationError
+        As :func:`problem_from_history`; ``expected_return="curve"``.
+
+    Examples
+    --------
+    >>> from portfolio_mkt.simulate import simulate_history
+    >>> h = simulate_history(random_state=0).history
+    >>> problem_from_returns(returns_matrix(h), asset_table(h), 1_000_000).n_assets
+    25
+    """
+    if isinstance(expected_return, str) and expected_return == "curve":
+        raise EstimationError(
+            "problem_from_returns cannot fit response curves (they need the history); use "
+            "problem_from_history(history, budget, expected_return='curve')."
+        )
+    return _estimate_core(
+        as_returns_frame(returns), assets, budget, expected_return=expected_return,
+        covariance=covariance, constraints=constraints, current=current,
+        risk_aversion=risk_aversion, views=views, tau=tau, missing=missing,
+        min_periods=min_periods, name=name, problem_options=problem_options,
+    )[0]
+
+
+def _estimate_core(
+    returns: pd.DataFrame,
+    assets: pd.DataFrame,
+    budget: float,
+    *,
+    expected_return: Any,
+    covariance: Any,
+    constraints: Sequence[Any],
+    current: pd.Series | Callable[[], pd.Series | None] | None,
+    risk_aversion: float,
+    views: Sequence[View] | None,
+    tau: float | None,
+    missing: str,
+    min_periods: int,
+    name: str,
+    problem_options: Mapping[str, Any],
+    curve_est: Any = None,
+    curves: bool = False,
+    fitted_curves: dict | None = None,
+) -> tuple[Any, pd.Series, pd.Series, Any, pd.DataFrame | None, dict | None, Any]:
+    """Returns and risk from a returns matrix, views, and the Problem (shared by both entries)."""
+    n_periods = len(returns)
     if expected_return == "curve":
         estimator = curve_est
         prior = curve_est.expected_return_.copy()
@@ -285,10 +422,6 @@ def problem_from_history(
             f"no expected return could be estimated for {format_labels(bad)}; use "
             "expected_return='shrinkage' (it pools assets with little data)."
         )
-
-    if curves and extrapolation_limit is not None:
-        constraints = [*constraints,
-                       *extrapolation_bounds(frame, extrapolation_limit, horizon=int(horizon))]
 
     cov = None
     if isinstance(covariance, (pd.DataFrame, FactorCovariance)):
@@ -322,42 +455,18 @@ def problem_from_history(
                 for a, c in fitted_curves.items()
             }
 
-    audit = bias_audit(frame, by=audit_by, **dict(audit_options or {}))
-
-    if isinstance(current, str):
-        cur = current_from_history(frame, budget, current)
-    else:
-        cur = current
-
-    cv_result = None
-    if cv:
-        folds = 5 if cv is True else int(cv)
-        cv_result = cross_validate_returns(frame, estimator, n_splits=folds)
-
-    extra = dict(problem_options)
+    if callable(current):
+        current = current()
     problem = Problem(
         expected_return=mu,
         covariance=cov,
         budget=budget,
         assets=assets,
         constraints=constraints,
-        current=cur,
+        current=current,
         risk_aversion=risk_aversion,
         response=fitted_curves,
         name=name,
-        **extra,
+        **dict(problem_options),
     )
-    return Estimates(
-        problem=problem,
-        expected_return=mu,
-        prior_return=prior,
-        covariance=cov,
-        assets=assets,
-        returns=returns,
-        audit=audit,
-        flags=list(audit.flags),
-        views=views_table,
-        cv=cv_result,
-        curves=fitted_curves,
-        estimator=estimator,
-    )
+    return problem, mu, prior, cov, views_table, fitted_curves, estimator

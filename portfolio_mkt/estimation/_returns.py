@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ..exceptions import EstimationError, format_labels
-from ._common import as_returns_frame, effective_n, ewma_weights
+from ._common import as_returns_frame, effective_n_columns, ewma_weights
 
 __all__ = [
     "ReturnEstimator",
@@ -136,7 +136,7 @@ class MeanReturn(ReturnEstimator):
         n_obs = _require_observed(frame, max(1, int(self.min_periods)), "MeanReturn")
         mean = frame.mean().to_numpy()
         sd = frame.std(ddof=1).to_numpy()
-        ess = np.array([effective_n(frame[c].to_numpy()) for c in frame.columns])
+        ess = effective_n_columns(frame.to_numpy())
         with np.errstate(divide="ignore", invalid="ignore"):
             se = sd / np.sqrt(ess)
         return mean, se, n_obs
@@ -284,7 +284,7 @@ class ShrinkageReturn(ReturnEstimator):
         n_obs = _require_observed(frame, int(self.min_periods), "ShrinkageReturn")
         mean = frame.mean().to_numpy()
         sd = frame.std(ddof=1).to_numpy()
-        ess = np.array([effective_n(frame[c].to_numpy()) for c in frame.columns])
+        ess = effective_n_columns(frame.to_numpy())
         # variance of assets with < 3 observations: the median coefficient of variation
         cv = sd / np.abs(mean)
         ok = (n_obs >= 3) & np.isfinite(cv)
