@@ -133,7 +133,12 @@ def polish_curves(problem: Problem, allocation: Allocation, *, gap: float = DEFA
         last = raw
         steps += 1
         moved = float(np.max(np.abs(t * step))) if len(step) else 0.0
-        if moved <= 1e-11 * budget or promised <= 1e-14 * max(abs(f), 1e-300):
+        settled = promised <= 1e-14 * max(abs(f), 1e-300)
+        if outcome_constrained:
+            # the curves shape the feasible set too: the step itself must vanish (a model
+            # constraint is only second-order accurate after a visible step)
+            settled = settled and moved <= 1e-9 * budget
+        if moved <= 1e-11 * budget or settled:
             break
     start_bound = None
     if last is None:  # no step taken: bound the input allocation
