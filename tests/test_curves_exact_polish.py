@@ -237,3 +237,20 @@ def test_concave_only_problems_are_untouched():
                          response={"a": Logarithmic(50.0, 20.0), "b": Logarithmic(40.0, 10.0)})
     alloc = pm.solve(problem)
     assert polish_curves(problem, alloc) is alloc
+
+
+@pytest.mark.parametrize(("seed", "with_risk"), [(1, False), (2, True), (5, False)])
+def test_stated_gap_bounds_the_true_gap_of_the_piecewise_answer(seed, with_risk):
+    """With no Newton step the piecewise-linear answer keeps a proven gap: it must be at least
+    the true gap (the tangent bound is an upper bound of the optimum) and not far above it."""
+    problem, case = _case(seed, 10, with_risk)
+    pwl = pm.solve(problem)
+    start = polish_curves(problem, pwl, max_iter=0)
+    assert start is pwl
+    exact = polish_curves(problem, pm.solve(problem))
+    best = _objective(problem, exact, case)
+    f0 = _objective(problem, pwl, case)
+    true_gap = (best - f0) / abs(f0)
+    assert true_gap > 1e-7  # the piecewise answer is visibly off
+    assert pwl.optimality_gap >= true_gap * (1 - 1e-6)
+    assert pwl.optimality_gap <= 100 * true_gap + 1e-3
