@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import AlignmentError, InputError, format_labels
-from ._curves import Curve, Linear
+from ._curves import Curve, Hill, Linear, Logistic
 from ._pwl import PiecewiseLinear, approximate, concave_envelope
 
 __all__ = ["CurveReturn", "LocalModelReturn", "make_return_term"]
@@ -266,13 +266,45 @@ class CurveReturn:
         f = np.empty(len(positions))
         d = np.empty(len(positions))
         h = np.empty(len(positions))
-        for j, i in enumerate(positions):
-            env = self._envelope(i)
-            xi = np.asarray(x[i])
+        vectorised, rest = self._envelope_groups(tuple(positions))
+        for sel, curve, tangent, slope0 in vectorised:
+            xs = x[[positions[j] for j in sel]]
+            ray = (tangent > 0) & (xs <= tangent)
+            with np.errstate(all="ignore"):
+                f[sel] = np.where(ray, slope0 * xs, curve.value(xs))
+                d[sel] = np.where(ray, slope0, curve.derivative(xs))
+                h[sel] = np.where(ray, 0.0, curve.second_derivative(xs))
+        for j in rest:
+            env = self._envelope(positions[j])
+            xi = np.asarray(x[positions[j]])
             f[j] = float(env.value(xi))
             d[j] = float(env.derivative(xi))
             h[j] = float(env.second_derivative(xi))
         return f, d, h
+
+    def _envelope_groups(self, positions: tuple[int, ...]) -> tuple[list, list[int]]:
+        """Logistic and Hill curves grouped into one array-valued curve per family (cached)."""
+        key = (positions, self._budget)
+        cache = self.__dict__.setdefault("_groups_cache", {})
+        if key in cache:
+            return cache[key]
+        groups: dict[type, list[int]] = {}
+        rest: list[int] = []
+        for j, i in enumerate(positions):
+            c = self.curves[i]
+            if type(c) in _VECTOR_FAMILIES:
+                groups.setdefault(type(c), []).append(j)
+            else:
+                rest.append(j)
+        vectorised = []
+        for cls, sel in groups.items():
+            curve = _array_curve(cls, [self.curves[positions[j]] for j in sel])
+            envs = [self._envelope(positions[j]) for j in sel]
+            tangent = np.array([e.tangent for e in envs])
+            slope0 = np.nan_to_num(np.array([e.slope0 for e in envs]))
+            vectorised.append((np.array(sel), curve, tangent, slope0))
+        cache[key] = (vectorised, rest)
+        return cache[key]
 
     def envelope_outcome(self, x: Any) -> np.ndarray:
         """Outcome per asset with each S-curve replaced by its concave envelope (plus halo)."""
@@ -313,10 +345,30 @@ class CurveReturn:
         """Outcome of each asset's own spend on the true curves (no halo)."""
         x = self._check_x(x)
         out = self._linear_coef * x
-        for i, c in enumerate(self.curves):
-            if c is not None and not isinstance(c, Linear):
-                out[i] = float(c.value(x[i]))
+        for idx, curve in self._families()[0]:
+            out[idx] = curve.value(x[idx])
+        for i in self._families()[1]:
+            out[i] = float(self.curves[i].value(x[i]))  # type: ignore[union-attr]
         return out
+
+    def _families(self) -> tuple[list, list[int]]:
+        """Curves of one family as one curve with array parameters, and the others (cached)."""
+        cached = self.__dict__.get("_families_cache")
+        if cached is not None:
+            return cached
+        groups: dict[type, list[int]] = {}
+        rest: list[int] = []
+        for i, c in enumerate(self.curves):
+            if c is None or isinstance(c, Linear):
+                continue
+            if type(c) in _VECTOR_FAMILIES:
+                groups.setdefault(type(c), []).append(i)
+            else:
+                rest.append(i)
+        vectorised = [(np.array(idx), _array_curve(cls, [self.curves[i] for i in idx]))
+                      for cls, idx in groups.items()]
+        self.__dict__["_families_cache"] = (vectorised, rest)
+        return vectorised, rest
 
     def outcome(self, x: Any) -> np.ndarray:
         """True expected outcome per asset at money spend ``x`` (own curve + halo received)."""
@@ -341,9 +393,10 @@ class CurveReturn:
         """
         x = self._check_x(x)
         out = self._linear_coef.copy()
-        for i, c in enumerate(self.curves):
-            if c is not None and not isinstance(c, Linear):
-                out[i] = float(c.derivative(x[i]))
+        for idx, curve in self._families()[0]:
+            out[idx] = curve.derivative(x[idx])
+        for i in self._families()[1]:
+            out[i] = float(self.curves[i].derivative(x[i]))  # type: ignore[union-attr]
         if self.halo is not None:
             out = out + self.halo.sum(axis=1)
         return out
@@ -463,6 +516,19 @@ def _cached_approximation(
 ) -> PiecewiseLinear:
     """Approximations are pure functions of a (hashable, frozen) curve: re-solves reuse them."""
     return approximate(curve, upper, tolerance, breakpoints, segments)
+
+
+#: families whose formulas are plain NumPy in their parameters: one instance with array
+#: parameters evaluates many curves at once
+_VECTOR_FAMILIES = (Logistic, Hill)
+
+
+def _array_curve(cls: type, members: list[Any]) -> Any:
+    """One ``cls`` instance whose parameters are arrays over ``members`` (no validation)."""
+    curve = object.__new__(cls)
+    for name in members[0].params:
+        object.__setattr__(curve, name, np.array([getattr(m, name) for m in members]))
+    return curve
 
 
 @lru_cache(maxsize=4096)
