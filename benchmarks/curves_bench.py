@@ -19,7 +19,7 @@ gap = (best known optimum - value at the method's answer) / |best known optimum|
 known optimum is the largest value any method reached (negative values cannot occur).
 ``bound`` is our proven relative gap.
 
-    python benchmarks/curves_bench.py --quick      # n = 5, 20, 100 (under a minute + pymc)
+    python benchmarks/curves_bench.py --quick      # n = 5, 20 (under a minute)
     python benchmarks/curves_bench.py              # n = 5, 20, 100, 500
     python benchmarks/curves_bench.py --no-pymc    # without PyMC-Marketing
 """
@@ -167,12 +167,12 @@ def pymc_optimizer(case: dict):
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="n = 5, 20, 100; 3 repeats")
+    ap.add_argument("--quick", action="store_true", help="n = 5, 20; 3 repeats, 2 oracle starts")
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--no-pymc", action="store_true", help="skip PyMC-Marketing")
     args = ap.parse_args(argv)
-    sizes = args.sizes or ([5, 20, 100] if args.quick else [5, 20, 100, 500])
+    sizes = args.sizes or ([5, 20] if args.quick else [5, 20, 100, 500])
     repeats = args.repeats or (3 if args.quick else 5)
     use_pymc = not args.no_pymc
     if use_pymc:
@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> None:
                 times[name].append(time.perf_counter() - t0)
         rng = np.random.default_rng(1)
         starts = [np.full(n, 1.0 / n), answers["pwl"] / BUDGET]
-        starts += [rng.dirichlet(np.ones(n)) for _ in range(1 if n >= 500 else 2)]
+        starts += [rng.dirichlet(np.ones(n)) for _ in range(0 if args.quick else 1 if n >= 500
+                                                             else 2)]
         t0 = time.perf_counter()
         x_or, v_or = oracle(case, starts)
         t_or = time.perf_counter() - t0
