@@ -17,6 +17,7 @@ best.)
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -67,6 +68,11 @@ class _Floored(Curve):
         return self.base._money_scale()
 
 __all__ = ["solve_s_curves"]
+
+#: branches compare piecewise-linear answers; only the best is polished (once solve polishes
+#: by default, it says so with an ``exact_curves`` switch)
+_NO_POLISH = ({"exact_curves": False}
+              if "exact_curves" in inspect.signature(solve).parameters else {})
 
 
 def _values(alloc: Any, problem: Any) -> tuple[float, float]:
@@ -140,7 +146,8 @@ def solve_s_curves(
         try:
             # the envelope may promise outcome the true curves do not deliver (an outcome
             # target or response floor): check on the true curves here, not in solve
-            alloc = solve(prob, solver=solver, **{**solve_kwargs, "verify_result": False})
+            alloc = solve(prob, solver=solver, **{**solve_kwargs, **_NO_POLISH,
+                                                  "verify_result": False})
         except InfeasibleError as exc:
             first_error = first_error or exc
             continue
