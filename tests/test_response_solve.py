@@ -219,7 +219,8 @@ def test_solve_s_curves_reaches_the_true_optimum(k_video, expect_zero):
     grid = np.linspace(0, budget, 200_001)
     scan = curves["video"].value(grid) + curves["search"].value(budget - grid)
     slack = 1e-3 * sum(float(c.value(budget)) for c in curves.values())
-    assert scan.max() - slack <= best.expected_outcome <= scan.max() + 1e-6
+    # the grid's best is a lower bound of the optimum (its spacing costs up to ~1e-9 relative)
+    assert scan.max() - slack <= best.expected_outcome <= scan.max() * (1 + 1e-8)
     assert best.expected_outcome > relaxed.expected_outcome
     if expect_zero:  # the S-curve is not worth funding at all
         assert best.spend["video"] == pytest.approx(0.0, abs=1e-3)

@@ -8,7 +8,8 @@ gets nothing (``x = 0``); in the other at least the curve's inflection point (``
 where the curve is concave and enters the program as itself (piecewise linear), not as the
 envelope. The relaxed (envelope) value of a branch bounds every allocation in it, so branches
 that cannot beat the best true value found are pruned. With a handful of S-curves this takes
-a few solves and ends at the global optimum, up to the piecewise-linear tolerance. (The
+a few solves and ends at the global optimum, up to the piecewise-linear tolerance; the best
+branch's answer is then polished to that branch's exact optimum (:mod:`._polish`). (The
 optimum can lie between ``s`` and ``t`` when budget is scarce elsewhere: the next unit there
 still earns more than anywhere else, even though the asset's average return is not at its
 best.)
@@ -16,6 +17,7 @@ best.)
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,7 +26,8 @@ import numpy as np
 from ..constraints import Bounds
 from ..exceptions import InfeasibleError, InputError
 from ..response import Curve
-from ._solve import solve, verify
+from ._polish import polish_curves
+from ._solve import DEFAULT_TOLERANCE, solve, verify
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class _Floored(Curve):
 
 __all__ = ["solve_s_curves"]
 
+#: branches compare piecewise-linear answers; only the best is polished (once solve polishes
+#: by default, it says so with an ``exact_curves`` switch)
+_NO_POLISH = ({"exact_curves": False}
+              if "exact_curves" in inspect.signature(solve).parameters else {})
+
 
 def _values(alloc: Any, problem: Any) -> tuple[float, float]:
     """True and relaxed (model) objective of an allocation, in outcome units."""
@@ -78,7 +86,8 @@ def _values(alloc: Any, problem: Any) -> tuple[float, float]:
 
 
 def solve_s_curves(
-    problem: Any, solver: str | None = None, max_solves: int = 64, **solve_kwargs: Any
+    problem: Any, solver: str | None = None, max_solves: int = 64, *, exact: bool = True,
+    **solve_kwargs: Any
 ) -> Any:
     """Solve a plan whose S-shaped curves must be funded past their payback spend or not at all.
 
@@ -90,6 +99,10 @@ def solve_s_curves(
         Passed to :func:`portfolio_mkt.solve`.
     max_solves : int, default 64
         Largest number of solves; the best allocation found so far is returned when reached.
+    exact : bool, default True
+        Polish the best branch's piecewise-linear answer to the exact optimum of that branch
+        (:func:`~portfolio_mkt.optimization.polish_curves`; ``optimality_gap`` states the proven
+        gap). ``False`` keeps the piecewise-linear answer.
     **solve_kwargs
         Passed to :func:`portfolio_mkt.solve`.
 
@@ -133,7 +146,8 @@ def solve_s_curves(
         try:
             # the envelope may promise outcome the true curves do not deliver (an outcome
             # target or response floor): check on the true curves here, not in solve
-            alloc = solve(prob, solver=solver, **{**solve_kwargs, "verify_result": False})
+            alloc = solve(prob, solver=solver, **{**solve_kwargs, **_NO_POLISH,
+                                                  "verify_result": False})
         except InfeasibleError as exc:
             first_error = first_error or exc
             continue
@@ -166,4 +180,7 @@ def solve_s_curves(
             f"within {max_solves} solves of the S-curve branches; raise max_solves or relax the "
             "outcome targets."
         )
+    if exact:
+        tol = solve_kwargs.get("tolerance", DEFAULT_TOLERANCE)
+        best = polish_curves(best.problem, best, tolerance=tol)
     return best

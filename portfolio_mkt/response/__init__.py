@@ -30,7 +30,7 @@ from ._curves import (
 from ._fit import ResponseCurveRegressor, ResponseFit, fit_response_curves
 from ._pwl import PiecewiseLinear, approximate, concave_envelope
 from ._saturation import SATURATIONS, check_family, n_shape_params, planning_curve, saturate
-from ._term import CurveReturn, make_return_term
+from ._term import CurveReturn, LocalModelReturn, make_return_term
 
 __all__ = [
     "SATURATIONS",
@@ -60,5 +60,6 @@ __all__ = [
     "ResponseFit",
     "fit_response_curves",
     "CurveReturn",
+    "LocalModelReturn",
     "make_return_term",
 ]

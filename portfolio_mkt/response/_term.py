@@ -29,10 +29,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import AlignmentError, InputError, format_labels
-from ._curves import Curve, Linear
-from ._pwl import PiecewiseLinear, approximate
+from ._curves import Curve, Hill, Linear, Logistic
+from ._pwl import PiecewiseLinear, approximate, concave_envelope
 
-__all__ = ["CurveReturn", "make_return_term"]
+__all__ = ["CurveReturn", "LocalModelReturn", "make_return_term"]
 
 _METHODS = ("auto", "pwl")
 
@@ -163,6 +163,31 @@ class CurveReturn:
             up = budget
         return _cached_approximation(c, up, self.tolerance, self.breakpoints, self.n_segments)
 
+    def _build_exact(self, w: cp.Variable, budget: float) -> tuple[cp.Expression, list[int]]:
+        """Linear, halo and exact (conic) parts of the expression; the other curves' positions."""
+        b = float(budget)
+        if not np.isfinite(b) or b <= 0:
+            raise InputError(f"response term: budget must be positive, got {budget!r}.")
+        self._budget = b
+        n = len(self.index)
+        expr: cp.Expression = cp.multiply(self._linear_coef, w)
+        if self.halo is not None:
+            expr = expr + sp.csr_matrix(self.halo.T) @ w
+        groups: dict[tuple, list[int]] = {}
+        pwl_idx: list[int] = []
+        for i, (c, m) in enumerate(zip(self.curves, self.methods, strict=True)):
+            if m == "exact":
+                groups.setdefault(c._group_key(), []).append(i)  # type: ignore[union-attr]
+            elif m in ("pwl", "envelope"):
+                pwl_idx.append(i)
+        for idx in groups.values():
+            scaled = [self.curves[i].rescale(b) for i in idx]  # type: ignore[union-attr]
+            cls = type(scaled[0])
+            params = {k: np.array([s.params[k] for s in scaled]) for k in scaled[0].params}
+            sub = cls._cvx(w[idx], **params)
+            expr = expr + _scatter(idx, n) @ sub
+        return expr, pwl_idx
+
     def build(self, w: cp.Variable, budget: float) -> tuple[cp.Expression, list[cp.Constraint]]:
         """Per-asset expected outcome / budget as an (n,) concave expression of the shares.
 
@@ -181,28 +206,10 @@ class CurveReturn:
             Always empty: piecewise-linear pieces enter as ``cp.min`` of their chord lines,
             which keeps the expression's value meaningful under any objective.
         """
+        expr, pwl_idx = self._build_exact(w, budget)
         b = float(budget)
-        if not np.isfinite(b) or b <= 0:
-            raise InputError(f"response term: budget must be positive, got {budget!r}.")
-        self._budget = b
         n = len(self.index)
-        expr: cp.Expression = cp.multiply(self._linear_coef, w)
-        if self.halo is not None:
-            expr = expr + sp.csr_matrix(self.halo.T) @ w
         constraints: list[cp.Constraint] = []
-        groups: dict[tuple, list[int]] = {}
-        pwl_idx: list[int] = []
-        for i, (c, m) in enumerate(zip(self.curves, self.methods, strict=True)):
-            if m == "exact":
-                groups.setdefault(c._group_key(), []).append(i)  # type: ignore[union-attr]
-            elif m in ("pwl", "envelope"):
-                pwl_idx.append(i)
-        for idx in groups.values():
-            scaled = [self.curves[i].rescale(b) for i in idx]  # type: ignore[union-attr]
-            cls = type(scaled[0])
-            params = {k: np.array([s.params[k] for s in scaled]) for k in scaled[0].params}
-            sub = cls._cvx(w[idx], **params)
-            expr = expr + _scatter(idx, n) @ sub
         if pwl_idx:
             # min over each asset's chord lines: a concave expression whose value is the model
             # (cvxpy turns it into a hypograph), defined even when the objective ignores it
@@ -221,6 +228,106 @@ class CurveReturn:
             expr = expr + _scatter(pwl_idx, n) @ model
         return expr, constraints
 
+    def local_model(self) -> LocalModelReturn:
+        """The term with its piecewise-linear curves as local quadratic models (Parameters).
+
+        Used to polish a piecewise-linear optimum to the exact one (Newton steps on the true
+        curves) and to bound the gap left (tangent lines). See :class:`LocalModelReturn`.
+        """
+        return LocalModelReturn(self)
+
+    def _envelope(self, i: int) -> Any:
+        budget = self._budget if self._budget is not None else None
+        up = self._upper(budget if budget is not None else np.inf)[i]
+        if not np.isfinite(up) or up <= 0:
+            up = float(self.pays_from.iloc[i]) * 2 + 1.0
+        return _cached_envelope(self.curves[i], float(up))
+
+    def envelope_derivatives(self, x: Any, positions: list[int] | None = None
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Value, slope and curvature of the modelled curves (envelopes) at money spend ``x``.
+
+        Parameters
+        ----------
+        x : array-like of shape (n,)
+            Money per asset.
+        positions : list of int, optional
+            Asset positions to evaluate; default those with a ``pwl`` or ``envelope`` method.
+
+        Returns
+        -------
+        value, slope, curvature : ndarray of shape (len(positions),)
+            Outcome units, outcome per money, outcome per money squared; an S-curve's concave
+            envelope is used (linear up to its payback spend).
+        """
+        x = self._check_x(x)
+        if positions is None:
+            positions = [i for i, m in enumerate(self.methods) if m in ("pwl", "envelope")]
+        f = np.empty(len(positions))
+        d = np.empty(len(positions))
+        h = np.empty(len(positions))
+        vectorised, rest = self._envelope_groups(tuple(positions))
+        for sel, curve, tangent, slope0 in vectorised:
+            xs = x[[positions[j] for j in sel]]
+            ray = (tangent > 0) & (xs <= tangent)
+            with np.errstate(all="ignore"):
+                f[sel] = np.where(ray, slope0 * xs, curve.value(xs))
+                d[sel] = np.where(ray, slope0, curve.derivative(xs))
+                h[sel] = np.where(ray, 0.0, curve.second_derivative(xs))
+        for j in rest:
+            env = self._envelope(positions[j])
+            xi = np.asarray(x[positions[j]])
+            f[j] = float(env.value(xi))
+            d[j] = float(env.derivative(xi))
+            h[j] = float(env.second_derivative(xi))
+        return f, d, h
+
+    def _envelope_groups(self, positions: tuple[int, ...]) -> tuple[list, list[int]]:
+        """Logistic and Hill curves grouped into one array-valued curve per family (cached)."""
+        key = (positions, self._budget)
+        cache = self.__dict__.setdefault("_groups_cache", {})
+        if key in cache:
+            return cache[key]
+        groups: dict[type, list[int]] = {}
+        rest: list[int] = []
+        for j, i in enumerate(positions):
+            c = self.curves[i]
+            if type(c) in _VECTOR_FAMILIES:
+                groups.setdefault(type(c), []).append(j)
+            else:
+                rest.append(j)
+        vectorised = []
+        for cls, sel in groups.items():
+            curve = _array_curve(cls, [self.curves[positions[j]] for j in sel])
+            envs = [self._envelope(positions[j]) for j in sel]
+            tangent = np.array([e.tangent for e in envs])
+            slope0 = np.nan_to_num(np.array([e.slope0 for e in envs]))
+            vectorised.append((np.array(sel), curve, tangent, slope0))
+        cache[key] = (vectorised, rest)
+        return cache[key]
+
+    def envelope_outcome(self, x: Any) -> np.ndarray:
+        """Outcome per asset with each S-curve replaced by its concave envelope (plus halo)."""
+        x = self._check_x(x)
+        out = self.outcome(x)
+        pos = [i for i, m in enumerate(self.methods) if m == "envelope"]
+        if pos:
+            f, _, _ = self.envelope_derivatives(x, pos)
+            out[pos] += f - np.array([float(self.curves[i].value(x[i]))  # type: ignore[union-attr]
+                                      for i in pos])
+        return out
+
+    def envelope_marginal(self, x: Any) -> np.ndarray:
+        """Marginal return per asset on the concave envelopes (see :meth:`marginal`)."""
+        x = self._check_x(x)
+        out = self.marginal(x)
+        pos = [i for i, m in enumerate(self.methods) if m == "envelope"]
+        if pos:
+            _, d, _ = self.envelope_derivatives(x, pos)
+            out[pos] += d - np.array([float(self.curves[i].derivative(x[i]))  # type: ignore[union-attr]
+                                      for i in pos])
+        return out
+
     # -- numbers ----------------------------------------------------------------------------
     def _check_x(self, x: Any) -> np.ndarray:
         arr = np.asarray(x, dtype=float).reshape(-1)
@@ -238,10 +345,30 @@ class CurveReturn:
         """Outcome of each asset's own spend on the true curves (no halo)."""
         x = self._check_x(x)
         out = self._linear_coef * x
-        for i, c in enumerate(self.curves):
-            if c is not None and not isinstance(c, Linear):
-                out[i] = float(c.value(x[i]))
+        for idx, curve in self._families()[0]:
+            out[idx] = curve.value(x[idx])
+        for i in self._families()[1]:
+            out[i] = float(self.curves[i].value(x[i]))  # type: ignore[union-attr]
         return out
+
+    def _families(self) -> tuple[list, list[int]]:
+        """Curves of one family as one curve with array parameters, and the others (cached)."""
+        cached = self.__dict__.get("_families_cache")
+        if cached is not None:
+            return cached
+        groups: dict[type, list[int]] = {}
+        rest: list[int] = []
+        for i, c in enumerate(self.curves):
+            if c is None or isinstance(c, Linear):
+                continue
+            if type(c) in _VECTOR_FAMILIES:
+                groups.setdefault(type(c), []).append(i)
+            else:
+                rest.append(i)
+        vectorised = [(np.array(idx), _array_curve(cls, [self.curves[i] for i in idx]))
+                      for cls, idx in groups.items()]
+        self.__dict__["_families_cache"] = (vectorised, rest)
+        return vectorised, rest
 
     def outcome(self, x: Any) -> np.ndarray:
         """True expected outcome per asset at money spend ``x`` (own curve + halo received)."""
@@ -266,9 +393,10 @@ class CurveReturn:
         """
         x = self._check_x(x)
         out = self._linear_coef.copy()
-        for i, c in enumerate(self.curves):
-            if c is not None and not isinstance(c, Linear):
-                out[i] = float(c.derivative(x[i]))
+        for idx, curve in self._families()[0]:
+            out[idx] = curve.derivative(x[idx])
+        for i in self._families()[1]:
+            out[i] = float(self.curves[i].derivative(x[i]))  # type: ignore[union-attr]
         if self.halo is not None:
             out = out + self.halo.sum(axis=1)
         return out
@@ -310,12 +438,102 @@ class CurveReturn:
         )
 
 
+class LocalModelReturn:
+    """A response term whose curves without a conic form enter as local quadratic models.
+
+    Around a spend ``x0`` each such curve ``r`` (its concave envelope for an S-curve) enters the
+    program as its second-order Taylor model ``r(x0) + r'(x0) (x - x0) - c (x - x0)^2 / 2`` with
+    ``c = max(-r''(x0), 0)``; with ``curvature=False`` as its tangent line at ``x0``, which lies
+    above the concave curve everywhere (the program's optimum is then an upper bound of the true
+    one). The models' coefficients are cvxpy Parameters: :meth:`set_point` moves them without
+    recompiling. Linear assets, halo lifts and curves with an exact conic form enter as in
+    :class:`CurveReturn`; every number (outcome, marginal, report) is the base term's.
+
+    Build it with :meth:`CurveReturn.local_model`.
+    """
+
+    linear = False
+
+    def __init__(self, base: CurveReturn) -> None:
+        self.base = base
+        self.index = base.index
+        self.positions = [i for i, m in enumerate(base.methods) if m in ("pwl", "envelope")]
+        self._const: cp.Parameter | None = None
+        self._lin: cp.Parameter | None = None
+        self._quad: cp.Parameter | None = None
+        self._budget: float | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "base":  # not yet set (copy / pickle)
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def build(self, w: cp.Variable, budget: float) -> tuple[cp.Expression, list[cp.Constraint]]:
+        """Per-asset outcome / budget with the local models (see :meth:`CurveReturn.build`)."""
+        expr, pos = self.base._build_exact(w, budget)
+        self._budget = float(budget)
+        m = len(pos)
+        if m:
+            self._const = cp.Parameter(m, name="model_constant")
+            self._lin = cp.Parameter(m, name="model_slope")
+            self._quad = cp.Parameter(m, nonneg=True, name="model_curvature")
+            wp = w[pos]
+            model = self._const + cp.multiply(self._lin, wp) - cp.multiply(self._quad,
+                                                                           cp.square(wp))
+            expr = expr + _scatter(pos, len(self.index)) @ model
+            self.set_point(np.zeros(len(self.index)))
+        return expr, []
+
+    def set_point(self, x: Any, curvature: bool = True) -> None:
+        """Centre the models at money spend ``x`` (tangent lines only if ``curvature=False``)."""
+        if self._lin is None or self._budget is None:
+            return
+        b = self._budget
+        x = self.base._check_x(x)
+        pos = self.positions
+        f, d, h = self.base.envelope_derivatives(x, pos)
+        w0 = x[pos] / b
+        c = np.maximum(-h * b, 0.0) if curvature else np.zeros(len(pos))  # in shares
+        self._quad.value = 0.5 * c
+        self._lin.value = d + c * w0
+        self._const.value = f / b - d * w0 - 0.5 * c * w0 * w0
+
+    def model_value(self, x: Any) -> np.ndarray:
+        """The models' outcome per asset at ``x`` (money), as the program sees it."""
+        x = self.base._check_x(x)
+        out = self.base.envelope_outcome(x)
+        if self._lin is None or self._budget is None:
+            return out
+        b, pos = self._budget, self.positions
+        w = x[pos] / b
+        out[pos] = b * (self._const.value + self._lin.value * w - self._quad.value * w * w)
+        return out + 0.0
+
+
 @lru_cache(maxsize=4096)
 def _cached_approximation(
     curve: Curve, upper: float, tolerance: float, breakpoints: str, segments: int
 ) -> PiecewiseLinear:
     """Approximations are pure functions of a (hashable, frozen) curve: re-solves reuse them."""
     return approximate(curve, upper, tolerance, breakpoints, segments)
+
+
+#: families whose formulas are plain NumPy in their parameters: one instance with array
+#: parameters evaluates many curves at once
+_VECTOR_FAMILIES = (Logistic, Hill)
+
+
+def _array_curve(cls: type, members: list[Any]) -> Any:
+    """One ``cls`` instance whose parameters are arrays over ``members`` (no validation)."""
+    curve = object.__new__(cls)
+    for name in members[0].params:
+        object.__setattr__(curve, name, np.array([getattr(m, name) for m in members]))
+    return curve
+
+
+@lru_cache(maxsize=4096)
+def _cached_envelope(curve: Curve, upper: float) -> Any:
+    return concave_envelope(curve, upper)[0]
 
 
 def _scatter(idx: list[int], n: int) -> sp.csr_matrix:
