@@ -129,7 +129,7 @@ def _objective(problem, alloc, case):
 @given(seed=st.integers(0, 10_000), n=st.integers(3, 12), with_risk=st.booleans())
 def test_exact_path_reaches_1e8_against_independent_optimum(seed, n, with_risk):
     problem, case = _case(seed, n, with_risk)
-    pwl = pm.solve(problem)
+    pwl = pm.solve(problem, exact_curves=False)
     exact = polish_curves(problem, pwl)
     ours = _objective(problem, exact, case)
     rng = np.random.default_rng(seed)
@@ -172,7 +172,7 @@ def test_kkt_marginal_returns_equal_across_funded_free_assets(with_risk):
         assert (m[sel & (x <= 1e-6 * BUDGET)] <= lam * (1 + 1e-7)).all()
         assert (m[sel & (x >= case["cap"] - 1e-6 * BUDGET)] >= lam * (1 - 1e-7)).all()
     # the piecewise-linear answer does not meet these conditions to that precision
-    pwl = pm.solve(problem)
+    pwl = pm.solve(problem, exact_curves=False)
     m0, free0, _ = _kkt(problem, pwl, case)
     inner0 = free0 & ~g
     assert np.ptp(m0[inner0]) > 1e-6 * abs(np.median(m0[inner0]))
@@ -195,7 +195,7 @@ def test_s_curve_envelope_behaviour_unchanged():
     curves = {"video": Hill(9e5, 5e5, 2.5), "search": Logistic(6e5, 4e-6)}
     problem = pm.Problem(pd.Series(0.0, index=["video", "search"]), budget=budget,
                          response=curves)
-    pwl = pm.solve(problem)
+    pwl = pm.solve(problem, exact_curves=False)
     exact = polish_curves(problem, pwl)
     for a in (pwl, exact):
         assert a.response.loc["video", "method"] == "envelope"
@@ -213,7 +213,7 @@ def test_s_curve_envelope_behaviour_unchanged():
 
 def test_outcome_floor_holds_on_the_true_curves_after_polish():
     problem, case = _case(11, 9, False, s_curves=False)
-    free = polish_curves(problem, pm.solve(problem))
+    free = polish_curves(problem, pm.solve(problem, exact_curves=False))
     got = float(free.response.loc[case["group"], "true_outcome"].sum())
     floor = ResponseFloor(where={"market": "A"}, level=1.05 * got, name="a_outcome")
     held_problem = problem.replace(constraints=list(problem.constraints) + [floor])
@@ -235,7 +235,7 @@ def test_concave_only_problems_are_untouched():
     idx = pd.Index(["a", "b"])
     problem = pm.Problem(pd.Series(0.0, index=idx), budget=100.0,
                          response={"a": Logarithmic(50.0, 20.0), "b": Logarithmic(40.0, 10.0)})
-    alloc = pm.solve(problem)
+    alloc = pm.solve(problem, exact_curves=False)
     assert polish_curves(problem, alloc) is alloc
 
 
@@ -244,13 +244,28 @@ def test_stated_gap_bounds_the_true_gap_of_the_piecewise_answer(seed, with_risk)
     """With no Newton step the piecewise-linear answer keeps a proven gap: it must be at least
     the true gap (the tangent bound is an upper bound of the optimum) and not far above it."""
     problem, case = _case(seed, 10, with_risk)
-    pwl = pm.solve(problem)
+    pwl = pm.solve(problem, exact_curves=False)
     start = polish_curves(problem, pwl, max_iter=0)
     assert start is pwl
-    exact = polish_curves(problem, pm.solve(problem))
+    exact = polish_curves(problem, pm.solve(problem, exact_curves=False))
     best = _objective(problem, exact, case)
     f0 = _objective(problem, pwl, case)
     true_gap = (best - f0) / abs(f0)
     assert true_gap > 1e-7  # the piecewise answer is visibly off
     assert pwl.optimality_gap >= true_gap * (1 - 1e-6)
     assert pwl.optimality_gap <= 100 * true_gap + 1e-3
+
+
+@pytest.mark.parametrize(("seed", "n", "with_risk"), [(3, 6, False), (4, 9, True)])
+def test_solve_is_exact_by_default(seed, n, with_risk):
+    """pm.solve polishes curves without a conic form: the oracle finds nothing better."""
+    problem, case = _case(seed, n, with_risk)
+    alloc = pm.solve(problem)
+    assert alloc.optimality_gap is not None and alloc.optimality_gap <= 1e-8
+    ours = _objective(problem, alloc, case)
+    rng = np.random.default_rng(seed)
+    starts = [alloc.spend.to_numpy() / BUDGET] + [rng.dirichlet(np.ones(n)) for _ in range(3)]
+    oracle = _oracle(case, starts)
+    assert ours >= oracle - 1e-8 * abs(oracle)
+    pwl = pm.solve(problem, exact_curves=False)
+    assert _objective(problem, pwl, case) < ours - 1e-7 * abs(ours)  # the polish did work

@@ -9,6 +9,7 @@ verification) on a compiled :class:`Program` whose Parameters only this package 
 
 from ._allocation import Allocation
 from ._linear_qp import linear_qp
+from ._polish import polish_curves, solve_curves_exact
 from ._program import (
     SOLVER_SETTINGS,
     Program,
@@ -43,6 +44,8 @@ __all__ = [
     "allocation_from_raw",
     "DEFAULT_TOLERANCE",
     "solve_s_curves",
+    "polish_curves",
+    "solve_curves_exact",
     "LinearQP",
     "OSQPFrontierSolver",
     "PointResult",

@@ -71,6 +71,10 @@ class Allocation:
     notes : list of str
         Plain-language lines the layers above attach (data caveats, approval flags, views,
         validation; see :func:`portfolio_mkt.with_caveats`); :meth:`summary` ends with them.
+    optimality_gap : float or None
+        Proven relative gap to the exact optimum when curves without a conic form were solved
+        (piecewise linear, then polished on the true curves); ``None`` when the program is
+        exact.
     """
 
     problem: Problem
@@ -92,6 +96,7 @@ class Allocation:
     model_outcome: float | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    optimality_gap: float | None = None
 
     @property
     def binding(self) -> list[str]:

@@ -225,6 +225,7 @@ def solve_curves_exact(problem: Problem, solver: str | None = None, *,
     >>> bool(alloc.optimality_gap < 1e-8)
     True
     """
+    solve_kwargs["exact_curves"] = False
     alloc = solve(problem, solver=solver, **solve_kwargs)
     tol = solve_kwargs.get("tolerance", DEFAULT_TOLERANCE)
     return polish_curves(problem, alloc, gap=gap, tolerance=tol)

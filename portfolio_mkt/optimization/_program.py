@@ -195,7 +195,13 @@ class Program:
         """Objective scaling so that solver tolerances mean the same in any outcome unit."""
         p = self.problem
         x_ref = np.full(p.n_assets, p.budget / p.n_assets)
-        m = np.abs(self.term.marginal(x_ref)).max()
+        # the marginal at an even split, or the average return there when larger: a curve
+        # saturated at the even split has a marginal near 0 (1e-17), and scaling by it made
+        # the objective 1e16 and Clarabel call the plan unbounded
+        with np.errstate(all="ignore"):
+            average = np.abs(np.asarray(self.term.outcome(x_ref), dtype=float)) / x_ref
+        m = max(float(np.abs(self.term.marginal(x_ref)).max()),
+                float(np.nan_to_num(average, nan=0.0, posinf=0.0).max()))
         ret_scale = 1.0 / m if m > 0 else 1.0
         dmax = float(np.max(p.covariance_diagonal()))
         var_scale = 1.0 / dmax if dmax > 0 else 1.0

@@ -560,7 +560,7 @@ def _check_solve_args(problem: Any, solver: Any, verify_result: Any, tolerance: 
 
 def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = True,
           tolerance: float = DEFAULT_TOLERANCE, program: Program | None = None,
-          time_limit: float | None = None) -> Allocation:
+          time_limit: float | None = None, exact_curves: bool = True) -> Allocation:
     """Solve ``problem`` for the allocation that best trades expected outcome against risk.
 
     The solver is chosen by problem class (see ``docs/routing.md``): linear returns with
@@ -592,6 +592,12 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
         Seconds each solver may run. An answer a solver returns at its limit is kept only if
         every constraint holds at it (status ``"time_limit"``); otherwise :class:`SolverError`
         says that the limit was reached.
+    exact_curves : bool, default True
+        Curves without a conic form (logistic, Hill; S-curves on their concave envelope) are
+        solved piecewise linearly, then polished by Newton steps on the true curves to a proven
+        relative gap of 1e-8 (``Allocation.optimality_gap``; see ``docs/curves_exact.md``).
+        ``False`` keeps the piecewise answer (its proven gap is stated too). Re-solves through
+        ``program`` are not polished.
 
     Returns
     -------
@@ -616,6 +622,8 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     [0.75, 0.25]
     """
     _check_solve_args(problem, solver, verify_result, tolerance, time_limit)
+    if not isinstance(exact_curves, bool):
+        raise InputError(f"exact_curves must be True or False; got {exact_curves!r}.")
     check_feasibility(problem)
     prog = program if program is not None else compile_problem(problem)
     if program is not None:
@@ -706,5 +714,9 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
                 "the best one.")
         alloc.notes.append(note)
         warnings.warn(note, InaccurateSolutionWarning, stacklevel=2)
+    if exact_curves and program is None:
+        from ._polish import polish_curves
+
+        alloc = polish_curves(problem, alloc, tolerance=tolerance)
     return alloc
 

@@ -462,6 +462,7 @@ class LocalModelReturn:
         self._lin: cp.Parameter | None = None
         self._quad: cp.Parameter | None = None
         self._budget: float | None = None
+        self._point: tuple[Any, bool] | None = None  # the centre, kept for a later build
 
     def __getattr__(self, name: str) -> Any:
         if name == "base":  # not yet set (copy / pickle)
@@ -481,11 +482,14 @@ class LocalModelReturn:
             model = self._const + cp.multiply(self._lin, wp) - cp.multiply(self._quad,
                                                                            cp.square(wp))
             expr = expr + _scatter(pos, len(self.index)) @ model
-            self.set_point(np.zeros(len(self.index)))
+            # a program may build its cvxpy form lazily, after the centre was set
+            x0, curv = self._point or (np.zeros(len(self.index)), True)
+            self.set_point(x0, curvature=curv)
         return expr, []
 
     def set_point(self, x: Any, curvature: bool = True) -> None:
         """Centre the models at money spend ``x`` (tangent lines only if ``curvature=False``)."""
+        self._point = (np.array(x, dtype=float, copy=True), bool(curvature))
         if self._lin is None or self._budget is None:
             return
         b = self._budget
