@@ -16,7 +16,7 @@ from scipy.optimize import minimize
 
 import portfolio_mkt as pm
 from portfolio_mkt.constraints import Bounds, GroupFloor, ResponseFloor
-from portfolio_mkt.optimization._polish import polish_curves, solve_curves_exact
+from portfolio_mkt.optimization import polish_curves, solve_curves_exact
 from portfolio_mkt.response import Hill, Logistic
 
 BUDGET = 1_000_000.0

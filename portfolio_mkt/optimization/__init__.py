@@ -9,7 +9,7 @@ verification) on a compiled :class:`Program` whose Parameters only this package 
 
 from ._allocation import Allocation
 from ._linear_qp import linear_qp
-from ._polish import polish_curves, solve_curves_exact
+from ._polish import polish_curves
 from ._program import (
     SOLVER_SETTINGS,
     Program,
@@ -26,6 +26,7 @@ from ._solve import (
     check_feasibility,
     diagnose_infeasibility,
     solve,
+    solve_curves_exact,
     verify,
 )
 

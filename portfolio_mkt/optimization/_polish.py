@@ -30,10 +30,10 @@ import numpy as np
 
 from ..problem import Problem
 from ._allocation import Allocation
+from ._answer import DEFAULT_TOLERANCE, _clean, allocation_from_raw, verify
 from ._program import compile_problem
-from ._solve import DEFAULT_TOLERANCE, _clean, allocation_from_raw, solve, verify
 
-__all__ = ["polish_curves", "solve_curves_exact", "DEFAULT_GAP"]
+__all__ = ["polish_curves", "DEFAULT_GAP"]
 
 #: Relative optimality gap the polish aims for.
 DEFAULT_GAP = 1e-8
@@ -192,40 +192,3 @@ def _tangent_bound(prog: Any, model_term: Any, x: np.ndarray, budget: float,
         return None
     y = np.asarray(raw.w, dtype=float) * budget  # unclipped: the relaxation's own point
     return float(model_term.model_value(y).sum()) - penalty(y)
-
-
-def solve_curves_exact(problem: Problem, solver: str | None = None, *,
-                       gap: float = DEFAULT_GAP, **solve_kwargs: Any) -> Allocation:
-    """Solve a plan with logistic / S-shaped curves to the exact optimum (proven gap).
-
-    :func:`portfolio_mkt.solve` on the piecewise-linear program, then :func:`polish_curves`.
-
-    Parameters
-    ----------
-    problem : Problem
-    solver : str, optional
-        Solver of the piecewise-linear solve (see :func:`portfolio_mkt.solve`).
-    gap : float, default 1e-8
-        Relative optimality gap to reach.
-    **solve_kwargs
-        Passed to :func:`portfolio_mkt.solve`.
-
-    Returns
-    -------
-    Allocation
-        With ``optimality_gap`` (proven relative gap) when a curve was polished.
-
-    Examples
-    --------
-    >>> import pandas as pd, portfolio_mkt as pm
-    >>> from portfolio_mkt.response import Logistic
-    >>> curves = {"a": Logistic(100.0, 2e-2), "b": Logistic(80.0, 3e-2)}
-    >>> p = pm.Problem(pd.Series(0.0, index=list("ab")), budget=100.0, response=curves)
-    >>> alloc = solve_curves_exact(p)
-    >>> bool(alloc.optimality_gap < 1e-8)
-    True
-    """
-    solve_kwargs["exact_curves"] = False
-    alloc = solve(problem, solver=solver, **solve_kwargs)
-    tol = solve_kwargs.get("tolerance", DEFAULT_TOLERANCE)
-    return polish_curves(problem, alloc, gap=gap, tolerance=tol)
