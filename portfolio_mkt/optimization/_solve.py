@@ -351,8 +351,8 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
         Curves without a conic form (logistic, Hill; S-curves on their concave envelope) are
         solved piecewise linearly, then polished by Newton steps on the true curves to a proven
         relative gap of 1e-8 (``Allocation.optimality_gap``; see ``docs/curves_exact.md``).
-        ``False`` keeps the piecewise answer (its proven gap is stated too). Re-solves through
-        ``program`` are not polished.
+        ``False`` keeps the piecewise answer (``optimality_gap`` None; :func:`polish_curves`
+        states its gap). Re-solves through ``program`` are not polished.
 
     Returns
     -------
