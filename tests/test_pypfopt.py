@@ -46,9 +46,9 @@ def test_published_results(mu_sigma, label, kwargs, ret, vol, solver):
 
 def test_default_solver_choice(mu_sigma):
     mu, sigma = mu_sigma
-    # a dense QP: Clarabel on the program's own matrices (the direct route)
+    # a dense QP: HiGHS on the program's own matrices (the direct route, docs/routing.md)
     alloc = pm.solve(pm.Problem(mu, sigma, budget=1.0))
-    assert alloc.solver == "CLARABEL" and alloc.attempts[0]["route"] == "direct"
+    assert alloc.solver == "HIGHS" and alloc.attempts[0]["route"] == "direct"
     # a risk limit is a second-order cone: Clarabel
     p = pm.Problem(mu, sigma, budget=1.0, objective="max_return", max_risk=0.19)
     assert pm.solve(p).solver == "CLARABEL"
