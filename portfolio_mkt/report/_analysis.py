@@ -708,12 +708,12 @@ def _scenarios(run: PlanRun, plan: Any, solve: Callable[..., Any], progress: boo
         row: dict[str, Any] = {"scenario": sc.name}
         try:
             kw = {k: v for k, v in (overrides or {}).items() if k != "scenario"}
-            alloc = solve(plan.to_problem(scenario=sc, **kw))
+            sc_problem = plan.to_problem(scenario=sc, **kw)
+            alloc = solve(sc_problem)
             if run.whole is not None and run.whole.minimum > 0:
                 from ._whole import apply_min_spend
 
-                _, alloc, _ = apply_min_spend(plan.to_problem(scenario=sc, **kw), alloc,
-                                              run.whole.minimum, solve)
+                _, alloc, _ = apply_min_spend(sc_problem, alloc, run.whole.minimum, solve)
             row.update(status=alloc.status, budget=alloc.budget,
                        expected_outcome=alloc.expected_outcome, risk=alloc.risk)
             spend[sc.name] = alloc.spend
@@ -738,7 +738,7 @@ def _scenarios_in_whole_pieces(run: PlanRun, base_problem: Any, objects: list[An
     answer has token amounts books its own best funded set (``apply_min_spend`` on the scenario's
     problem), so a budget cut may drop an asset the base plan funds.
     """
-    from ..whatif import apply_scenario
+    from ..whatif import apply_scenario, reallocated
     from ._whole import apply_min_spend, token_assets
 
     minimum = float(run.whole.minimum)
@@ -781,9 +781,7 @@ def _scenarios_in_whole_pieces(run: PlanRun, base_problem: Any, objects: list[An
     summary["outcome_change_pct"] = summary["outcome_change"] / float(base["expected_outcome"])
     summary["risk_change"] = summary["risk"] - float(base["risk"])
     if "spend_moved" in summary.columns:
-        diff = spend.sub(spend["base"], axis=0)
-        summary["spend_moved"] = (diff.abs().sum() - diff.sum().abs()) / 2
-        summary.loc[spend.columns[spend.isna().all()], "spend_moved"] = np.nan
+        summary["spend_moved"] = reallocated(spend.sub(spend["base"], axis=0))
     if changed:
         run.notes.append(
             f"Scenarios re-solved in whole pieces (every asset 0 or at least the minimum of "

@@ -19,12 +19,12 @@ with :meth:`Problem.replace`.
 import sys
 
 from ._prices import PRICE_COLUMNS, constraint_prices
-from ._results import SUMMARY_COLUMNS, ScenarioResults
+from ._results import SUMMARY_COLUMNS, ScenarioResults, reallocated
 from ._run import scenarios
 from ._scenario import REMOVE_NAME, Scenario, apply_scenario, cost_factors
 
 __all__ = ["Scenario", "ScenarioResults", "scenarios", "constraint_prices", "cost_factors",
-           "apply_scenario", "REMOVE_NAME", "SUMMARY_COLUMNS", "PRICE_COLUMNS"]
+           "apply_scenario", "REMOVE_NAME", "SUMMARY_COLUMNS", "PRICE_COLUMNS", "reallocated"]
 
 # Backwards-compatible module path "portfolio_mkt.scenarios" for callers that still import it
 # (report/_analysis.py): an alias registered once this package is loaded, never a module of its
