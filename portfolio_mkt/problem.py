@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import as_asset_series, as_index, check_finite_number, check_name, split_tags
-from .constraints import Constraint
+from .constraints import MEMO_ATTRIBUTE, Constraint
 from .exceptions import AlignmentError, ConstraintError, InputError, format_labels
 from .risk import DEFAULT_PSD_TOLERANCE, FactorCovariance, RiskModel, as_covariance, risk_model
 from .terms import LinearReturn
@@ -113,6 +113,8 @@ class Problem:
         response_tolerance: float = 1e-3,
         psd_tolerance: float = DEFAULT_PSD_TOLERANCE,
         name: str = "plan",
+        *,
+        _origin: Problem | None = None,
     ) -> None:
         self._args = dict(
             expected_return=expected_return, covariance=covariance, budget=budget,
@@ -130,23 +132,42 @@ class Problem:
             )
         if expected_return.empty:
             raise InputError("expected_return is empty; the problem needs at least one asset.")
-        self.index: pd.Index = as_index(expected_return.index, "expected_return")
-        self.expected_return: pd.Series = as_asset_series(
-            expected_return, self.index, "expected_return"
-        )
+        # a problem made by replace() takes what its origin validated from the same objects
+        # (the index, the aligned covariance and asset table, the current spend, what the
+        # constraints resolved): a scenario that changes the budget does not re-align a
+        # covariance or resolve asset ids again
+        def same(key: str) -> bool:
+            return _origin is not None and _origin._args[key] is self._args[key]
+
+        if same("expected_return"):
+            self.index: pd.Index = _origin.index
+            self.expected_return: pd.Series = _origin.expected_return
+        else:
+            self.index = as_index(expected_return.index, "expected_return")
+            self.expected_return = as_asset_series(
+                expected_return, self.index, "expected_return"
+            )
+        reuse = same("expected_return")
         psd_tolerance = check_finite_number(psd_tolerance, "psd_tolerance", minimum=0.0)
         self.budget: float = check_finite_number(budget, "budget", minimum=0.0, strict=True)
         if budget_mode not in ("exact", "cap"):
             raise InputError(f"budget_mode must be 'exact' or 'cap'; got {budget_mode!r}.")
         self.budget_mode = budget_mode
-        self.covariance: pd.DataFrame | FactorCovariance | None = (
-            None if covariance is None
-            else as_covariance(covariance, self.index, psd_tolerance=psd_tolerance)
-        )
-        self.risk_model: RiskModel = risk_model(self.covariance, self.index)
-        self.assets: pd.DataFrame = self._normalise_assets(assets)
+        if reuse and same("covariance") and same("psd_tolerance"):
+            self.covariance: pd.DataFrame | FactorCovariance | None = _origin.covariance
+            self.risk_model: RiskModel = _origin.risk_model
+        else:
+            self.covariance = (
+                None if covariance is None
+                else as_covariance(covariance, self.index, psd_tolerance=psd_tolerance)
+            )
+            self.risk_model = risk_model(self.covariance, self.index)
+        self.assets: pd.DataFrame = (_origin.assets if reuse and same("assets")
+                                     else self._normalise_assets(assets))
         self.current: pd.Series | None = None
-        if current is not None:
+        if reuse and same("current"):
+            self.current = _origin.current
+        elif current is not None:
             cur = as_asset_series(current, self.index, "current", default=0.0,
                                   allow_partial=True)
             if (cur < 0).any():
@@ -191,6 +212,10 @@ class Problem:
                 f"[pm.Lock(...), pm.GroupFloor(...)]; got {type(constraints).__name__}."
             )
         self.constraints: tuple[Constraint, ...] = tuple(constraints)
+        if (reuse and self.assets is _origin.assets and self.current is _origin.current
+                and MEMO_ATTRIBUTE in _origin.__dict__):
+            # entries are keyed by constraint object (and budget where amounts are shares)
+            self.__dict__[MEMO_ATTRIBUTE] = dict(_origin.__dict__[MEMO_ATTRIBUTE])
         self._validate_constraints()
 
     # ------------------------------------------------------------------ helpers
@@ -309,6 +334,12 @@ class Problem:
             f"{format_labels([c.name for c in self.constraints]) or 'none'}."
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without what the constraints cached of this problem (keyed by object ids)."""
+        state = dict(self.__dict__)
+        state.pop(MEMO_ATTRIBUTE, None)
+        return state
+
     def replace(self, **changes: Any) -> Problem:
         """A new problem with some constructor arguments changed (the original is untouched).
 
@@ -325,7 +356,7 @@ class Problem:
         if unknown:
             raise InputError(f"Problem.replace got unknown arguments {sorted(unknown)}.")
         args = {**self._args, **changes}
-        return Problem(**args)
+        return Problem(**args, _origin=self)
 
     def differences(self, other: Problem) -> set[str]:
         """Names of the constructor arguments in which this problem differs from ``other``.

@@ -1,11 +1,13 @@
 """Strategy constraints: small named value objects compiled into the convex program."""
 
 from ._base import (
+    MEMO_ATTRIBUTE,
     BuildContext,
     Constraint,
     LinearRows,
     ProblemData,
     Row,
+    per_problem,
     resolve_ids,
     select_assets,
 )
@@ -26,6 +28,8 @@ __all__ = [
     "BuildContext",
     "LinearRows",
     "ProblemData",
+    "MEMO_ATTRIBUTE",
+    "per_problem",
     "Row",
     "select_assets",
     "resolve_ids",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,58 @@ if TYPE_CHECKING:  # pragma: no cover
 from ..exceptions import ConstraintError, format_labels
 
 __all__ = ["Constraint", "BuildContext", "Row", "LinearRows", "ProblemData", "select_assets",
-           "resolve_ids"]
+           "resolve_ids", "per_problem", "MEMO_ATTRIBUTE"]
+
+#: The attribute of a problem that holds what its constraints resolved once (asset positions,
+#: masks, money amounts): a problem is not changed after construction, so a solve, its check
+#: and its explanation read each constraint's arrays once instead of resolving ids again.
+MEMO_ATTRIBUTE = "_constraint_memo"
+
+_T = TypeVar("_T")
+
+
+def _read_only(value: Any) -> Any:
+    """Mark the arrays of a cached value read-only (a caller that writes to one fails loudly)."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, tuple):
+        for v in value:
+            _read_only(v)
+    return value
+
+
+def per_problem(method: Callable[[Any, Any], _T] | None = None, *, by_budget: bool = False
+                ) -> Any:
+    """Cache a constraint's ``method(self, problem)`` on the problem it was asked about.
+
+    The cache lives on the problem (attribute :data:`MEMO_ATTRIBUTE`), keyed by the constraint
+    object and the method (and the budget, with ``by_budget=True``, for amounts stated as
+    shares of it). A problem made by ``Problem.replace`` starts from its origin's cache when
+    the index, asset table and current spend are the same objects. Errors are not cached (bad
+    input raises every time). Cached arrays are read-only.
+    """
+    def decorate(fn: Callable[[Any, Any], _T]) -> Callable[[Any, Any], _T]:
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def cached(self: Any, problem: Any) -> _T:
+            store = getattr(problem, "__dict__", None)
+            if store is None:
+                return fn(self, problem)
+            memo = store.get(MEMO_ATTRIBUTE)
+            if memo is None:
+                memo = store[MEMO_ATTRIBUTE] = {}
+            key = (id(self), name, problem.budget if by_budget else None)
+            hit = memo.get(key)
+            if hit is not None and hit[0] is self:
+                return hit[1]
+            value = _read_only(fn(self, problem))
+            memo[key] = (self, value)
+            return value
+
+        return cached
+
+    return decorate if method is None else decorate(method)
 
 
 class ProblemData(Protocol):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from .._validation import as_asset_series, check_finite_number
 from ..exceptions import ConstraintError, InputError, format_labels
-from ._base import BuildContext, Constraint, LinearRows, resolve_ids, select_assets
+from ._base import BuildContext, Constraint, LinearRows, per_problem, resolve_ids, select_assets
 from ._base import ProblemData as Problem
 
 __all__ = [
@@ -115,12 +115,19 @@ class Bounds(Constraint):
         _check_name(self.name, self.kind)
         _check_unit(self.unit, self.name)
 
-    def _money(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    @per_problem
+    def _stated(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds aligned to the assets, in their own unit (NaN: no bound)."""
         _check_unit(self.unit, self.name)
         lo = as_asset_series(self.lower, problem.index, f"{self.name}.lower", default=np.nan,
                              allow_partial=True, allow_nan=True).to_numpy()
         hi = as_asset_series(self.upper, problem.index, f"{self.name}.upper", default=np.nan,
                              allow_partial=True, allow_nan=True).to_numpy()
+        return lo, hi
+
+    @per_problem(by_budget=True)
+    def _money(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self._stated(problem)
         scale = problem.budget if self.unit == "share" else 1.0
         lo, hi = lo * scale, hi * scale
         for side, arr in (("lower", lo), ("upper", hi)):
@@ -196,6 +203,7 @@ class Lock(Constraint):
             for a, v in dict(self.spend).items():
                 _check_amount(v, f"spend[{a!r}]", self.name)
 
+    @per_problem
     def _amounts(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(self.spend, Mapping):
             ser = pd.Series(dict(self.spend), dtype=float)
@@ -279,6 +287,7 @@ class Roster(Constraint):
                 f"{type(self.assets).__name__}."
             )
 
+    @per_problem
     def _outside(self, problem: Problem) -> np.ndarray:
         if not len(self.assets):
             raise ConstraintError(
@@ -330,6 +339,7 @@ class _Group(Constraint):
             object.__setattr__(self, "name", f"{self.kind}[{_where_text(self.where)}]")
         _check_name(self.name, self.kind)
 
+    @per_problem(by_budget=True)
     def _money_amount(self, problem: Problem) -> float:
         _check_unit(self.unit, self.name)
         amt = check_finite_number(self.amount, f"constraint '{self.name}'.amount", minimum=0.0)
@@ -342,12 +352,12 @@ class _Group(Constraint):
 
     def validate(self, problem: Problem) -> None:
         """Check the group selects assets and the amount is valid."""
-        select_assets(problem, self.where, self.name)
+        self.group_mask(problem)
         self._money_amount(problem)
 
     def linear_rows(self, problem: Problem) -> LinearRows:
         """``sum_{i in group} x_i (>=|<=) amount`` (money)."""
-        mask = select_assets(problem, self.where, self.name)
+        mask = self.group_mask(problem)
         amt = np.array([self._money_amount(problem)])
         inf = np.full(1, np.inf)
         lower, upper = (amt, inf) if self.sense == "ge" else (-inf, amt)
@@ -356,11 +366,12 @@ class _Group(Constraint):
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Shortfall (floor) or excess (cap) in money."""
-        mask = select_assets(problem, self.where, self.name)
+        mask = self.group_mask(problem)
         total = spend[mask].sum()
         amt = self._money_amount(problem)
         return float(max(amt - total if self.sense == "ge" else total - amt, 0.0))
 
+    @per_problem
     def group_mask(self, problem: Problem) -> np.ndarray:
         """Boolean mask of the group's assets."""
         return select_assets(problem, self.where, self.name)
@@ -447,6 +458,7 @@ class ShiftLimit(Constraint):
         _check_flag(self.relative, "relative", self.name)
         _check_amount(self.allow_new, "allow_new", self.name)
 
+    @per_problem
     def _limits(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
         if problem.current is None:
             raise ConstraintError(
