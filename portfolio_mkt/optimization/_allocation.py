@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,22 @@ import pandas as pd
 
 from ..problem import Problem
 
-__all__ = ["Allocation"]
+__all__ = ["Allocation", "EXPLAINED"]
+
+#: The fields of an :class:`Allocation` that explain the plan (marginal values, the constraint
+#: table, per-asset duals, the change and the curve report): built on first read.
+EXPLAINED = ("marginal_return", "marginal_utility", "marginal_risk", "constraints",
+             "asset_duals", "change", "response")
+
+
+class _Lazy:
+    """Marks an explained field not given to the constructor (built on first read)."""
+
+    def __repr__(self) -> str:
+        return "<built on first read>"
+
+
+_LAZY: Any = _Lazy()
 
 
 def _money(v: float) -> str:
@@ -75,6 +91,13 @@ class Allocation:
         Proven relative gap to the exact optimum when curves without a conic form were solved
         (piecewise linear, then polished on the true curves); ``None`` when the program is
         exact.
+
+    Notes
+    -----
+    The explaining fields (:data:`EXPLAINED`: marginal values, ``constraints``,
+    ``asset_duals``, ``change``, ``response``) are built together the first time one of them
+    is read, so loops of solves that read only the plan do not pay for the explanation. A
+    pickled or copied allocation carries them built.
     """
 
     problem: Problem
@@ -86,17 +109,49 @@ class Allocation:
     status: str
     solver: str
     solve_time: float
-    marginal_return: pd.Series
-    marginal_utility: pd.Series
-    marginal_risk: pd.Series
-    constraints: pd.DataFrame
-    asset_duals: pd.DataFrame
-    change: pd.Series | None = None
-    response: pd.DataFrame | None = None
+    marginal_return: pd.Series = field(default=_LAZY, repr=False, compare=False)
+    marginal_utility: pd.Series = field(default=_LAZY, repr=False, compare=False)
+    marginal_risk: pd.Series = field(default=_LAZY, repr=False, compare=False)
+    constraints: pd.DataFrame = field(default=_LAZY, repr=False, compare=False)
+    asset_duals: pd.DataFrame = field(default=_LAZY, repr=False, compare=False)
+    change: pd.Series | None = field(default=_LAZY, repr=False, compare=False)
+    response: pd.DataFrame | None = field(default=_LAZY, repr=False, compare=False)
     model_outcome: float | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     optimality_gap: float | None = None
+    _explain: Callable[[], dict[str, Any]] | None = field(default=None, repr=False,
+                                                          compare=False)
+
+    def __post_init__(self) -> None:
+        # the explained fields not given are built together on first read (__getattr__)
+        for name in EXPLAINED:
+            if self.__dict__.get(name) is _LAZY:
+                if self._explain is None:
+                    raise TypeError(f"Allocation needs {name}= (or an explanation builder)")
+                del self.__dict__[name]
+
+    def __getattr__(self, name: str) -> Any:
+        # called only for attributes not set: the explained fields before their first read
+        if name in EXPLAINED:
+            explain = self.__dict__.get("_explain")
+            if explain is not None:
+                built = explain()
+                for key, value in built.items():
+                    self.__dict__.setdefault(key, value)
+                return self.__dict__[name]
+        raise AttributeError(f"'Allocation' object has no attribute '{name}'")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled whole: the explanation is built first and the builder (a closure) left out
+        for name in EXPLAINED:
+            getattr(self, name)
+        state = dict(self.__dict__)
+        state["_explain"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     @property
     def binding(self) -> list[str]:
@@ -227,3 +282,10 @@ class Allocation:
         return (f"Allocation(problem={self.problem.name!r}, status={self.status!r}, "
                 f"expected_outcome={self.expected_outcome:.6g}, risk={self.risk:.6g}, "
                 f"solver={self.solver!r})")
+
+
+# the explained fields' defaults must not sit on the class, or an instance without them would
+# read the marker instead of reaching __getattr__ (the constructor keeps its defaults)
+for _name in EXPLAINED:
+    delattr(Allocation, _name)
+del _name

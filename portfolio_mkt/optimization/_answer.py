@@ -122,6 +122,44 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
     risk = float(np.sqrt(var))
     delta = problem.risk_aversion if problem.objective == "utility" else 0.0
     utility = outcome - delta / (2 * budget) * var
+    # Duals: d(objective)/d(amount), objective in outcome units (variance for min_risk).
+    if program.sense == "max":
+        to_units = 1.0 / program.obj_scale if program.objective_kind == "utility" \
+            else 1.0 / program.ret_scale
+    else:
+        to_units = -budget / program.var_scale  # minimising variance: value = -variance
+    linear_rows = dict(program.linear_rows)
+
+    def explain() -> dict[str, Any]:
+        # the explanation (marginal values, the constraint table, per-asset duals) is built
+        # when first read: a loop of solves that reads only the plan does not pay for it (and
+        # the closure holds plain data, not the compiled program)
+        return _explanation(problem, x, raw, checks, risk, delta, budget, to_units,
+                            linear_rows)
+
+    return Allocation(
+        problem=problem,
+        spend=pd.Series(x, index=idx, name="spend"),
+        shares=pd.Series(x / budget, index=idx, name="share"),
+        expected_outcome=outcome,
+        risk=risk,
+        utility=float(utility),
+        status=normalize_status(raw.status),
+        solver=raw.solver,
+        solve_time=float(sum(a["time"] for a in attempts)),
+        model_outcome=model_outcome,
+        attempts=attempts,
+        _explain=explain,
+    )
+
+
+def _explanation(problem: Problem, x: np.ndarray, raw: RawResult,
+                 checks: dict[str, tuple[float, float]], risk: float, delta: float,
+                 budget: float, to_units: float, linear_rows: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The explained fields of an :class:`Allocation` (see :data:`EXPLAINED`)."""
+    idx = problem.index
+    term = problem.return_term
     mret = term.marginal(x)
     if problem.covariance is not None:
         sx = problem.covariance_times(x)
@@ -130,12 +168,6 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
     else:
         mrisk = np.full(len(x), np.nan)
         mutil = mret.copy()
-    # Duals: d(objective)/d(amount), objective in outcome units (variance for min_risk).
-    if program.sense == "max":
-        to_units = 1.0 / program.obj_scale if program.objective_kind == "utility" \
-            else 1.0 / program.ret_scale
-    else:
-        to_units = -budget / program.var_scale  # minimising variance: value = -variance
     sign = {"ge": -1.0, "le": 1.0, "eq": 1.0}
     owners = ["budget"] + [c.name for c in problem.constraints]
     if problem.max_risk is not None:
@@ -160,7 +192,7 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
         c = kinds.get(name)
         if c is not None and c.kind in ("bounds", "lock", "shift_limit", "roster"):
             # per-asset duals, aligned to the assets they concern
-            ser = _per_asset(c, parts, problem, sign, program.linear_rows.get(name))
+            ser = _per_asset(c, parts, problem, sign, linear_rows.get(name))
             if ser is not None:
                 asset_duals[name] = ser * to_units
         viol, tol = checks.get(name, (0.0, 0.0))
@@ -190,26 +222,15 @@ def allocation_from_raw(program: Program, raw: RawResult, attempts: list[dict[st
         report = term.report(x)
         if isinstance(report, pd.DataFrame):
             report.index = idx
-    return Allocation(
-        problem=problem,
-        spend=pd.Series(x, index=idx, name="spend"),
-        shares=pd.Series(x / budget, index=idx, name="share"),
-        expected_outcome=outcome,
-        risk=risk,
-        utility=float(utility),
-        status=normalize_status(raw.status),
-        solver=raw.solver,
-        solve_time=float(sum(a["time"] for a in attempts)),
-        marginal_return=pd.Series(mret, index=idx, name="marginal_return"),
-        marginal_utility=pd.Series(mutil, index=idx, name="marginal_utility"),
-        marginal_risk=pd.Series(mrisk, index=idx, name="marginal_risk"),
-        constraints=table,
-        asset_duals=duals_df,
-        change=change,
-        response=report,
-        model_outcome=model_outcome,
-        attempts=attempts,
-    )
+    return {
+        "marginal_return": pd.Series(mret, index=idx, name="marginal_return"),
+        "marginal_utility": pd.Series(mutil, index=idx, name="marginal_utility"),
+        "marginal_risk": pd.Series(mrisk, index=idx, name="marginal_risk"),
+        "constraints": table,
+        "asset_duals": duals_df,
+        "change": change,
+        "response": report,
+    }
 
 
 def _per_asset(c: Any, parts: list[tuple[str, np.ndarray]], problem: Problem,
