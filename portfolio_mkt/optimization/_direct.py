@@ -63,6 +63,26 @@ def direct_eligible(program: Any) -> tuple[bool, str]:
     return True, ""
 
 
+def _triangle(a: np.ndarray, upper: bool) -> sp.csc_matrix:
+    """One triangle of the dense symmetric ``a`` by columns, indexed straight from NumPy.
+
+    ``upper``: column ``j`` holds rows ``0..j`` (Clarabel's form); otherwise rows ``j..n-1``
+    (HiGHS's). Exact zeros are left out.
+    """
+    n = a.shape[0]
+    if upper:
+        col, row = np.tril_indices(n)  # sorted by column, then row: (column i, row j <= i)
+    else:
+        col, row = np.triu_indices(n)  # (column j, row i >= j)
+    data = a[row, col]
+    keep = data != 0.0
+    if not keep.all():
+        col, row, data = col[keep], row[keep], data[keep]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(col, minlength=n), out=indptr[1:])
+    return sp.csc_matrix((data, row, indptr), shape=(n, n))
+
+
 class _Rows:
     """Sparse rows on ``w`` as triplets (row, column, value), ``m`` rows."""
 
@@ -74,6 +94,11 @@ class _Rows:
         a = np.asarray(a, dtype=float)
         r, c = np.nonzero(a)
         return cls(r, c, a[r, c], a.shape[0])
+
+    @classmethod
+    def full(cls, value: float, n: int) -> _Rows:
+        """One row with ``value`` in every one of ``n`` columns."""
+        return cls(np.zeros(n, dtype=np.int64), np.arange(n), np.full(n, value), 1)
 
     @classmethod
     def select(cls, assets: np.ndarray) -> _Rows:
@@ -111,7 +136,7 @@ class DirectQP:
         self.n = n
         blocks: list[_Block] = []
         budget_sense = "eq" if p.budget_mode == "exact" else "le"
-        blocks.append(_Block("budget", budget_sense, _Rows.dense(np.ones((1, n))),
+        blocks.append(_Block("budget", budget_sense, _Rows.full(1.0, n),
                              np.array([1.0]), "one"))
         for c in p.constraints:
             rows = program.linear_rows[c.name]
@@ -142,23 +167,63 @@ class DirectQP:
         self.has_outcome = program.has_outcome_target
         if self.has_outcome:
             # the row's coefficients are the expected returns: written in at each solve
-            blocks.append(_Block("min_outcome", "ge", _Rows.dense(-np.ones((1, n))),
+            blocks.append(_Block("min_outcome", "ge", _Rows.full(-1.0, n),
                                  np.zeros(1), "outcome"))
         self.blocks = blocks
         self.compile_budget = p.budget
-        # risk: P's covariance part, scaled per solve
+        # risk: P's covariance part, scaled per solve (its sparse forms built when first used)
         arrays = p.risk_model.arrays()
-        self.k = 0
-        if "dense" in arrays:
-            self.sigma = sp.csc_matrix(np.triu(arrays["dense"]))
-        elif "factor" in arrays:
-            f, d = arrays["factor"], arrays["specific"]
-            self.k = f.shape[1]
-            self.sigma = sp.diags(np.concatenate([d, np.ones(self.k)]), format="csc")
-        else:
-            self.sigma = None
+        self._dense_cov = arrays.get("dense")
+        self._factor = arrays.get("factor")
+        self._specific = arrays.get("specific")
+        self.k = 0 if self._factor is None else int(self._factor.shape[1])
         self.nv = n + self.k
-        # A (triplets): [eq blocks; factor link rows (eq); long-only; ineq blocks]
+        self._sigma: sp.csc_matrix | None = None
+        self._lower: sp.csc_matrix | None = None
+        self._cone_built = False
+        self._highs: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ the two forms
+    @property
+    def sigma(self) -> sp.csc_matrix | None:
+        """The covariance part of ``P``: upper triangle by columns (Clarabel's form)."""
+        if self._sigma is None:
+            if self._dense_cov is not None:
+                self._sigma = _triangle(self._dense_cov, upper=True)
+            elif self._factor is not None:
+                self._sigma = sp.diags(np.concatenate([self._specific, np.ones(self.k)]),
+                                       format="csc")
+        return self._sigma
+
+    @property
+    def A(self) -> sp.csc_matrix:  # noqa: N802 - the cone form's matrix
+        """The cone form's row matrix (built on first use)."""
+        self._cone()
+        return self._A
+
+    @property
+    def m(self) -> int:
+        """Rows of the cone form."""
+        self._cone()
+        return self._m
+
+    @property
+    def n_eq(self) -> int:
+        """Equality rows of the cone form (they come first)."""
+        self._cone()
+        return self._n_eq
+
+    @property
+    def long_only_rows(self) -> np.ndarray:
+        """The cone form's rows of ``w >= 0``."""
+        self._cone()
+        return self._long_only_rows
+
+    def _cone(self) -> None:
+        """Assemble ``A`` of the cone form: [eq blocks; factor links; long-only; ineq blocks]."""
+        if self._cone_built:
+            return
+        n = self.n
         ri: list[np.ndarray] = []
         ci: list[np.ndarray] = []
         vals: list[np.ndarray] = []
@@ -173,29 +238,33 @@ class DirectQP:
             pos += rows.m
             return out
 
-        for blk in blocks:
+        for blk in self.blocks:
             if blk.sense == "eq":
                 blk.rows = put(blk.coef, 1.0)
         if self.k:
-            f = arrays["factor"]
-            kk, jj = np.nonzero(f.T)
-            put(_Rows(kk, jj, f.T[kk, jj], self.k), 1.0)
+            put(self._link_rows(), 1.0)
             ri.append(pos - self.k + np.arange(self.k))
             ci.append(n + np.arange(self.k))
             vals.append(-np.ones(self.k))
-        self.n_eq = pos
-        self.long_only_rows = put(_Rows.select(np.arange(n)), -1.0)
-        for blk in blocks:
+        self._n_eq = pos
+        self._long_only_rows = put(_Rows.select(np.arange(n)), -1.0)
+        for blk in self.blocks:
             if blk.sense != "eq":
                 blk.rows = put(blk.coef, -1.0 if blk.sense == "ge" else 1.0)
-        self.m = pos
-        self.A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(ri), np.concatenate(ci))),
-                               shape=(pos, self.nv))
-        self.A.sum_duplicates()
-        self._highs_rows: sp.csc_matrix | None = None
-        self._highs_keep: np.ndarray | None = None
+        self._m = pos
+        A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(ri), np.concatenate(ci))),
+                          shape=(pos, self.nv))
+        A.sum_duplicates()
+        self._A = A
+        self._cone_built = True
         if self.has_outcome:
-            self._outcome_slots = self._row_slots(int(blocks[-1].rows[0]), n)
+            self._outcome_slots = self._row_slots(int(self.blocks[-1].rows[0]), n)
+
+    def _link_rows(self) -> _Rows:
+        """``F' w`` (the factor exposures) as ``k`` rows on ``w``."""
+        ft = self._factor.T
+        kk, jj = np.nonzero(ft)
+        return _Rows(kk, jj, ft[kk, jj], self.k)
 
     def _row_slots(self, row: int, n: int) -> np.ndarray:
         """Positions in ``A.data`` of row ``row``'s first ``n`` columns (CSC order)."""
@@ -208,27 +277,61 @@ class DirectQP:
         return slots
 
     # ------------------------------------------------------------------ data of one solve
+    def risk_weight(self) -> float:
+        """The weight of the covariance block of ``P`` at the program's current values."""
+        prog = self.program
+        kind = prog.objective_kind
+        if kind == "min_risk":
+            return 2.0 * prog.var_scale
+        if kind == "utility":
+            return prog.obj_scale * prog._delta
+        return 0.0
+
+    def hessian_lower(self, weight: float) -> sp.csc_matrix | None:
+        """The lower triangle of ``P`` by columns (HiGHS's form), its pattern built once."""
+        if weight == 0.0 or (self._dense_cov is None and self._factor is None):
+            return None
+        if self._lower is None:
+            self._lower = (_triangle(self._dense_cov, upper=False)
+                           if self._dense_cov is not None else self.sigma)
+        low = self._lower.copy()
+        low.data *= weight
+        return low
+
     def data(self, problem: Any) -> tuple[sp.csc_matrix, np.ndarray, sp.csc_matrix, np.ndarray]:
         """``P, q, A, b`` for ``problem`` (a problem the program represents)."""
-        prog = self.program
-        n = self.n
+        self._cone()
         mu = np.asarray(problem.return_term.mu, dtype=float)
-        budget = float(problem.budget)
-        q = np.zeros(self.nv)
-        kind = prog.objective_kind
-        weight = 0.0
-        if kind == "min_risk":
-            weight = 2.0 * prog.var_scale
-        elif kind == "utility":
-            weight = prog.obj_scale * prog._delta
-            q[:n] = -prog.obj_scale * mu
-        else:  # max_return
-            q[:n] = -prog.ret_scale * mu
+        q = self.linear_cost(problem)
+        weight = self.risk_weight()
         if self.sigma is None or weight == 0.0:
             P = sp.csc_matrix((self.nv, self.nv))
         else:
             P = self.sigma * weight
         b = np.zeros(self.m)
+        for blk, rhs in zip(self.blocks, self.right_sides(problem), strict=True):
+            b[blk.rows] = -rhs if blk.sense == "ge" else rhs
+        A = self.A
+        if self.has_outcome:
+            A = A.copy()
+            A.data[self._outcome_slots] = -mu
+        return P, q, A, b
+
+    def linear_cost(self, problem: Any) -> np.ndarray:
+        """``q`` for ``problem``: minus the scaled expected returns (zero for minimum risk)."""
+        prog = self.program
+        q = np.zeros(self.nv)
+        kind = prog.objective_kind
+        if kind == "utility":
+            q[:self.n] = -prog.obj_scale * np.asarray(problem.return_term.mu, dtype=float)
+        elif kind != "min_risk":  # max_return
+            q[:self.n] = -prog.ret_scale * np.asarray(problem.return_term.mu, dtype=float)
+        return q
+
+    def right_sides(self, problem: Any) -> list[np.ndarray]:
+        """Each block's right-hand side in shares, in its own sense (``coef @ w (sense) rhs``)."""
+        budget = float(problem.budget)
+        out = []
         for blk in self.blocks:
             if blk.scale == "one":
                 rhs = blk.money
@@ -238,12 +341,8 @@ class DirectQP:
                 rhs = blk.money / budget
             else:
                 rhs = np.array([float(problem.min_outcome) / budget])
-            b[blk.rows] = -rhs if blk.sense == "ge" else rhs
-        A = self.A
-        if self.has_outcome:
-            A = A.copy()
-            A.data[self._outcome_slots] = -mu
-        return P, q, A, b
+            out.append(np.asarray(rhs, dtype=float))
+        return out
 
     def cones(self) -> list[Any]:
         """Clarabel's cones: the equalities, then the inequalities."""
@@ -313,55 +412,106 @@ _HIGHS_STATUS = {
 }
 
 
+def _highs_rows(qp: DirectQP) -> dict[str, Any]:
+    """The HiGHS model's fixed structure, built once per :class:`DirectQP`.
+
+    Per-asset blocks (long-only, bounds, locks, shift limits, rosters) become column bounds --
+    the active set handles a bound at no cost, a row at the cost of a working-set row; the
+    other blocks are rows in their own sense (``>=`` rows are not negated as in the cone form),
+    followed by the factor links ``F'w - y = 0``.
+    """
+    if qp._highs is not None:
+        return qp._highs
+    n, nv, k = qp.n, qp.nv, qp.k
+    ri: list[np.ndarray] = []
+    ci: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    spans: dict[int, np.ndarray] = {}
+    pos = 0
+    for bi, blk in enumerate(qp.blocks):
+        if blk.assets is not None:
+            continue
+        coef = blk.coef
+        ri.append(coef.r + pos)
+        ci.append(coef.c)
+        vals.append(coef.v)
+        spans[bi] = np.arange(pos, pos + coef.m)
+        pos += coef.m
+    n_block_rows = pos
+    if k:
+        link = qp._link_rows()
+        ri.extend([link.r + pos, pos + np.arange(k)])
+        ci.extend([link.c, n + np.arange(k)])
+        vals.extend([link.v, -np.ones(k)])
+        pos += k
+    r = np.concatenate(ri) if ri else np.zeros(0, dtype=np.int64)
+    c = np.concatenate(ci) if ci else np.zeros(0, dtype=np.int64)
+    v = np.concatenate(vals) if vals else np.zeros(0)
+    rows = sp.csc_matrix((v, (r, c)), shape=(pos, nv))
+    rows.sum_duplicates()
+    out: dict[str, Any] = {"rows": rows, "spans": spans, "n_block_rows": n_block_rows}
+    if qp.has_outcome:
+        # the outcome row's coefficients are the expected returns, written in at each solve
+        # (its coefficients placeholder -1 in every column: all n positions are stored)
+        row = int(spans[len(qp.blocks) - 1][0])
+        out["outcome_slots"] = np.flatnonzero(rows.indices == row)
+    qp._highs = out
+    return out
+
+
 def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = None
                 ) -> RawResult:
     """Solve ``qp`` for ``problem`` with highspy (simplex for an LP, active set for a QP).
 
-    The rows are those of :class:`DirectQP` as ``lower <= a'w <= upper`` rows and ``w >= 0``
-    as column bounds; HiGHS's row and column duals are turned into cvxpy's sign convention
-    (a non-negative dual per inequality of a maximisation, as :class:`DirectQP` returns).
-    Never raises for solver trouble (the status says it).
+    The model is passed in one call as NumPy arrays (setting HiGHS's model attributes converts
+    every entry through Python: 13 ms for a 300-asset covariance). HiGHS's row and column
+    duals are turned into cvxpy's sign convention (a non-negative dual per inequality of a
+    maximisation, as :class:`DirectQP` returns). Never raises for solver trouble (the status
+    says it).
     """
     import highspy
 
     silence_highs_banner()
     t0 = time.perf_counter()
-    P, q, A, b = qp.data(problem)
-    n, nv, m = qp.n, qp.nv, qp.m
-    # undo the cone form: row i of A w + s = b is  a'w == b (zero cone) or a'w <= b. Rows on
-    # one asset (long-only, per-asset bounds, locks, shift limits) become column bounds --
-    # the active set handles a bound at no cost, a row at the cost of a working-set row --
-    # each bound remembering the block it came from (its dual is the column's dual)
+    n, nv = qp.n, qp.nv
+    blocks = qp.blocks
+    q = qp.linear_cost(problem)
+    rhs = qp.right_sides(problem)
+    st = _highs_rows(qp)
+    rows: sp.csc_matrix = st["rows"]
     inf = highspy.kHighsInf
-    col_lo = np.concatenate([np.zeros(n), np.full(nv - n, -inf)])
+    col_lo = np.zeros(nv)
+    col_lo[n:] = -inf
     col_hi = np.full(nv, inf)
     lo_owner = np.full(n, -1)  # -1: long-only
     hi_owner = np.full(n, -1)  # -1: none
-    for bi, blk in enumerate(qp.blocks):
+    for bi, blk in enumerate(blocks):
         if blk.assets is None:
             continue
-        a, v = blk.assets, b[blk.rows]
+        a, v = blk.assets, rhs[bi]
         if blk.sense in ("ge", "eq"):
-            val = -v if blk.sense == "ge" else v
-            better = (val > col_lo[a]) | ((val == col_lo[a]) & (lo_owner[a] == -1))
-            col_lo[a[better]], lo_owner[a[better]] = val[better], bi
+            better = (v > col_lo[a]) | ((v == col_lo[a]) & (lo_owner[a] == -1))
+            col_lo[a[better]], lo_owner[a[better]] = v[better], bi
         if blk.sense in ("le", "eq"):
             better = (v < col_hi[a]) | ((v == col_hi[a]) & (hi_owner[a] == -1))
             col_hi[a[better]], hi_owner[a[better]] = v[better], bi
-    if qp._highs_rows is None or qp.has_outcome:  # the outcome row's values change
-        keep = np.ones(m, dtype=bool)
-        keep[qp.long_only_rows] = False
-        for blk in qp.blocks:
-            if blk.assets is not None:
-                keep[blk.rows] = False
-        qp._highs_keep = keep
-        qp._highs_rows = sp.csc_matrix(A[keep])
-    keep = qp._highs_keep
-    rows = qp._highs_rows
-    rb = b[keep]
-    n_eq = int(keep[:qp.n_eq].sum())
-    lower = np.concatenate([rb[:n_eq], np.full(len(rb) - n_eq, -inf)])
-    upper = rb.copy()
+    n_rows = rows.shape[0]
+    lower = np.full(n_rows, -inf)
+    upper = np.full(n_rows, inf)
+    for bi, span in st["spans"].items():
+        sense = blocks[bi].sense
+        if sense in ("ge", "eq"):
+            lower[span] = rhs[bi]
+        if sense in ("le", "eq"):
+            upper[span] = rhs[bi]
+    lower[st["n_block_rows"]:] = 0.0  # factor links
+    upper[st["n_block_rows"]:] = 0.0
+    values = rows.data
+    if qp.has_outcome:
+        values = values.copy()
+        values[st["outcome_slots"]] = np.asarray(problem.return_term.mu, dtype=float)
+    low = qp.hessian_lower(qp.risk_weight())
+    i32 = np.int32
     raw = RawResult(status="solver_error", solver="HIGHS", w=None, objective=None,
                     solve_time=0.0, route="direct")
     try:
@@ -369,34 +519,18 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
         h.setOptionValue("output_flag", False)
         for key, value in (settings or {}).items():
             h.setOptionValue(key, value)
-        lp = highspy.HighsLp()
-        lp.num_col_ = nv
-        lp.num_row_ = rows.shape[0]
-        lp.col_cost_ = q
-        lp.col_lower_ = col_lo
-        lp.col_upper_ = col_hi
-        lp.row_lower_ = lower
-        lp.row_upper_ = upper
-        csc = rows
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = csc.indptr
-        lp.a_matrix_.index_ = csc.indices
-        lp.a_matrix_.value_ = csc.data
-        lp.a_matrix_.num_col_ = nv
-        lp.a_matrix_.num_row_ = rows.shape[0]
-        model = highspy.HighsModel()
-        model.lp_ = lp
-        if P.nnz:
-            # HiGHS reads the lower triangle of the Hessian column by column
-            low = sp.csc_matrix(P.T)
-            hess = highspy.HighsHessian()
-            hess.dim_ = nv
-            hess.format_ = highspy.HessianFormat.kTriangular
-            hess.start_ = low.indptr
-            hess.index_ = low.indices
-            hess.value_ = low.data
-            model.hessian_ = hess
-        h.passModel(model)
+        passed = h.passModel(
+            int(nv), int(n_rows), int(rows.nnz), 0 if low is None else int(low.nnz),
+            int(highspy.MatrixFormat.kColwise), int(highspy.HessianFormat.kTriangular),
+            int(highspy.ObjSense.kMinimize), 0.0, q, col_lo, col_hi, lower, upper,
+            rows.indptr.astype(i32, copy=False), rows.indices.astype(i32, copy=False),
+            np.ascontiguousarray(values, dtype=float),
+            np.zeros(0, i32) if low is None else low.indptr.astype(i32, copy=False),
+            np.zeros(0, i32) if low is None else low.indices.astype(i32, copy=False),
+            np.zeros(0) if low is None else np.ascontiguousarray(low.data, dtype=float),
+            np.zeros(nv, dtype=i32))  # every column continuous
+        if passed == highspy.HighsStatus.kError:
+            raise ValueError("HiGHS rejected the model")
         h.run()
         name = str(h.getModelStatus()).split(".")[-1]
         status = _HIGHS_STATUS.get(name, "solver_error")
@@ -406,6 +540,7 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
         row_dual = np.asarray(sol.row_dual, dtype=float)
         col_dual = np.asarray(sol.col_dual, dtype=float)
         has_primal = bool(sol.value_valid) and x.size == nv and np.all(np.isfinite(x))
+        value = float(h.getInfo().objective_function_value)
     except Exception as exc:  # noqa: BLE001 - the solver's own errors become a status
         raw.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raw.solve_time = time.perf_counter() - t0
@@ -417,28 +552,29 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
             raw.status, raw.message = "solver_error", "no primal solution"
         return raw
     raw.w = x[:n].copy()
-    value = 0.5 * float(x @ (P @ x + P.T @ x - P.diagonal() * x)) + float(q @ x) \
-        if P.nnz else float(q @ x)
     raw.objective = -value if qp.program.sense == "max" else value
-    if status == "optimal" and row_dual.size == rows.shape[0] and col_dual.size == nv:
-        # HiGHS: the gradient equals A' y + d over the rows and columns as passed (the cone
-        # form's rows, ">=" rows already negated into "<=" rows); the cone form's (cvxpy's)
-        # dual of a row is -y; a column's dual d goes to the block owning the active bound:
-        # d > 0 at a lower bound (a ">=" row: +d; an equality: -d), d < 0 at an upper bound
-        z = np.zeros(m)
-        z[np.flatnonzero(keep)] = -row_dual
+    if status == "optimal" and row_dual.size == n_rows and col_dual.size == nv:
+        # HiGHS: the gradient equals A' y + d over the rows and columns as passed; the cone
+        # form (cvxpy's) writes ">=" rows negated, and its dual of a row is -y of the row as
+        # written there: -y for "<=" and "=" rows, +y for ">=" rows (passed un-negated here).
+        # A column's dual d goes to the block owning the active bound: d > 0 at a lower bound
+        # (a ">=" block: +d; an equality: -d), d < 0 at an upper bound
+        duals = [np.zeros(len(rhs[bi])) for bi in range(len(blocks))]
+        for bi, span in st["spans"].items():
+            y = row_dual[span]
+            duals[bi] = y.copy() if blocks[bi].sense == "ge" else -y
         d = col_dual[:n]
         lo_dual = np.where(d > 0, d, 0.0)
         for side, owner in ((d > 0, lo_owner), (d < 0, hi_owner)):
             for bi in np.unique(owner[side & (owner >= 0)]):
-                blk = qp.blocks[int(bi)]
+                blk = blocks[int(bi)]
                 js = np.flatnonzero(side & (owner == bi))
                 where = np.full(n, -1)
                 where[blk.assets] = np.arange(len(blk.assets))
-                z[blk.rows[where[js]]] = d[js] if blk.sense == "ge" else -d[js]
+                duals[int(bi)][where[js]] = d[js] if blk.sense == "ge" else -d[js]
                 if owner is lo_owner:
                     lo_dual[js] = 0.0
-        for blk in qp.blocks:
-            raw.duals.setdefault(blk.owner, []).append((blk.sense, z[blk.rows].copy()))
+        for blk, dv in zip(blocks, duals, strict=True):
+            raw.duals.setdefault(blk.owner, []).append((blk.sense, dv))
         raw.long_only_dual = lo_dual
     return raw
