@@ -93,6 +93,8 @@ def normalize_status(raw: object) -> str:
     >>> normalize_status("AlmostSolved")
     'optimal_inaccurate'
     """
+    if isinstance(raw, str) and raw in STATUSES:  # already a word of the vocabulary
+        return raw
     text = str(raw).rsplit(".", 1)[-1].strip()
     key = "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(text))
     key = key.replace(" ", "_").replace("__", "_")

@@ -150,23 +150,30 @@ class Bounds(Constraint):
         """Check the bounds align to the assets and lower <= upper."""
         self._money(problem)
 
+    @per_problem(by_budget=True)
+    def _sides(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds in money with an absent side at -inf / inf."""
+        lo, hi = self._money(problem)
+        return np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)
+
+    @per_problem(by_budget=True)
     def linear_rows(self, problem: Problem) -> LinearRows:
         """``lower_i <= x_i <= upper_i`` where bounds are given (money)."""
-        lo, hi = self._money(problem)
-        sel = np.flatnonzero(~np.isnan(lo) | ~np.isnan(hi))
-        return LinearRows(self.name, np.nan_to_num(lo[sel], nan=-np.inf),
-                          np.nan_to_num(hi[sel], nan=np.inf), assets=sel, unit=self.unit)
+        lo, hi = self._sides(problem)
+        sel = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi))
+        return LinearRows(self.name, lo[sel], hi[sel], assets=sel, unit=self.unit)
 
     def violation(self, spend: np.ndarray, problem: Problem) -> float:
         """Largest bound violation in money."""
-        lo, hi = self._money(problem)
-        v = np.concatenate([np.nan_to_num(lo - spend, nan=0.0), np.nan_to_num(spend - hi, nan=0.0)])
-        return float(max(v.max(initial=0.0), 0.0))
+        lo, hi = self._sides(problem)
+        x = np.asarray(spend, dtype=float)
+        return float(max((lo - x).max(initial=0.0), (x - hi).max(initial=0.0), 0.0))
 
+    @per_problem(by_budget=True)
     def implied_bounds(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
         """The bounds themselves, in money."""
-        lo, hi = self._money(problem)
-        return np.nan_to_num(lo, nan=0.0), np.nan_to_num(hi, nan=np.inf)
+        lo, hi = self._sides(problem)
+        return np.maximum(lo, 0.0), hi
 
     def describe(self, problem: Problem) -> str:
         """Plain-language description."""

@@ -63,11 +63,11 @@ def direct_eligible(program: Any) -> tuple[bool, str]:
     return True, ""
 
 
-def _triangle(a: np.ndarray, upper: bool) -> sp.csc_matrix:
-    """One triangle of the dense symmetric ``a`` by columns, indexed straight from NumPy.
+def _triangle(a: np.ndarray, upper: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One triangle of the dense symmetric ``a`` by columns: ``(indptr, indices, values)``.
 
     ``upper``: column ``j`` holds rows ``0..j`` (Clarabel's form); otherwise rows ``j..n-1``
-    (HiGHS's). Exact zeros are left out.
+    (HiGHS's). Indexed straight from NumPy, in 32-bit integers; exact zeros are left out.
     """
     n = a.shape[0]
     if upper:
@@ -78,9 +78,9 @@ def _triangle(a: np.ndarray, upper: bool) -> sp.csc_matrix:
     keep = data != 0.0
     if not keep.all():
         col, row, data = col[keep], row[keep], data[keep]
-    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(col, minlength=n), out=indptr[1:])
-    return sp.csc_matrix((data, row, indptr), shape=(n, n))
+    return indptr, row.astype(np.int32), np.ascontiguousarray(data, dtype=float)
 
 
 class _Rows:
@@ -179,7 +179,7 @@ class DirectQP:
         self.k = 0 if self._factor is None else int(self._factor.shape[1])
         self.nv = n + self.k
         self._sigma: sp.csc_matrix | None = None
-        self._lower: sp.csc_matrix | None = None
+        self._lower: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._cone_built = False
         self._highs: dict[str, Any] | None = None
 
@@ -189,7 +189,9 @@ class DirectQP:
         """The covariance part of ``P``: upper triangle by columns (Clarabel's form)."""
         if self._sigma is None:
             if self._dense_cov is not None:
-                self._sigma = _triangle(self._dense_cov, upper=True)
+                indptr, indices, values = _triangle(self._dense_cov, upper=True)
+                self._sigma = sp.csc_matrix((values, indices, indptr),
+                                            shape=self._dense_cov.shape)
             elif self._factor is not None:
                 self._sigma = sp.diags(np.concatenate([self._specific, np.ones(self.k)]),
                                        format="csc")
@@ -287,16 +289,22 @@ class DirectQP:
             return prog.obj_scale * prog._delta
         return 0.0
 
-    def hessian_lower(self, weight: float) -> sp.csc_matrix | None:
-        """The lower triangle of ``P`` by columns (HiGHS's form), its pattern built once."""
+    def hessian_lower(self, weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The lower triangle of ``P`` by columns (HiGHS's form): ``(indptr, indices, values)``.
+
+        The pattern is built once (in HiGHS's integer type), the values scaled per solve.
+        """
         if weight == 0.0 or (self._dense_cov is None and self._factor is None):
             return None
         if self._lower is None:
-            self._lower = (_triangle(self._dense_cov, upper=False)
-                           if self._dense_cov is not None else self.sigma)
-        low = self._lower.copy()
-        low.data *= weight
-        return low
+            if self._dense_cov is not None:
+                self._lower = _triangle(self._dense_cov, upper=False)
+            else:
+                low = self.sigma
+                self._lower = (low.indptr.astype(np.int32), low.indices.astype(np.int32),
+                               np.asarray(low.data, dtype=float))
+        indptr, indices, values = self._lower
+        return indptr, indices, values * weight
 
     def data(self, problem: Any) -> tuple[sp.csc_matrix, np.ndarray, sp.csc_matrix, np.ndarray]:
         """``P, q, A, b`` for ``problem`` (a problem the program represents)."""
@@ -447,14 +455,19 @@ def _highs_rows(qp: DirectQP) -> dict[str, Any]:
     r = np.concatenate(ri) if ri else np.zeros(0, dtype=np.int64)
     c = np.concatenate(ci) if ci else np.zeros(0, dtype=np.int64)
     v = np.concatenate(vals) if vals else np.zeros(0)
-    rows = sp.csc_matrix((v, (r, c)), shape=(pos, nv))
-    rows.sum_duplicates()
-    out: dict[str, Any] = {"rows": rows, "spans": spans, "n_block_rows": n_block_rows}
+    # by columns, straight from NumPy (each (row, column) pair occurs once: a block's rows are
+    # its own and the blocks are stacked)
+    order = np.lexsort((r, c))
+    indptr = np.zeros(nv + 1, dtype=np.int32)
+    np.cumsum(np.bincount(c, minlength=nv), out=indptr[1:])
+    out: dict[str, Any] = {"n_rows": pos, "indptr": indptr,
+                           "indices": r[order].astype(np.int32), "values": v[order],
+                           "spans": spans, "n_block_rows": n_block_rows}
     if qp.has_outcome:
         # the outcome row's coefficients are the expected returns, written in at each solve
         # (its coefficients placeholder -1 in every column: all n positions are stored)
         row = int(spans[len(qp.blocks) - 1][0])
-        out["outcome_slots"] = np.flatnonzero(rows.indices == row)
+        out["outcome_slots"] = np.flatnonzero(out["indices"] == row)
     qp._highs = out
     return out
 
@@ -478,7 +491,6 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
     q = qp.linear_cost(problem)
     rhs = qp.right_sides(problem)
     st = _highs_rows(qp)
-    rows: sp.csc_matrix = st["rows"]
     inf = highspy.kHighsInf
     col_lo = np.zeros(nv)
     col_lo[n:] = -inf
@@ -495,7 +507,7 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
         if blk.sense in ("le", "eq"):
             better = (v < col_hi[a]) | ((v == col_hi[a]) & (hi_owner[a] == -1))
             col_hi[a[better]], hi_owner[a[better]] = v[better], bi
-    n_rows = rows.shape[0]
+    n_rows = st["n_rows"]
     lower = np.full(n_rows, -inf)
     upper = np.full(n_rows, inf)
     for bi, span in st["spans"].items():
@@ -506,11 +518,11 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
             upper[span] = rhs[bi]
     lower[st["n_block_rows"]:] = 0.0  # factor links
     upper[st["n_block_rows"]:] = 0.0
-    values = rows.data
+    values = st["values"]
     if qp.has_outcome:
         values = values.copy()
         values[st["outcome_slots"]] = np.asarray(problem.return_term.mu, dtype=float)
-    low = qp.hessian_lower(qp.risk_weight())
+    low = qp.hessian_lower(qp.risk_weight())  # (indptr, indices, values) or None
     i32 = np.int32
     raw = RawResult(status="solver_error", solver="HIGHS", w=None, objective=None,
                     solve_time=0.0, route="direct")
@@ -519,15 +531,14 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
         h.setOptionValue("output_flag", False)
         for key, value in (settings or {}).items():
             h.setOptionValue(key, value)
+        no_i, no_v = np.zeros(0, i32), np.zeros(0)
         passed = h.passModel(
-            int(nv), int(n_rows), int(rows.nnz), 0 if low is None else int(low.nnz),
+            int(nv), int(n_rows), len(values), 0 if low is None else len(low[2]),
             int(highspy.MatrixFormat.kColwise), int(highspy.HessianFormat.kTriangular),
             int(highspy.ObjSense.kMinimize), 0.0, q, col_lo, col_hi, lower, upper,
-            rows.indptr.astype(i32, copy=False), rows.indices.astype(i32, copy=False),
-            np.ascontiguousarray(values, dtype=float),
-            np.zeros(0, i32) if low is None else low.indptr.astype(i32, copy=False),
-            np.zeros(0, i32) if low is None else low.indices.astype(i32, copy=False),
-            np.zeros(0) if low is None else np.ascontiguousarray(low.data, dtype=float),
+            st["indptr"], st["indices"], values,
+            no_i if low is None else low[0], no_i if low is None else low[1],
+            no_v if low is None else low[2],
             np.zeros(nv, dtype=i32))  # every column continuous
         if passed == highspy.HighsStatus.kError:
             raise ValueError("HiGHS rejected the model")
