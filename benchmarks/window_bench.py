@@ -11,6 +11,8 @@
 Run:  PYTHONPATH=. python benchmarks/window_bench.py [--repeat 3] [--big-n 500 --big-t 52]
       [--no-big] [--quick]   (--quick: one repeat, 200 x 26 as the large case; under 60 s)
       [--anatomy N T]        (seconds per interior-point iteration by part of the risk model)
+      [--profile N T]        (where the time goes: compile, Clarabel setup, KKT size and fill,
+                              seconds per iteration with each factorisation; docs/window.md)
       [--before COMMIT --big-n 200 --big-t 26 --repeat 2]  (against an older window program)
 """
 
@@ -25,6 +27,7 @@ import clarabel
 import cvxpy as cp
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import dims_to_solver_cones
 
 import portfolio_mkt as pm
@@ -191,6 +194,92 @@ def anatomy(n: int, T: int, max_iter: int = 8) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("risk model")
 
 
+def _kkt(data: dict) -> sp.csc_matrix:
+    """The KKT matrix Clarabel factorises, up to values: ``[P + I, A'; A, -H]``.
+
+    ``H`` is block diagonal like Clarabel's scaling: identity on the zero and nonnegative
+    rows, a dense block per second-order / exponential / power cone (all 3 x 3 here).
+    """
+    A = data["A"].tocsc()
+    nvar = data["c"].shape[0]
+    P = data.get("P")
+    P = sp.csc_matrix((nvar, nvar)) if P is None else sp.csc_matrix(P)
+    d = data["dims"]
+    blocks = [sp.identity(d.zero + d.nonneg)]
+    blocks += [np.ones((q, q)) + np.eye(q) for q in d.soc]
+    blocks += [np.ones((3, 3)) + np.eye(3)] * (d.exp + len(d.p3d))
+    return sp.bmat([[P + sp.identity(nvar), A.T], [A, -sp.block_diag(blocks)]]).tocsc()
+
+
+def profile(n: int, T: int, iters: int = 6) -> None:
+    """Where the time of one large window goes, printed as tables.
+
+    Build and compile (cvxpy), the conic data's size, the KKT system's size and the fill of
+    its LDL factor under AMD (the ``qdldl`` Python package, if installed: nonzeros of L and
+    ``sum_j |L_j|^2``, the operations of one factorisation), then Clarabel's setup and seconds
+    per interior-point iteration over ``iters`` iterations with each linear solver.
+    """
+    rows = {}
+    t0 = time.perf_counter()
+    wp = make_case(n, T, seed=1)
+    rows["problem (s)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    prog = WindowProgram(wp)
+    rows["build (s)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    data, _, _ = prog.problem.get_problem_data(cp.CLARABEL, ignore_dpp=True)
+    rows["compile (s)"] = time.perf_counter() - t0
+    d = data["dims"]
+    rows.update({"variables": data["c"].shape[0], "rows": data["A"].shape[0],
+                 "nnz(A)": data["A"].nnz, "equality rows": d.zero, "nonneg rows": d.nonneg,
+                 "second-order cones": len(d.soc), "exponential cones": d.exp,
+                 "power cones": len(d.p3d)})
+    K = _kkt(data)
+    rows["KKT dimension"] = K.shape[0]
+    rows["nnz(KKT upper)"] = sp.triu(K).nnz
+    try:
+        import qdldl
+
+        t0 = time.perf_counter()
+        fac = qdldl.Solver(K)
+        rows["qdldl AMD + factor (s)"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        fac.update(K)
+        rows["qdldl numeric factor (s)"] = time.perf_counter() - t0
+        counts = np.diff(sp.csc_matrix(fac.factors()[0]).indptr).astype(float)
+        rows["nnz(L)"] = int(counts.sum())
+        rows["factor operations (M)"] = float((counts ** 2).sum()) / 1e6
+        rows["largest column of L"] = int(counts.max())
+    except ImportError:
+        pass
+    print(pd.Series({k: f"{v:.3f}" if isinstance(v, float) else f"{v:,}"
+                     for k, v in rows.items()}).to_string())
+    nvar = data["c"].shape[0]
+    P = data.get("P")
+    P = sp.csc_matrix((nvar, nvar)) if P is None else sp.triu(P).tocsc()
+    A = data["A"].tocsc()
+    cones = dims_to_solver_cones(data["dims"])
+    out = []
+    for method, threads in (("qdldl", 1), ("faer", 1), ("faer", 2)):
+        st = clarabel.DefaultSettings()
+        st.verbose = False
+        for k, v in {**CLARABEL_SETTINGS, "tol_gap_abs": LARGE_TOLERANCE,
+                     "tol_gap_rel": LARGE_TOLERANCE, "tol_feas": LARGE_TOLERANCE}.items():
+            setattr(st, k, v)
+        st.direct_solve_method, st.max_threads, st.max_iter = method, threads, iters
+        t0 = time.perf_counter()
+        solver = clarabel.DefaultSolver(P, data["c"], A, data["b"], cones, st)
+        t1 = time.perf_counter()
+        sol = solver.solve()
+        t2 = time.perf_counter()
+        out.append({"linear solver": f"{method}, {threads} thread(s)", "setup (s)": t1 - t0,
+                    "iterations": sol.iterations,
+                    "s per iteration": (t2 - t1) / max(sol.iterations, 1)})
+    print()
+    print(pd.DataFrame(out).set_index("linear solver").to_string(
+        float_format=lambda v: f"{v:.3f}"))
+
+
 def before_after(n: int, T: int, commit: str, repeat: int) -> pd.DataFrame:
     """This program against the window program of an older ``commit``, interleaved.
 
@@ -238,12 +327,19 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--anatomy", nargs=2, type=int, metavar=("N", "T"), default=None,
                     help="only: seconds per Clarabel iteration by part of the risk model")
+    ap.add_argument("--profile", nargs=2, type=int, metavar=("N", "T"), default=None,
+                    help="only: where the time of one window goes (compile, setup, KKT fill, "
+                         "seconds per iteration with each linear solver)")
     ap.add_argument("--before", default=None, metavar="COMMIT",
                     help="only: build+compile+solve of the large case against the window "
                          "program of an older commit (e.g. a9d7e76), interleaved")
     args = ap.parse_args()
     if args.before:
         print(before_after(args.big_n, args.big_t, args.before, args.repeat).to_string())
+        return
+    if args.profile:
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        profile(*args.profile)
         return
     if args.anatomy:
         print(anatomy(*args.anatomy).to_string(float_format=lambda v: f"{v:.3f}"))
