@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from test_window_cli import run  # the replan command on a fresh parser
 
 from portfolio_mkt.commands import window as cmd
 from portfolio_mkt.exceptions import PlanFileError
@@ -88,14 +88,6 @@ def test_plan_command_prints_the_on_off_decision(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "on/off minimum per week:" in res.stdout
     assert "on/off asset-weeks" in res.stdout
-
-
-def run(argv):
-    parser = argparse.ArgumentParser()
-    cmd.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    out, err = io.StringIO(), io.StringIO()
-    return args.func(args, out, err), out.getvalue(), err.getvalue()
 
 
 def test_replan_command_keeps_the_minimums_in_the_remaining_weeks(tmp_path):

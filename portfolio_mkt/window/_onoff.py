@@ -22,6 +22,7 @@ import heapq
 import itertools
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +144,16 @@ class OnOffCells:
         return len(self.a)
 
 
+def _selected(wp: Any, start: int = 0) -> Iterator[tuple[PeriodMinSpend, float, int, int]]:
+    """``(constraint, minimum, asset, week)`` of every on/off asset-week from ``start`` on."""
+    for c in wp.constraints:
+        if isinstance(c, PeriodMinSpend):
+            m = c.minimum()
+            aa, tt = c.cells(wp, start)
+            for a, t in zip(aa.tolist(), tt.tolist(), strict=True):
+                yield c, m, a, t
+
+
 def _cell_text(wp: Any, a: int, t: int) -> str:
     return f"{week_text(wp.periods[t])}, asset {wp.index[a]!r}"
 
@@ -158,14 +169,9 @@ def on_off_cells(wp: Any, start: int = 0, fixed: np.ndarray | None = None) -> On
         the budget; each naming the week and the asset.
     """
     best: dict[tuple[int, int], tuple[float, str]] = {}
-    for c in wp.constraints:
-        if not isinstance(c, PeriodMinSpend):
-            continue
-        m = c.minimum()
-        aa, tt = c.cells(wp, start)
-        for a, t in zip(aa.tolist(), tt.tolist(), strict=True):
-            if (a, t) not in best or m > best[(a, t)][0]:
-                best[(a, t)] = (m, c.name)
+    for c, m, a, t in _selected(wp, start):
+        if (a, t) not in best or m > best[(a, t)][0]:
+            best[(a, t)] = (m, c.name)
     keys = sorted(best, key=lambda k: (k[1], k[0]))
     a = np.array([k[0] for k in keys], dtype=int)
     t = np.array([k[1] for k in keys], dtype=int)
@@ -479,14 +485,9 @@ def on_off_violations(wp: Any, c: PeriodMinSpend, x: np.ndarray, start: int = 0
 def on_off_table(wp: Any, x: np.ndarray, start: int = 0) -> pd.DataFrame:
     """One row per on/off asset-week: week, asset, minimum, spend, on, constraint."""
     rows = []
-    for c in wp.constraints:
-        if not isinstance(c, PeriodMinSpend):
-            continue
-        m = c.minimum()
-        aa, tt = c.cells(wp, start)
-        for a, t in zip(aa.tolist(), tt.tolist(), strict=True):
-            v = float(x[a, t])
-            rows.append({"week": wp.periods[t], "asset": wp.index[a], "minimum": m, "spend": v,
-                         "on": bool(v > 0), "constraint": c.name})
+    for c, m, a, t in _selected(wp, start):
+        v = float(x[a, t])
+        rows.append({"week": wp.periods[t], "asset": wp.index[a], "minimum": m, "spend": v,
+                     "on": bool(v > 0), "constraint": c.name})
     cols = ["week", "asset", "minimum", "spend", "on", "constraint"]
     return pd.DataFrame(rows, columns=cols)
