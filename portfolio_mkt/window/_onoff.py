@@ -434,7 +434,7 @@ def search_on_off(
         if nodes == 1 or (heuristic_every and nodes % heuristic_every == 0):
             rounded(x, lo, hi)
         frac = fractional(x, lo, hi)
-        j = int(np.argmax(frac))
+        j = int(np.argmax(frac))  # the asset-week farthest from {0} U [m, inf)
         for child in ("off", "on"):
             lo_c, hi_c = lo.copy(), hi.copy()
             if child == "off":
