@@ -486,13 +486,13 @@ def plan_window(
     value_of_timing : bool, default True
         Also solve the best plan that spends the same every week and report the difference.
     gap : float, optional
-        On/off minimums: relative gap at which the search stops (default ``1e-7``, or the plan
+        On/off minimums: relative gap at which the search stops (default ``1e-6``, or the plan
         file's ``search:``).
     node_limit : int, optional
         On/off minimums: nodes expanded at most (default 10,000); when hit, the best plan is
         returned with status ``"time_limit"`` and its proven gap.
     time_limit : float, optional
-        On/off minimums: seconds at most (default 600), as ``node_limit``.
+        On/off minimums: seconds at most (default 120), as ``node_limit``.
 
     Returns
     -------

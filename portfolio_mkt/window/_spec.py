@@ -170,9 +170,9 @@ class MinSpendRule(_Model):
 class SearchSpec(_Model):
     """Options of the branch and bound of on/off minimums (``period_min_spend``)."""
 
-    gap: float = Field(1e-7, ge=0.0, lt=1.0)
+    gap: float = Field(1e-6, ge=0.0, lt=1.0)
     node_limit: int = Field(10_000, ge=1)
-    time_limit: float = Field(600.0, gt=0.0)
+    time_limit: float = Field(120.0, gt=0.0)
 
 
 class WindowSpec(_Model):
