@@ -29,6 +29,7 @@ from portfolio_mkt.window import (
     plan_window,
     replan,
     verify_plan,
+    window_frontier,
 )
 
 REL = 1e-6
@@ -327,3 +328,29 @@ def test_bad_input_is_named():
         plan_window(wp, gap=-1.0)
     with pytest.raises(InputError, match="node_limit must be > 0"):
         plan_window(wp, node_limit=0)
+
+
+def test_frontier_with_minimums_solves_each_point_exactly():
+    m = 180.0
+    cons = [PeriodMinSpend(m, assets=["b", "c"], name="ticket")]
+    front = window_frontier(CASE_B.problem(cons), [0.0, 10.0])
+    cells = cells_of(["b", "c"], range(3), m)
+    for d, row in zip([0.0, 10.0], front.itertuples(), strict=True):
+        case = Case(CASE_B.T, CASE_B.budget, CASE_B.params, carry=CASE_B.carry,
+                    cov=CASE_B.cov, delta=d)
+        best, _ = case.oracle(cells)
+        assert row.status == OPTIMAL
+        assert row.objective == pytest.approx(best, rel=REL)
+    assert front["risk"].iloc[1] < front["risk"].iloc[0]
+
+
+def test_replan_with_a_move_limit_keeps_the_minimums():
+    m = 250.0
+    wp = CASE_A.problem([PeriodMinSpend(m, assets=["b", "c"], name="ticket")])
+    plan = plan_window(wp, value_of_timing=False)
+    actual = plan.spend.iloc[:1] * 1.1
+    actual["a"] = actual["a"] - (actual.to_numpy().sum() - plan.spend.iloc[:1].to_numpy().sum())
+    new = replan(plan, actual, max_move=0.2)
+    remaining = CASE_A.budget - actual.to_numpy().sum()
+    assert new.moved <= 0.2 * remaining * (1 + 1e-6)
+    assert_on_off(new.spend.to_numpy().T, cells_of(["b", "c"], [1, 2, 3], m))

@@ -349,7 +349,6 @@ def search_on_off(
     hi0 = np.where(cells.off, 0.0, big)
     solves = 0
     used = solver or "CLARABEL"
-
     inaccurate = 0
 
     def node(lo: np.ndarray, hi: np.ndarray) -> tuple[float, np.ndarray] | None:

@@ -891,12 +891,15 @@ def window_frontier(
     -------
     DataFrame
         Per risk aversion: ``expected_outcome``, ``risk``, ``objective``, ``status``; failed
-        points are kept with their status.
+        points are kept with their status. With on/off minimums (:class:`PeriodMinSpend`)
+        each point is its own branch and bound (default search options, or the plan file's).
     """
     if wp.covariance_factors() is None:
         raise InputError("window_frontier needs a covariance in the problem (risk per week).")
     _precheck(wp, 0, None)
-    prog = WindowProgram(wp)
+    on_off = has_on_off(wp)
+    prog = None if on_off else WindowProgram(wp)
+    search = _search_options(wp, None, None, None)
     rows = []
     for d in risk_aversions:
         d = float(d)
@@ -904,8 +907,14 @@ def window_frontier(
             rows.append({"risk_aversion": d, "expected_outcome": np.nan, "risk": np.nan,
                          "objective": np.nan, "status": SKIPPED})
             continue
-        prog.delta.value = d
-        status, x, _ = prog.solve(solver, reuse=True)
+        if prog is None:  # on/off minimums: one branch and bound per point
+            try:
+                _, (status, x, _) = _solve(wp.replace(risk_aversion=d), solver, search)
+            except InfeasibleError:
+                status, x = INFEASIBLE, None
+        else:
+            prog.delta.value = d
+            status, x, _ = prog.solve(solver, reuse=True)
         if x is None:
             rows.append({"risk_aversion": d, "expected_outcome": np.nan, "risk": np.nan,
                          "objective": np.nan, "status": status})
@@ -918,6 +927,6 @@ def window_frontier(
             "objective": wp.total_outcome(x) - d / (2 * wp.budget) * wp.variance(x),
             "status": status,
         })
-    if all(r["status"] not in (OPTIMAL, "optimal_inaccurate") for r in rows):
+    if all(r["status"] not in (OPTIMAL, "optimal_inaccurate", TIME_LIMIT) for r in rows):
         raise SolverError("every point of the window frontier failed; see the statuses.")
     return pd.DataFrame(rows)
