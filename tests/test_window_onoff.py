@@ -15,6 +15,8 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import portfolio_mkt as pm
 from portfolio_mkt.exceptions import ConstraintError, InfeasibleError, InputError
@@ -354,3 +356,21 @@ def test_replan_with_a_move_limit_keeps_the_minimums():
     remaining = CASE_A.budget - actual.to_numpy().sum()
     assert new.moved <= 0.2 * remaining * (1 + 1e-6)
     assert_on_off(new.spend.to_numpy().T, cells_of(["b", "c"], [1, 2, 3], m))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(m=st.floats(50.0, 900.0), beta_c=st.floats(200.0, 900.0), k_c=st.floats(50.0, 400.0),
+       exact=st.booleans())
+def test_property_random_minimums_match_enumeration(m, beta_c, k_c, exact):
+    """For any minimum and curve of c: the plan meets 0-or-m, its objective is the best
+    pattern's, and root bound >= bound >= objective."""
+    params = {**CASE_A.params, "c": (beta_c, k_c)}
+    case = Case(3, 1800.0, params, mode="exact" if exact else "cap")
+    wp = case.problem([PeriodMinSpend(m, assets=["b", "c"], name="ticket")])
+    plan = plan_window(wp, value_of_timing=False)
+    cells = cells_of(["b", "c"], range(3), m)
+    best, _ = case.oracle(cells)
+    assert_on_off(plan.spend.to_numpy().T, cells)
+    assert plan.objective == pytest.approx(best, rel=REL)
+    s = plan.search
+    assert s["root_bound"] * (1 + 1e-9) >= s["bound"] >= s["objective"] * (1 - 1e-12)
