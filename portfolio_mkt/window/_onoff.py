@@ -56,6 +56,14 @@ def has_on_off(wp: Any) -> bool:
     return any(isinstance(c, PeriodMinSpend) for c in wp.constraints)
 
 
+def _tighten(bound: np.ndarray, owner: np.ndarray, a: np.ndarray, t: np.ndarray,
+             values: np.ndarray, name: str, pick: Any) -> None:
+    """``bound[a, t] = pick(bound[a, t], value)`` per row; ``owner`` names where it moved."""
+    before = bound.copy()
+    pick.at(bound, (a, t), values)
+    owner[bound != before] = name
+
+
 def forced_bounds(wp: Any, start: int, fixed: np.ndarray | None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Bounds on single asset-weeks set by the constraints (and actuals), with their owners.
@@ -83,11 +91,10 @@ def forced_bounds(wp: Any, start: int, fixed: np.ndarray | None
         keep = coef > 0
         cols, bound = m.indices[first[keep]], b.rhs[single[keep]] / coef[keep]
         a_idx, t_idx = np.divmod(cols, wp.T)
-        for a, t, v in zip(a_idx, t_idx, bound, strict=True):
-            if b.sense in ("ge", "eq") and v > lo[a, t]:
-                lo[a, t], lo_owner[a, t] = v, name
-            if b.sense in ("le", "eq") and v < hi[a, t]:
-                hi[a, t], hi_owner[a, t] = v, name
+        if b.sense in ("ge", "eq"):
+            _tighten(lo, lo_owner, a_idx, t_idx, bound, name, np.maximum)
+        if b.sense in ("le", "eq"):
+            _tighten(hi, hi_owner, a_idx, t_idx, bound, name, np.minimum)
     return lo, lo_owner, hi, hi_owner
 
 
