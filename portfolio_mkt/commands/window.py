@@ -130,7 +130,9 @@ def _table(frame: Any) -> str:
 def print_weekly_plan(plan: Any, out: TextIO | None = None) -> int:
     """Solve and print the weekly plan of a plan with a ``window:`` section.
 
-    The lead's ``plan`` command calls this when the plan has a window.
+    The lead's ``plan`` command calls this when the plan has a window. With on/off minimums
+    (``period_min_spend``) the summary also shows the branch and bound's proven gap and the
+    grid of asset-weeks that are on (their spend) or off.
 
     Parameters
     ----------

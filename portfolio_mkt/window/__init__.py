@@ -4,6 +4,8 @@ Build a :class:`WindowProblem` from a :class:`portfolio_mkt.Problem` (assets, cu
 covariance, budget of the window) and the weeks of the window; :func:`plan_window` solves it
 exactly as one convex program (Clarabel) and returns a :class:`WeeklyPlan`; :func:`replan` fixes
 the weeks already spent and plans the rest; :func:`window_frontier` sweeps the risk aversion.
+:class:`PeriodMinSpend` (0 or at least ``m`` per asset-week) is solved exactly by branch and
+bound over the window's program.
 """
 
 from ._constraints import (
@@ -12,6 +14,7 @@ from ._constraints import (
     Pacing,
     PeriodCap,
     PeriodFloor,
+    PeriodMinSpend,
     Phasing,
     Scoped,
     WindowCap,
@@ -48,4 +51,5 @@ __all__ = [
     "WindowCap",
     "PeriodCap",
     "PeriodFloor",
+    "PeriodMinSpend",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "WindowCap",
     "PeriodCap",
     "PeriodFloor",
+    "PeriodMinSpend",
     "as_window_constraint",
 ]
 
@@ -459,6 +460,98 @@ class PeriodFloor(_PeriodAmount):
 
     kind: ClassVar[str] = "period_floor"
     sense: ClassVar[str] = "ge"
+
+
+@dataclass(frozen=True)
+class PeriodMinSpend(WindowConstraint):
+    """On/off minimum per asset-week: in each selected week an asset spends 0 or at least m.
+
+    ``x[a, t] == 0  or  amount <= x[a, t] (<= cap)`` for every selected asset ``a`` and week
+    ``t``: a creator is booked in a week for at least a whole piece, or not at all. The set is
+    not convex; :func:`~portfolio_mkt.window.plan_window` solves windows with it exactly by
+    branch and bound over the window's convex program (each node bounds some asset-weeks
+    below by ``amount`` and others above by 0) and reports the proven gap
+    (``WeeklyPlan.search``) and the decision per asset-week (``WeeklyPlan.on_off``).
+
+    The constraint emits no rows of its own for the convex program (the convex hull of
+    ``{0} U [amount, cap]`` is ``[0, cap]``); only the optional ``cap`` rows.
+
+    Parameters
+    ----------
+    amount : float
+        The minimum ``m > 0`` (money) of an asset-week that is on.
+    where, assets : optional
+        Which assets (default all): attribute filter and/or ids.
+    weeks : sequence, optional
+        Which weeks (default all): labels, or 1-based positions with dated weeks.
+    cap : float, optional
+        Most an asset may spend in a selected week (a weekly cap, ``>= amount``).
+    name : str, optional
+        Default ``"period_min_spend[<where>]"``.
+
+    Raises
+    ------
+    ConstraintError, InputError
+        An unknown asset or attribute, a minimum that is not a number > 0, a cap below the
+        minimum, or a week outside the window (each named).
+
+    Examples
+    --------
+    >>> PeriodMinSpend(5000.0, assets=["creator_x"], weeks=[2, 3, 4]).name
+    'period_min_spend[creator_x]'
+    """
+
+    amount: float = 0.0
+    where: Mapping[str, Any] | None = None
+    assets: Sequence[Any] | None = None
+    weeks: Any = None
+    cap: float | None = None
+    name: str = ""
+    kind: ClassVar[str] = "period_min_spend"
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            what = ",".join(f"{k}={v}" for k, v in dict(self.where or {}).items())
+            if not what and self.assets is not None:
+                ids = [self.assets] if isinstance(self.assets, (str, int)) else self.assets
+                what = ",".join(map(str, ids))
+            object.__setattr__(self, "name", f"{self.kind}[{what or 'assets'}]")
+
+    def minimum(self) -> float:
+        """The minimum ``m`` of an asset-week that is on (money, checked ``> 0``)."""
+        m = _money(self.amount, self.name, "amount")
+        if m <= 0:
+            raise ConstraintError(
+                f"constraint '{self.name}': the on/off minimum (amount) must be > 0, got "
+                f"{self.amount!r}; for an asset that must be off use DarkWeeks."
+            )
+        return m
+
+    def cells(self, wp: WindowProblem, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Asset and week positions of every selected asset-week from week ``start`` on."""
+        mask = _select(wp, self.where, self.assets, self.name)
+        weeks = resolve_weeks(wp.periods, self.weeks, self.name)
+        weeks = weeks[weeks >= start]
+        sel = np.flatnonzero(mask)
+        return np.repeat(sel, weeks.size), np.tile(weeks, sel.size)
+
+    def rows(self, wp: WindowProblem, start: int = 0) -> list[RowBlock]:  # noqa: D102
+        m = self.minimum()
+        aa, tt = self.cells(wp, start)
+        if self.cap is None:
+            return []
+        cap = _money(self.cap, self.name, "cap")
+        if 0 < cap < m and aa.size:
+            raise ConstraintError(
+                f"constraint '{self.name}': cap {cap:,.2f} is below the minimum {m:,.2f}, so "
+                f"{week_text(wp.periods[tt[0]])}, asset {wp.index[aa[0]]!r} could never be on; "
+                "raise the cap or lower the minimum."
+            )
+        b = _pairs_block(wp, np.unique(aa), np.unique(tt), cap, "le", " (on/off cap)")
+        return [] if b is None else [b]
+
+    def describe(self, wp: WindowProblem) -> str:  # noqa: D102
+        return f"{self.kind} '{self.name}': 0 or at least {self.minimum():,.2f} per week"
 
 
 @dataclass(frozen=True)

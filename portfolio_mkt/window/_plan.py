@@ -16,7 +16,20 @@ from ..exceptions import (
     SolverError,
     format_labels,
 )
-from ..status import INFEASIBLE, OPTIMAL, SKIPPED, is_usable
+from ..status import INFEASIBLE, OPTIMAL, SKIPPED, TIME_LIMIT, is_usable
+from ._constraints import PeriodMinSpend
+from ._onoff import (
+    DEFAULT_GAP,
+    DEFAULT_NODE_LIMIT,
+    DEFAULT_TIME_LIMIT,
+    check_forced_spend,
+    forced_bounds,
+    has_on_off,
+    on_off_cells,
+    on_off_table,
+    on_off_violations,
+    search_on_off,
+)
 from ._periods import resolve_weeks, week_text
 from ._problem import WindowProblem
 from ._program import WindowProgram
@@ -88,6 +101,16 @@ def verify_plan(
             if excess[k] > 0:
                 bad[c.name] = max(bad.get(c.name, 0.0), float(viol[k]))
                 worst[c.name] = b.label(k)
+        if isinstance(c, PeriodMinSpend):  # 0 or at least m: not a row
+            viol, aa, tt, m = on_off_violations(wp, c, x, start)
+            if viol.size:
+                k = int(np.argmax(viol))
+                v = max(v, float(viol[k]))
+                if viol[k] > tol + VERIFY_TOLERANCE * m:
+                    bad[c.name] = max(bad.get(c.name, 0.0), float(viol[k]))
+                    worst[c.name] = (f"{week_text(wp.periods[tt[k]])}, asset "
+                                     f"{wp.index[aa[k]]!r} (spends {x[aa[k], tt[k]]:,.2f}: "
+                                     f"neither 0 nor at least {m:,.2f})")
         out[c.name] = max(out.get(c.name, 0.0), v)
     if bad and raise_on_violation:
         name = max(bad, key=bad.get)
@@ -102,39 +125,8 @@ def verify_plan(
 
 def _precheck(wp: WindowProblem, start: int, fixed: np.ndarray | None) -> None:
     """Spend that is forced (actuals, exact locks, minimums) must fit in the budget."""
-    lo = np.zeros((wp.n, wp.T))
-    owner = np.full((wp.n, wp.T), "", dtype=object)
-    if start > 0 and fixed is not None:
-        lo[:, :start] = fixed[:, :start]
-        owner[:, :start] = "actuals"
-    for name, b in wp.constraint_rows(start):
-        if b.sense not in ("ge", "eq"):
-            continue
-        m = b.matrix.tocsr()
-        single = np.flatnonzero((np.diff(m.indptr) == 1) & (b.rhs > 0))
-        if single.size == 0:
-            continue
-        first = m.indptr[single]
-        keep = m.data[first] == 1.0
-        rows, cols = single[keep], m.indices[first[keep]]
-        a_idx, t_idx = np.divmod(cols, wp.T)
-        for r, a, t in zip(rows, a_idx, t_idx, strict=True):
-            if b.rhs[r] > lo[a, t]:
-                lo[a, t] = b.rhs[r]
-                owner[a, t] = name
-    total = lo.sum()
-    if total > wp.budget * (1 + 1e-9):
-        cum = np.cumsum(lo.T.reshape(-1))  # week by week, assets within a week
-        k = int(np.argmax(cum > wp.budget * (1 + 1e-9)))
-        t, a = divmod(k, wp.n)
-        names = sorted({o for o in owner.reshape(-1) if o})
-        raise InfeasibleError(
-            f"spend fixed by {format_labels(names)} adds up to {total:,.2f}, above the window's "
-            f"budget {wp.budget:,.2f}; it passes the budget at {week_text(wp.periods[t])}, asset "
-            f"{wp.index[a]!r} ({owner[a, t] or 'no constraint'}). Raise the budget or lower the "
-            "locked amounts.",
-            conflicts=[*names, "budget"],
-        )
+    lo, owner, _, _ = forced_bounds(wp, start, fixed)
+    check_forced_spend(wp, lo, owner)
 
 
 def _diagnose(wp: WindowProblem, **kwargs: Any) -> InfeasibleError:
@@ -206,6 +198,13 @@ class WeeklyPlan:
     curve_moves : DataFrame or None
         Re-plans: per asset, outcome and marginal ROI of the re-planned weeks at the original
         plan under the old and the new curves, their relative change and ``moved``.
+    search : dict or None
+        Windows with an on/off minimum (:class:`PeriodMinSpend`): the branch and bound's
+        ``status``, ``objective``, proven ``bound`` and relative ``gap``, ``requested_gap``,
+        ``root_bound`` (the window without the minimums), ``nodes``, ``solves``, ``elapsed``.
+    on_off : DataFrame or None
+        One row per on/off asset-week (re-plans: the re-planned weeks): ``week``, ``asset``,
+        ``minimum``, ``spend``, ``on``, ``constraint``.
     notes : list of str
     """
 
@@ -253,6 +252,8 @@ class WeeklyPlan:
         self.changes: pd.DataFrame | None = None
         self.moved: float | None = None
         self.curve_moves: pd.DataFrame | None = None
+        self.search: dict[str, Any] | None = None
+        self.on_off: pd.DataFrame | None = None
         self.notes: list[str] = list(getattr(wp, "notes", []))
 
     # ------------------------------------------------------------------ views
@@ -262,6 +263,22 @@ class WeeklyPlan:
         if not self.timing or self.timing.get("value") is None:
             return float("nan")
         return float(self.timing["value"])
+
+    def on_off_grid(self) -> pd.DataFrame:
+        """Weeks x on/off assets: the spend of each asset-week that is on, ``"off"`` otherwise.
+
+        Empty without an on/off minimum (:class:`PeriodMinSpend`).
+        """
+        if self.on_off is None or not len(self.on_off):
+            return pd.DataFrame()
+        t = self.on_off.drop_duplicates(["week", "asset"])
+        text = np.where(t["on"], t["spend"].map(lambda v: f"{v:,.0f}"), "off")
+        grid = pd.DataFrame({"week": [week_text(w) for w in t["week"]], "asset": t["asset"],
+                             "cell": text})
+        order = list(dict.fromkeys(grid["week"]))
+        out = grid.pivot(index="week", columns="asset", values="cell").reindex(order)
+        out.columns.name = None
+        return out.fillna("")
 
     def to_frame(self) -> pd.DataFrame:
         """Long table: week, asset, spend, marginal ROI."""
@@ -289,9 +306,20 @@ class WeeklyPlan:
         if self.moved is not None:
             first = week_text(wp.periods[self.start]) if self.start < wp.T else "the end"
             lines.append(f"re-plan from {first}: moved {self.moved:,.0f} against the original")
+        if self.search is not None and self.on_off is not None:
+            s = self.search
+            on = int(self.on_off["on"].sum())
+            lines.append(
+                f"on/off minimum per week: {on} of {len(self.on_off)} asset-weeks on; branch and "
+                f"bound {s['status']}, proven gap {s['gap']:.2g} ({s['nodes']} nodes, "
+                f"{s['solves']} solves, {s['elapsed']:.1f} s)"
+            )
         table = self.weekly[["spend", "outcome", "outcome_sd"]].copy()
         table.index = [week_text(i) for i in table.index]
         lines.append(table.to_string(float_format=lambda v: f"{v:,.1f}"))
+        if self.on_off is not None and len(self.on_off):
+            lines.append("on/off asset-weeks (spend when on, 'off' = 0):")
+            lines.append(self.on_off_grid().to_string())
         lines.extend(self.notes)
         return "\n".join(lines)
 
@@ -352,6 +380,16 @@ class WeeklyPlan:
 
 def _finish(plan: WeeklyPlan, prog: WindowProgram) -> None:
     wp = plan.problem
+    res = getattr(prog, "search", None)
+    if res is not None:
+        plan.search = res.as_dict()
+        plan.on_off = on_off_table(wp, plan._x, plan.start)
+        plan.notes.extend(getattr(prog, "on_off_notes", []))
+        if res.status == TIME_LIMIT:
+            plan.notes.append(
+                f"on/off search stopped at its limit ({res.nodes} nodes, {res.elapsed:,.1f} s): "
+                f"the plan is within {100 * res.gap:.3g}% of the best possible (proven)."
+            )
     plan.methods = pd.Series(prog.methods, name="method")
     plan.solve_time = getattr(prog, "solve_time", 0.0)
     plan.compile_time = prog.compile_time
@@ -377,7 +415,12 @@ def _finish(plan: WeeklyPlan, prog: WindowProgram) -> None:
             )
 
 
-def _solve(wp: WindowProblem, solver: str | None, **kwargs: Any) -> tuple[WindowProgram, Any]:
+def _solve(wp: WindowProblem, solver: str | None, search: Mapping[str, Any] | None = None,
+           **kwargs: Any) -> tuple[WindowProgram, Any]:
+    if has_on_off(wp):
+        cells = on_off_cells(wp, kwargs.get("start", 0), kwargs.get("fixed"))
+        if len(cells):
+            return _solve_on_off(wp, cells, solver, search or {}, **kwargs)
     prog = WindowProgram(wp, **kwargs)
     status, x, used = prog.solve(solver)
     if status == INFEASIBLE:
@@ -390,10 +433,50 @@ def _solve(wp: WindowProblem, solver: str | None, **kwargs: Any) -> tuple[Window
     return prog, (status, x, used)
 
 
+def _solve_on_off(wp: WindowProblem, cells: Any, solver: str | None,
+                  search: Mapping[str, Any], **kwargs: Any) -> tuple[WindowProgram, Any]:
+    """Branch and bound over the on/off asset-weeks (see :mod:`._onoff`)."""
+    prog, res = search_on_off(wp, cells, solver=solver, **dict(search), **kwargs)
+    prog.search = res  # type: ignore[attr-defined]
+    prog.on_off_notes = cells.notes  # type: ignore[attr-defined]
+    if res.spend is not None:
+        return prog, (res.status, res.spend, res.solver)
+    if res.status == INFEASIBLE and res.root_spend is None:
+        raise _diagnose(wp, **kwargs)  # infeasible even without the minimums
+    names = sorted(set(cells.owner))
+    hint = ""
+    if res.root_spend is not None:
+        v = res.root_spend[cells.a, cells.t]
+        frac = np.flatnonzero((v > 1e-6 * cells.m) & (v < cells.m) & ~cells.off)
+        if frac.size:
+            k = int(frac[0])
+            hint = (f" Without the minimums the best plan spends {v[k]:,.2f} at "
+                    f"{week_text(wp.periods[cells.t[k]])}, asset {wp.index[cells.a[k]]!r}, "
+                    f"below its minimum {cells.m[k]:,.2f}.")
+    if res.status == INFEASIBLE:
+        raise InfeasibleError(
+            f"no weekly plan of '{wp.name}' meets the on/off minimums {format_labels(names)} "
+            f"together with the other constraints: every on/off pattern of the "
+            f"{len(cells)} asset-weeks was ruled out ({res.solves} solves).{hint} Lower the "
+            "minimums, select fewer weeks, or loosen the budget (budget_mode='cap') or caps.",
+            conflicts=names,
+        )
+    raise SolverError(
+        f"the on/off search of '{wp.name}' hit its limit ({res.nodes} nodes, "
+        f"{res.elapsed:,.1f} s) before finding a plan that meets {format_labels(names)}; raise "
+        "node_limit / time_limit."
+    )
+
+
 def plan_window(
-    wp: WindowProblem, *, solver: str | None = None, value_of_timing: bool = True
+    wp: WindowProblem, *, solver: str | None = None, value_of_timing: bool = True,
+    gap: float | None = None, node_limit: int | None = None, time_limit: float | None = None,
 ) -> WeeklyPlan:
     """Solve a planning window.
+
+    Windows with an on/off minimum (:class:`PeriodMinSpend`) are solved exactly by branch
+    and bound over the window's convex program; ``plan.search`` holds the proven gap and
+    ``plan.on_off`` the decision per asset-week.
 
     Parameters
     ----------
@@ -402,6 +485,14 @@ def plan_window(
         cvxpy solver name; default Clarabel, then SCS.
     value_of_timing : bool, default True
         Also solve the best plan that spends the same every week and report the difference.
+    gap : float, optional
+        On/off minimums: relative gap at which the search stops (default ``1e-6``, or the plan
+        file's ``search:``).
+    node_limit : int, optional
+        On/off minimums: nodes expanded at most (default 10,000); when hit, the best plan is
+        returned with status ``"time_limit"`` and its proven gap.
+    time_limit : float, optional
+        On/off minimums: seconds at most (default 120), as ``node_limit``.
 
     Returns
     -------
@@ -426,20 +517,44 @@ def plan_window(
     (4, 2)
     """
     _precheck(wp, 0, None)
-    prog, (status, x, used) = _solve(wp, solver)
+    search = _search_options(wp, gap, node_limit, time_limit)
+    prog, (status, x, used) = _solve(wp, solver, search)
     verification = verify_plan(wp, x)
     plan = WeeklyPlan(wp, x, status, used)
     plan.verification = verification
     _finish(plan, prog)
     if value_of_timing:
-        _timing(plan, solver)
+        _timing(plan, solver, search=search)
     return plan
 
 
-def _timing(plan: WeeklyPlan, solver: str | None, **kwargs: Any) -> None:
+def _search_options(wp: WindowProblem, gap: float | None, node_limit: int | None,
+                    time_limit: float | None) -> dict[str, Any]:
+    """Options of the on/off search: the arguments, else the plan file's ``search:``."""
+    spec = getattr(getattr(wp, "spec", None), "search", None)
+    given = {"gap": gap, "node_limit": node_limit, "time_limit": time_limit}
+    defaults = {"gap": DEFAULT_GAP, "node_limit": DEFAULT_NODE_LIMIT,
+                "time_limit": DEFAULT_TIME_LIMIT}
+    out = {}
+    for key, value in given.items():
+        if value is None and spec is not None:
+            value = getattr(spec, key, None)
+        out[key] = defaults[key] if value is None else value
+    g = float(out["gap"])
+    if not np.isfinite(g) or g < 0:
+        raise InputError(f"gap must be a relative gap >= 0 (e.g. 1e-6), got {gap!r}.")
+    for key in ("node_limit", "time_limit"):
+        v = float(out[key])
+        if not v > 0:
+            raise InputError(f"{key} must be > 0, got {out[key]!r}.")
+    return out
+
+
+def _timing(plan: WeeklyPlan, solver: str | None, search: Mapping[str, Any] | None = None,
+            **kwargs: Any) -> None:
     wp = plan.problem
     try:
-        prog, (status, x, _) = _solve(wp, solver, flat=True, **kwargs)
+        prog, (status, x, _) = _solve(wp, solver, search, flat=True, **kwargs)
         verify_plan(wp, x, kwargs.get("start", 0))
     except InfeasibleError as exc:
         plan.timing = {"best": plan.objective, "flat": None, "value": None, "share": None,
@@ -612,6 +727,9 @@ def replan(
     solver: str | None = None,
     value_of_timing: bool = False,
     move_threshold: float = 0.01,
+    gap: float | None = None,
+    node_limit: int | None = None,
+    time_limit: float | None = None,
 ) -> WeeklyPlan:
     """Re-plan the rest of a window once the first weeks are spent.
 
@@ -646,6 +764,10 @@ def replan(
     move_threshold : float, default 0.01
         A curve has moved when its outcome at the original plan's spend in the re-planned
         weeks changes by more than this share.
+    gap, node_limit, time_limit : optional
+        On/off minimums (:class:`PeriodMinSpend`) of the re-planned weeks: options of the
+        branch and bound, as in :func:`plan_window`. Spent weeks are history: their on/off
+        minimums are not re-checked.
 
     Returns
     -------
@@ -703,7 +825,8 @@ def replan(
         prog = None
     else:
         _precheck(wp, k, fixed)
-        prog, (status, x, used) = _solve(wp, solver, **kwargs)
+        search = _search_options(wp, gap, node_limit, time_limit)
+        prog, (status, x, used) = _solve(wp, solver, search, **kwargs)
     verify_plan(wp, x, k)
     new = WeeklyPlan(wp, x, status, used, start=k)
     new.verification = verify_plan(wp, x, k, raise_on_violation=False)
@@ -746,7 +869,8 @@ def replan(
     spent_text = f"{fixed.sum():,.0f} spent in {k} weeks; {remaining:,.0f} left"
     new.notes.append(f"re-plan: {spent_text}; moved {new.moved:,.0f} against the original.")
     if value_of_timing and prog is not None:
-        _timing(new, solver, start=k, fixed=fixed)
+        _timing(new, solver, search=_search_options(wp, gap, node_limit, time_limit),
+                start=k, fixed=fixed)
     return new
 
 
@@ -767,12 +891,15 @@ def window_frontier(
     -------
     DataFrame
         Per risk aversion: ``expected_outcome``, ``risk``, ``objective``, ``status``; failed
-        points are kept with their status.
+        points are kept with their status. With on/off minimums (:class:`PeriodMinSpend`)
+        each point is its own branch and bound (default search options, or the plan file's).
     """
     if wp.covariance_factors() is None:
         raise InputError("window_frontier needs a covariance in the problem (risk per week).")
     _precheck(wp, 0, None)
-    prog = WindowProgram(wp)
+    on_off = has_on_off(wp)
+    prog = None if on_off else WindowProgram(wp)
+    search = _search_options(wp, None, None, None)
     rows = []
     for d in risk_aversions:
         d = float(d)
@@ -780,8 +907,14 @@ def window_frontier(
             rows.append({"risk_aversion": d, "expected_outcome": np.nan, "risk": np.nan,
                          "objective": np.nan, "status": SKIPPED})
             continue
-        prog.delta.value = d
-        status, x, _ = prog.solve(solver, reuse=True)
+        if prog is None:  # on/off minimums: one branch and bound per point
+            try:
+                _, (status, x, _) = _solve(wp.replace(risk_aversion=d), solver, search)
+            except InfeasibleError:
+                status, x = INFEASIBLE, None
+        else:
+            prog.delta.value = d
+            status, x, _ = prog.solve(solver, reuse=True)
         if x is None:
             rows.append({"risk_aversion": d, "expected_outcome": np.nan, "risk": np.nan,
                          "objective": np.nan, "status": status})
@@ -794,6 +927,6 @@ def window_frontier(
             "objective": wp.total_outcome(x) - d / (2 * wp.budget) * wp.variance(x),
             "status": status,
         })
-    if all(r["status"] not in (OPTIMAL, "optimal_inaccurate") for r in rows):
+    if all(r["status"] not in (OPTIMAL, "optimal_inaccurate", TIME_LIMIT) for r in rows):
         raise SolverError("every point of the window frontier failed; see the statuses.")
     return pd.DataFrame(rows)

@@ -24,6 +24,7 @@ from ._constraints import (
     Pacing,
     PeriodCap,
     PeriodFloor,
+    PeriodMinSpend,
     Phasing,
     WindowCap,
     WindowFloor,
@@ -155,6 +156,25 @@ class PeriodRule(_Model):
     name: str | None = None
 
 
+class MinSpendRule(_Model):
+    """On/off minimum per asset-week: each selected asset spends 0 or at least ``amount``."""
+
+    amount: float = Field(gt=0.0)
+    where: dict[str, Any] | None = None
+    assets: list[str] | None = None
+    weeks: list[Week] | None = None
+    cap: float | None = Field(None, ge=0.0)
+    name: str | None = None
+
+
+class SearchSpec(_Model):
+    """Options of the branch and bound of on/off minimums (``period_min_spend``)."""
+
+    gap: float = Field(1e-6, ge=0.0, lt=1.0)
+    node_limit: int = Field(10_000, ge=1)
+    time_limit: float = Field(120.0, gt=0.0)
+
+
 class WindowSpec(_Model):
     """The ``window:`` section of a plan file (see docs/window.md for an example)."""
 
@@ -177,6 +197,8 @@ class WindowSpec(_Model):
     caps: list[GroupRule] = Field(default_factory=list)
     period_caps: list[PeriodRule] = Field(default_factory=list)
     period_floors: list[PeriodRule] = Field(default_factory=list)
+    period_min_spend: list[MinSpendRule] = Field(default_factory=list)
+    search: SearchSpec | None = None
     period_correlation: float = Field(0.0, gt=-1.0, lt=1.0)
     risk_aversion: float | None = Field(None, ge=0.0)
     method: Literal["auto", "pwl"] = "auto"
@@ -341,6 +363,9 @@ def _build(spec: WindowSpec, problem: Any, base_dir: Any) -> WindowProblem:
         for k, r in enumerate(rules):
             cons.append(kind(r.amount, where=r.where, assets=r.assets, weeks=r.weeks,
                              per_asset=r.per_asset, name=r.name or f"{kind.kind}_{k + 1}"))
+    for k, r in enumerate(spec.period_min_spend):
+        cons.append(PeriodMinSpend(r.amount, where=r.where, assets=r.assets, weeks=r.weeks,
+                                   cap=r.cap, name=r.name or f"period_min_spend_{k + 1}"))
     wp = WindowProblem(
         problem, periods, adstock=adstock, carry_in=carry, horizon=spec.horizon,
         seasonality=season, constraints=cons, risk_aversion=spec.risk_aversion,
