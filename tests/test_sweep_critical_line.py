@@ -71,8 +71,13 @@ def reference(qp: LinearQP, target: float) -> np.ndarray:
             if np.isfinite(qp.hi[i]):
                 cons.append(a[i] @ w <= qp.hi[i])
     prob = cp.Problem(cp.Minimize(cp.quad_form(w, cp.psd_wrap(qp.dense))), cons)
-    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12,
-               max_iter=500)
+    # 1e-12 first; a draw on which Clarabel cannot certify that (it says "inaccurate") is
+    # solved again at 1e-10, still far inside the 1e-7 the tests compare at
+    for tol in (1e-12, 1e-10):
+        prob.solve(solver=cp.CLARABEL, tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol,
+                   max_iter=500)
+        if prob.status == cp.OPTIMAL:
+            break
     assert prob.status == cp.OPTIMAL, prob.status
     return np.asarray(w.value)
 
