@@ -92,3 +92,35 @@ def test_a_broken_window_says_so_in_the_report(tmp_path):
     html = render_html(run, make_figures(run))
     sec = BeautifulSoup(html, "html.parser").find("section", id="weekly-plan")
     assert sec is not None and "could not be made" in sec.get_text()
+
+
+def test_on_off_weeks_are_shown_as_booked_spend_or_off(tmp_path):
+    """A minimum per week (0 or at least m): the section says how many asset-weeks are booked
+    and shows each booked week's spend, 'off' elsewhere, matching the plan's own numbers."""
+    _, run = window_run(tmp_path, {
+        "weeks": 4, "seasonality": [{"weeks": [3], "multiplier": 1.5}],
+        "period_min_spend": [{"name": "radio_piece", "assets": ["radio", "video"],
+                              "amount": 9000}]})
+    w = run.window
+    assert w is not None and w.search is not None and w.search["gap"] <= 1e-6
+    cells = w.on_off.drop_duplicates(["week", "asset"])
+    booked = cells[cells["on"]]
+    assert (booked["spend"] >= 9000 * (1 - 1e-6)).all()
+    assert np.allclose(cells.loc[~cells["on"], "spend"], 0.0, atol=1e-6 * 100000)
+    html = render_html(run, make_figures(run))
+    sec = BeautifulSoup(html, "html.parser").find("section", id="weekly-plan")
+    text = " ".join(sec.get_text(" ").split())
+    assert f"{len(booked)} of {len(cells)} asset-weeks are booked" in text
+    grid = sec.find_all("table")[-1]
+    head = [th.get_text() for th in grid.thead.find_all("th")]
+    assert head == ["week", "radio", "video"] or head == ["week", "video", "radio"]
+    body = [[td.get_text() for td in tr.find_all("td")] for tr in grid.tbody.find_all("tr")]
+    assert len(body) == 4
+    shown = {(r, head[j]): v for r, row in enumerate(body) for j, v in enumerate(row) if j}
+    weeks = list(dict.fromkeys(cells["week"]))
+    for _, c in cells.iterrows():
+        v = shown[(weeks.index(c["week"]), str(c["asset"]))]
+        if c["on"]:
+            assert v.replace("USD", "").replace(",", "").strip() == f"{c['spend']:.0f}"
+        else:
+            assert v == "off"

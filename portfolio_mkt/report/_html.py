@@ -894,6 +894,14 @@ def _window_blocks(run: Any, win: Any, cur: str, figures: dict[str, bytes]) -> l
             "over the best plan that spends the same every week.")
     elif t:
         lines.append(f"Value of timing not measured: {t.get('note', 'no flat plan')}.")
+    on_off = _on_off_cells(win)
+    if on_off is not None:
+        s = win.search
+        booked = int(on_off.notna().to_numpy().sum())
+        lines.append(
+            f"Whole pieces per week: {booked} of {on_off.size} asset-weeks are booked, each at "
+            "least its minimum, the others at 0 (branch and bound: "
+            f"{s.get('status', '?')}, proven gap {number(s.get('gap'), 2)}).")
     lines.extend(dict.fromkeys(win.notes))
     blocks: list[Block] = [_ul(lines), _img(figures.get("weekly_plan"), "weekly plan")]
     spend = win.spend.copy()
@@ -916,7 +924,31 @@ def _window_blocks(run: Any, win: Any, cur: str, figures: dict[str, bytes]) -> l
                               "outcome_low": _outcome_cell, "outcome_high": _outcome_cell},
                          "week", {"spend": "spend", "outcome": f"expected {out}",
                                   "outcome_low": "low end", "outcome_high": "high end"}))
+    if on_off is not None:
+        booked_cell = _money_cell(cur)
+
+        def cell(v: Any) -> Cell:
+            x = as_float(v)
+            return _cell("off", "txt") if x is None or math.isnan(x) else booked_cell(v)
+
+        blocks.append(_p("Asset-weeks with a minimum per week: the spend of each booked week, "
+                         "'off' where the asset spends nothing that week:"))
+        blocks.append(_table(on_off, {str(c): cell for c in on_off.columns}, "week"))
     return blocks
+
+
+def _on_off_cells(win: Any) -> pd.DataFrame | None:
+    """Weeks x assets with an on/off minimum: the spend of a booked week, NaN when off."""
+    table = getattr(win, "on_off", None)
+    if getattr(win, "search", None) is None or table is None or not len(table):
+        return None
+    t = table.drop_duplicates(["week", "asset"])
+    spend = t.pivot(index="week", columns="asset", values="spend")
+    on = t.pivot(index="week", columns="asset", values="on").fillna(False).astype(bool)
+    grid = spend.where(on)
+    grid.index = pd.Index([week_label(w) for w in grid.index], name="week")
+    grid.columns = [str(c) for c in grid.columns]
+    return grid
 
 
 def _actuals_blocks(run: Any, act: Any, cur: str, figures: dict[str, bytes]) -> list[Block]:
