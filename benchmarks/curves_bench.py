@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import portfolio_mkt as pm  # noqa: E402
 from portfolio_mkt.constraints import Bounds, GroupFloor  # noqa: E402
-from portfolio_mkt.optimization._polish import solve_curves_exact  # noqa: E402
+from portfolio_mkt.optimization import solve_curves_exact  # noqa: E402
 from portfolio_mkt.response import Hill, Logistic  # noqa: E402
 
 BUDGET = 1_000_000.0

@@ -282,6 +282,28 @@ class CurveReturn:
             h[j] = float(env.second_derivative(xi))
         return f, d, h
 
+    def envelope_tangents(self, positions: list[int]) -> np.ndarray:
+        """Money at which each curve's concave envelope leaves its ray (0: concave curve).
+
+        Parameters
+        ----------
+        positions : list of int
+            Asset positions (with a ``pwl`` or ``envelope`` method).
+
+        Returns
+        -------
+        ndarray of shape (len(positions),)
+            The payback spend of an S-shaped curve, capped at the asset's upper bound (the
+            envelope is the chord to it then); 0 for a concave curve.
+        """
+        out = np.zeros(len(positions))
+        vectorised, rest = self._envelope_groups(tuple(positions))
+        for sel, _, tangent, _ in vectorised:
+            out[sel] = np.maximum(tangent, 0.0)
+        for j in rest:
+            out[j] = max(float(self._envelope(positions[j]).tangent), 0.0)
+        return out
+
     def _envelope_groups(self, positions: tuple[int, ...]) -> tuple[list, list[int]]:
         """Logistic and Hill curves grouped into one array-valued curve per family (cached)."""
         key = (positions, self._budget)
@@ -376,14 +398,28 @@ class CurveReturn:
         return self.own_outcome(x) + self._halo_received(x)
 
     def model_outcome(self, x: Any) -> np.ndarray:
-        """The program's model of the outcome per asset at ``x`` (PWL / envelope where used)."""
+        """The program's model of the outcome per asset at ``x`` (PWL / envelope where used).
+
+        A curve without a conic form is modelled by its piecewise-linear approximation once a
+        program was built with it (:meth:`build`); until then (the exact-curve route, which
+        never builds one) by its concave envelope, the function that route optimises.
+        """
         x = self._check_x(x)
         out = self.outcome(x)
         budget = self._budget if self._budget is not None else max(float(x.sum()), 1e-300)
+        exact = []
         for i, m in enumerate(self.methods):
             if m in ("pwl", "envelope"):
+                if self.index[i] not in self.approximations:
+                    exact.append(i)
+                    continue
                 own = float(self._approx(i, budget).value(x[i]))
                 out[i] += own - float(self.curves[i].value(x[i]))  # type: ignore[union-attr]
+        if exact:
+            env = [i for i in exact if self.methods.iloc[i] == "envelope"]
+            if env:
+                f, _, _ = self.envelope_derivatives(x, env)
+                out[env] += f - self.own_outcome(x)[env]
         return out
 
     def marginal(self, x: Any) -> np.ndarray:
