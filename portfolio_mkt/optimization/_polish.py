@@ -37,7 +37,7 @@ import numpy as np
 from ..problem import Problem
 from ._allocation import Allocation
 from ._answer import DEFAULT_TOLERANCE, _clean, allocation_from_raw, verify
-from ._newton import newton_direct, newton_reason
+from ._newton import newton_direct, newton_route
 from ._program import compile_problem
 
 __all__ = ["polish_curves", "DEFAULT_GAP"]
@@ -89,10 +89,9 @@ def polish_curves(problem: Problem, allocation: Allocation, *, gap: float = DEFA
         return allocation
     if max_iter > 0:
         # linear constraints only: Newton steps on the plan's own rows, without cvxpy
-        program = compile_problem(problem)
-        if not newton_reason(program):
-            exact = newton_direct(problem, program, allocation.spend.to_numpy(dtype=float),
-                                  gap=gap, tolerance=tolerance, notes=allocation.notes,
+        if not newton_route(problem)[0]:
+            exact = newton_direct(problem, allocation.spend.to_numpy(dtype=float), gap=gap,
+                                  tolerance=tolerance, notes=allocation.notes,
                                   attempts=allocation.attempts)
             if exact is not None:
                 return exact

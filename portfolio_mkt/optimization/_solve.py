@@ -512,16 +512,15 @@ def solve_curves_exact(problem: Problem, solver: str | None = None, *,
     >>> bool(alloc.optimality_gap < 1e-8)
     True
     """
-    from ._newton import newton_direct, newton_reason
+    from ._newton import newton_direct, newton_route
 
     tol = solve_kwargs.get("tolerance", DEFAULT_TOLERANCE)
     if solver is None and solve_kwargs.get("program") is None:
         _check_solve_args(problem, solver, solve_kwargs.get("verify_result", True), tol,
                           solve_kwargs.get("time_limit"))
-        check_feasibility(problem)
-        prog = compile_problem(problem)
-        if not newton_reason(prog):
-            alloc = newton_direct(problem, prog, gap=gap, tolerance=tol,
+        # an infeasible plan fails the route's first LP and is diagnosed by solve below
+        if not newton_route(problem)[0]:
+            alloc = newton_direct(problem, gap=gap, tolerance=tol,
                                   time_limit=solve_kwargs.get("time_limit"))
             if alloc is not None:
                 return alloc

@@ -267,8 +267,8 @@ class CurveReturn:
         d = np.empty(len(positions))
         h = np.empty(len(positions))
         vectorised, rest = self._envelope_groups(tuple(positions))
-        for sel, curve, tangent, slope0 in vectorised:
-            xs = x[[positions[j] for j in sel]]
+        for sel, curve, tangent, slope0, idx in vectorised:
+            xs = x[idx]
             ray = (tangent > 0) & (xs <= tangent)
             with np.errstate(all="ignore"):
                 f[sel] = np.where(ray, slope0 * xs, curve.value(xs))
@@ -281,6 +281,33 @@ class CurveReturn:
             d[j] = float(env.derivative(xi))
             h[j] = float(env.second_derivative(xi))
         return f, d, h
+
+    def envelope_values(self, points: Any, positions: list[int]) -> np.ndarray:
+        """Values of the modelled curves (envelopes) at many spends at once.
+
+        Parameters
+        ----------
+        points : array-like of shape (k, len(positions))
+            Money; column ``j`` holds spends of the asset at ``positions[j]``.
+        positions : list of int
+            Asset positions (with a ``pwl`` or ``envelope`` method).
+
+        Returns
+        -------
+        ndarray of shape (k, len(positions))
+            Outcome units (no halo): each curve's concave envelope at each spend.
+        """
+        pts = np.asarray(points, dtype=float)
+        out = np.empty_like(pts)
+        vectorised, rest = self._envelope_groups(tuple(positions))
+        for sel, curve, tangent, slope0, _ in vectorised:
+            xs = pts[:, sel]
+            ray = (tangent > 0) & (xs <= tangent)
+            with np.errstate(all="ignore"):
+                out[:, sel] = np.where(ray, slope0 * xs, curve.value(xs))
+        for j in rest:
+            out[:, j] = self._envelope(positions[j]).value(pts[:, j])
+        return out
 
     def envelope_tangents(self, positions: list[int]) -> np.ndarray:
         """Money at which each curve's concave envelope leaves its ray (0: concave curve).
@@ -298,7 +325,7 @@ class CurveReturn:
         """
         out = np.zeros(len(positions))
         vectorised, rest = self._envelope_groups(tuple(positions))
-        for sel, _, tangent, _ in vectorised:
+        for sel, _, tangent, _, _ in vectorised:
             out[sel] = np.maximum(tangent, 0.0)
         for j in rest:
             out[j] = max(float(self._envelope(positions[j]).tangent), 0.0)
@@ -324,7 +351,8 @@ class CurveReturn:
             envs = [self._envelope(positions[j]) for j in sel]
             tangent = np.array([e.tangent for e in envs])
             slope0 = np.nan_to_num(np.array([e.slope0 for e in envs]))
-            vectorised.append((np.array(sel), curve, tangent, slope0))
+            idx = np.array([positions[j] for j in sel], dtype=np.int64)
+            vectorised.append((np.array(sel), curve, tangent, slope0, idx))
         cache[key] = (vectorised, rest)
         return cache[key]
 
