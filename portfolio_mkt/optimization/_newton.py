@@ -272,6 +272,31 @@ class _Polytope:
                 done[col] = True
         return z
 
+    def tangent_lp(self, grad: np.ndarray, time_limit: float | None) -> np.ndarray | None:
+        """Multipliers of the general rows from the tangent LP ``max grad' w`` (HiGHS).
+
+        Its optimal duals are the tightest multipliers; at a degenerate optimum (a group
+        floor met exactly by assets at their caps ...) the rows' multipliers are not
+        determined by the free assets alone and the Newton system's least-squares choice
+        may not prove the gap, while these do. Returns the multipliers over all general
+        rows (cone-form sign), or None when the LP failed.
+        """
+        import highspy
+
+        h = self.highs(time_limit)
+        cost = np.zeros(self.nv)
+        cost[:self.n] = -grad
+        h.changeColsCost(self.nv, np.arange(self.nv, dtype=np.int32), cost)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        y = np.asarray(h.getSolution().row_dual, dtype=float)
+        if y.size != len(self.keep) or not np.all(np.isfinite(y)):
+            return None
+        z = np.zeros(self.m)
+        z[self.keep] = -y  # HiGHS: cost = A'y + column duals; the cone form's dual is -y
+        return z[self.g_rows]
+
     def gap(self, z: np.ndarray, w: np.ndarray, grad: np.ndarray) -> float:
         """``U - f(w)`` for multipliers ``z`` by weak duality (``inf`` if not finite)."""
         if not np.all(np.isfinite(z)):
@@ -463,6 +488,15 @@ def newton_direct(problem: Problem, start: np.ndarray | None = None, *,
                 _, grad, _ = obj.parts(w)
                 z = poly.multipliers(w, grad, lam, rows)
                 bound = f + max(poly.gap(z, w, grad), 0.0)
+                if bound - f > gap * abs(f):
+                    # not proven by the Newton system's multipliers (a degenerate optimum):
+                    # the tangent LP's duals
+                    lam_lp = poly.tangent_lp(grad, time_limit)
+                    if lam_lp is not None:
+                        z_lp = poly.multipliers(w, grad, lam_lp, np.ones(len(lam_lp), bool))
+                        b_lp = f + max(poly.gap(z_lp, w, grad), 0.0)
+                        if b_lp < bound:
+                            bound, z = b_lp, z_lp
                 if bound < upper:
                     upper, z_best = bound, z
         proven = (upper - f) / max(abs(f), 1e-300)

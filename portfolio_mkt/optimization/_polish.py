@@ -58,7 +58,8 @@ def _modelled(problem: Problem) -> bool:
 
 
 def polish_curves(problem: Problem, allocation: Allocation, *, gap: float = DEFAULT_GAP,
-                  max_iter: int = 20, tolerance: float = DEFAULT_TOLERANCE) -> Allocation:
+                  max_iter: int = 20, tolerance: float = DEFAULT_TOLERANCE,
+                  direct: bool = True) -> Allocation:
     """Polish a piecewise-linear optimum to the exact optimum on the true curves.
 
     Parameters
@@ -74,6 +75,9 @@ def polish_curves(problem: Problem, allocation: Allocation, *, gap: float = DEFA
         Largest number of Newton steps.
     tolerance : float, default 1e-6
         Constraint tolerance of the post-solve check (see :func:`portfolio_mkt.verify`).
+    direct : bool, default True
+        Take the direct route (no cvxpy) when the plan's constraints are all linear rows;
+        ``False`` always polishes through cvxpy (as a forced solver does).
 
     Returns
     -------
@@ -87,7 +91,7 @@ def polish_curves(problem: Problem, allocation: Allocation, *, gap: float = DEFA
     """
     if problem.objective not in ("utility", "max_return") or not _modelled(problem):
         return allocation
-    if max_iter > 0:
+    if direct and max_iter > 0:
         # linear constraints only: Newton steps on the plan's own rows, without cvxpy
         if not newton_route(problem)[0]:
             exact = newton_direct(problem, allocation.spend.to_numpy(dtype=float), gap=gap,

@@ -470,7 +470,7 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
         alloc.notes.append(note)
         warnings.warn(note, InaccurateSolutionWarning, stacklevel=2)
     if exact_curves and program is None:
-        alloc = polish_curves(problem, alloc, tolerance=tolerance)
+        alloc = polish_curves(problem, alloc, tolerance=tolerance, direct=solver is None)
     return alloc
 
 
@@ -526,4 +526,4 @@ def solve_curves_exact(problem: Problem, solver: str | None = None, *,
                 return alloc
     solve_kwargs["exact_curves"] = False
     alloc = solve(problem, solver=solver, **solve_kwargs)
-    return polish_curves(problem, alloc, gap=gap, tolerance=tol)
+    return polish_curves(problem, alloc, gap=gap, tolerance=tol, direct=solver is None)
