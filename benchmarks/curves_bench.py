@@ -7,9 +7,12 @@ the budget spent exactly, a cap of 3/n of the budget per asset and a floor of 50
 one market (every third asset).
 
 Columns (time: median of interleaved repeats, wall clock of the whole call):
-  ours      solve_curves_exact: the piecewise-linear solve, then Newton polish on the true curves
-            with a proven gap (tangent-line bound)
-  pwl       pm.solve: the previous piecewise-linear path
+  ours      solve_curves_exact on the same plan object each repeat: the direct route (no cvxpy:
+            a chord LP, Newton steps, Newton on the KKT equations, the gap proven by weak
+            duality on the tangent-line relaxation), its compiled rows kept on the plan
+  cold      the same on a new plan object each repeat (rows compiled again; the plans are built
+            before the clock starts)
+  pwl       pm.solve(exact_curves=False): the piecewise-linear program through cvxpy alone
   oracle    scipy SLSQP (ftol 1e-16, analytic gradients) from several starts (uniform, random,
             and the piecewise answer) on the same curves, written out independently here
   pymc      PyMC-Marketing's BudgetOptimizer.allocate_budget (SLSQP, its defaults) on a PyMC
@@ -27,6 +30,7 @@ known optimum is the largest value any method reached (negative values cannot oc
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -188,8 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     for n in sizes:
         case = make_case(n)
         problem = case["problem"]
+        fresh = [make_case(n)["problem"] for _ in range(repeats)]
         runs = {"ours": lambda p=problem: solve_curves_exact(p).spend.to_numpy(),
-                "pwl": lambda p=problem: pm.solve(p).spend.to_numpy()}
+                "cold": lambda f=fresh: solve_curves_exact(f.pop()).spend.to_numpy(),
+                "pwl": lambda p=problem: pm.solve(p, exact_curves=False).spend.to_numpy()}
         build = np.nan
         if use_pymc:
             t0 = time.perf_counter()
@@ -214,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         best = max(values.values())
         bound = solve_curves_exact(problem).optimality_gap
         row = {"n": n, "ours_s": statistics.median(times["ours"]),
+               "cold_s": statistics.median(times["cold"]),
                "ours_gap": (best - values["ours"]) / abs(best), "ours_bound": bound,
                "pwl_s": statistics.median(times["pwl"]),
                "pwl_gap": (best - values["pwl"]) / abs(best),
@@ -222,14 +229,20 @@ def main(argv: list[str] | None = None) -> None:
             row.update({"pymc_s": statistics.median(times["pymc"]),
                         "pymc_gap": (best - values["pymc"]) / abs(best), "pymc_build_s": build,
                         "pymc/ours": statistics.median(times["pymc"])
-                        / statistics.median(times["ours"])})
+                        / statistics.median(times["ours"]),
+                        "pymc/cold": statistics.median(times["pymc"])
+                        / statistics.median(times["cold"])})
         rows.append(row)
         print(pd.DataFrame([row]).to_string(index=False, float_format=lambda v: f"{v:.3g}"),
               flush=True)
+        msg = solve_curves_exact(problem).attempts[-1]["message"]
+        print(f"  ours: {msg}", flush=True)
     table = pd.DataFrame(rows).set_index("n")
     print("\n" + table.to_string(float_format=lambda v: f"{v:.3g}"))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\ntotal {time.perf_counter() - t_all:.1f} s; medians of {repeats} interleaved "
-          "repeats (machine shared with other jobs: times are indicative).")
+          f"repeats; load average at the end {load:.1f} on {os.cpu_count()} cores (machine "
+          "shared with other jobs: times are indicative).")
 
 
 if __name__ == "__main__":

@@ -344,6 +344,11 @@ def _newton_system(h: np.ndarray, sig: np.ndarray | None, G: np.ndarray, grad: n
         return sol[:nf], sol[nf:]
     scale = float(np.max(-h, initial=0.0))
     curved = -h > 1e-10 * scale if scale > 0 else np.zeros(nf, dtype=bool)
+    if curved.all():  # the usual case: every free asset is curved
+        inv = 1.0 / h
+        Gi = G * inv
+        lam = _solve(Gi @ G.T, res + Gi @ grad) if k else np.zeros(0)
+        return (G.T @ lam - grad) * inv, lam
     flat = np.flatnonzero(~curved)
     cur = np.flatnonzero(curved)
     Gc, Gf = G[:, cur], G[:, flat]

@@ -433,21 +433,23 @@ class CurveReturn:
         never builds one) by its concave envelope, the function that route optimises.
         """
         x = self._check_x(x)
-        out = self.outcome(x)
+        own = self.own_outcome(x)
+        return self._model_own(x, own) + self._halo_received(x)
+
+    def _model_own(self, x: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """The model of each asset's own outcome, given the true one ``own``."""
+        out = own.copy()
         budget = self._budget if self._budget is not None else max(float(x.sum()), 1e-300)
-        exact = []
+        env = []
         for i, m in enumerate(self.methods):
             if m in ("pwl", "envelope"):
                 if self.index[i] not in self.approximations:
-                    exact.append(i)
+                    if m == "envelope":
+                        env.append(i)
                     continue
-                own = float(self._approx(i, budget).value(x[i]))
-                out[i] += own - float(self.curves[i].value(x[i]))  # type: ignore[union-attr]
-        if exact:
-            env = [i for i in exact if self.methods.iloc[i] == "envelope"]
-            if env:
-                f, _, _ = self.envelope_derivatives(x, env)
-                out[env] += f - self.own_outcome(x)[env]
+                out[i] = float(self._approx(i, budget).value(x[i]))
+        if env:
+            out[env] = self.envelope_derivatives(x, env)[0]
         return out
 
     def marginal(self, x: Any) -> np.ndarray:
@@ -475,14 +477,16 @@ class CurveReturn:
         the return there).
         """
         x = self._check_x(x)
-        true = self.outcome(x)
-        model = self.model_outcome(x)
+        own = self.own_outcome(x)
+        halo = self._halo_received(x)
+        true = own + halo
+        model = self._model_own(x, own) + halo
         segs = [
             self.approximations[a].segments if a in self.approximations else 0
             for a in self.index
-        ]
+        ] if self.approximations else [0] * len(self.index)
         with np.errstate(divide="ignore", invalid="ignore"):
-            avg = np.where(x > 0, self.own_outcome(x) / np.where(x > 0, x, 1.0), np.nan)
+            avg = np.where(x > 0, own / np.where(x > 0, x, 1.0), np.nan)
         pays = self.pays_from.to_numpy()
         return pd.DataFrame(
             {
