@@ -261,15 +261,14 @@ class _Polytope:
             z[self.g_rows[rows]] = lam
         z[~self.eq] = np.maximum(z[~self.eq], 0.0)
         r = grad - self.Aw.T @ z
-        done = np.zeros(self.n, dtype=bool)
         slack = self.b[self.s_rows] - self.s_coef * w[self.s_col]
-        for j, col, a, sl in zip(self.s_rows, self.s_col, self.s_coef, slack, strict=True):
-            if done[col] or abs(sl) > 1e-9:
-                continue
-            v = r[col] / a
-            if self.eq[j] or v >= 0:
-                z[j] = v
-                done[col] = True
+        v = r[self.s_col] / self.s_coef
+        eligible = np.flatnonzero((np.abs(slack) <= 1e-9) & (self.eq[self.s_rows] | (v >= 0)))
+        if len(eligible):
+            # one bound row per column carries its reduced cost: the first that can
+            _, first = np.unique(self.s_col[eligible], return_index=True)
+            pick = eligible[first]
+            z[self.s_rows[pick]] = v[pick]
         return z
 
     def tangent_lp(self, grad: np.ndarray, time_limit: float | None) -> np.ndarray | None:
@@ -386,8 +385,8 @@ def _kkt_newton(poly: _Polytope, obj: _Objective, w: np.ndarray, sigma: Any,
     """Newton's method on the KKT equations of the active set at ``w`` (exact to round-off).
 
     Columns at a bound stay there; the tight general rows are equalities. Returns the point,
-    the rows' multipliers and which general rows were tight, or None when a step leaves the
-    feasible set (the active set was not the optimum's).
+    the rows' multipliers and which general rows were tight, or None when the point reached
+    is not feasible (the active set was not the optimum's).
     """
     at_bound, rows = poly.tight(w)
     free = np.flatnonzero(~at_bound)
@@ -411,11 +410,11 @@ def _kkt_newton(poly: _Polytope, obj: _Objective, w: np.ndarray, sigma: Any,
         if not np.all(np.isfinite(step)):
             return None
         w[free] += step
-        if not poly.feasible(w, 1e-9):
-            return None
         if np.max(np.abs(step), initial=0.0) <= 1e-9:
             # quadratic convergence: the error left is about the step squared
             break
+    if not poly.feasible(w, 1e-9):
+        return None
     return w, lam, rows
 
 
@@ -487,10 +486,9 @@ def newton_direct(problem: Problem, start: np.ndarray | None = None, *,
         res = _kkt_newton(poly, obj, w, sigma)
         if res is not None:
             wn, lam, rows = res
-            fn = obj.value(wn)
+            fn, grad, _ = obj.parts(wn)
             if fn >= f - 1e-14 * max(abs(f), 1e-300):
                 w, f = wn, fn
-                _, grad, _ = obj.parts(w)
                 z = poly.multipliers(w, grad, lam, rows)
                 bound = f + max(poly.gap(z, w, grad), 0.0)
                 if bound - f > gap * abs(f):
@@ -554,7 +552,7 @@ def newton_direct(problem: Problem, start: np.ndarray | None = None, *,
     alloc.notes.append(
         f"exact curves: solved on the true curves by Newton steps on the plan's own rows "
         f"({steps} QP step(s)); proven relative optimality gap {proven:.2g}.")
-    overstated = lower - float(term.outcome(x).sum())
+    overstated = lower - alloc.expected_outcome
     if overstated > 1e-9 * max(abs(lower), 1.0):
         alloc.notes.append(
             f"exact curves: the gap is the envelope problem's; S-shaped curves funded below "
@@ -701,7 +699,10 @@ def _chord_start(poly: _Polytope, obj: _Objective, scale: float, time_limit: flo
     rhs = poly.b[poly.g_rows] - G[:, pos] @ lo_c
     inf = highspy.kHighsInf
     eq = poly.eq[poly.g_rows]
-    R = sp.csc_matrix(rows)
+    nz = rows.T != 0  # column-wise sparsity, without scipy's overhead on a tiny matrix
+    start = np.concatenate([[0], np.cumsum(nz.sum(axis=1))]).astype(np.int32)
+    index = np.nonzero(nz)[1].astype(np.int32)
+    value = rows.T[nz]
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
@@ -712,18 +713,18 @@ def _chord_start(poly: _Polytope, obj: _Objective, scale: float, time_limit: flo
         h.setOptionValue("time_limit", float(time_limit))
     lp = highspy.HighsLp()
     lp.num_col_ = ncol
-    lp.num_row_ = R.shape[0]
+    lp.num_row_ = rows.shape[0]
     lp.col_cost_ = cost
     lp.col_lower_ = col_lo
     lp.col_upper_ = col_hi
     lp.row_lower_ = np.where(eq, rhs, -inf)
     lp.row_upper_ = rhs
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = R.indptr
-    lp.a_matrix_.index_ = R.indices
-    lp.a_matrix_.value_ = R.data
+    lp.a_matrix_.start_ = start
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = value
     lp.a_matrix_.num_col_ = ncol
-    lp.a_matrix_.num_row_ = R.shape[0]
+    lp.a_matrix_.num_row_ = rows.shape[0]
     tic = time.perf_counter()
     h.passModel(lp)
     h.run()
