@@ -410,3 +410,27 @@ def test_polish_max_iter_zero_keeps_the_input():
     problem, _ = _plan(10, 6, floor=0.3)
     pwl = pm.solve(problem, exact_curves=False)
     assert polish_curves(problem, pwl, max_iter=0) is pwl
+
+
+def test_halo_and_risk_agree_with_the_cvxpy_route():
+    """A second method: the cvxpy polish (forced solver) reaches the same optimum on a plan
+    with halo lifts, a linear asset and a covariance; both state proven gaps."""
+    problem, _ = _plan(11, 7, floor=0.3, cap=0.35, risk=1.0, linear=4)
+    idx = problem.index
+    halo = pd.DataFrame(0.0, index=idx, columns=idx)
+    halo.loc["a1", "a2"] = 0.05
+    halo.loc["a3", "a0"] = 0.02
+    problem = problem.replace(halo=halo)
+    direct = solve_curves_exact(problem)
+    assert "direct route" in direct.attempts[-1]["message"]
+    other = solve_curves_exact(problem, solver="CLARABEL")
+    assert "direct route" not in other.attempts[-1]["message"]
+    assert direct.optimality_gap <= 1e-8 and other.optimality_gap <= 1e-7
+
+    def utility(a):
+        return a.model_outcome - problem.risk_aversion / (2 * B) * a.risk**2
+
+    u_direct, u_other = utility(direct), utility(other)
+    assert u_direct >= u_other - 1e-8 * abs(u_other)
+    assert u_other <= u_direct * (1 + direct.optimality_gap) + 1e-11 * abs(u_direct)
+    np.testing.assert_allclose(direct.spend, other.spend, rtol=0, atol=1e-4 * B)
