@@ -439,15 +439,19 @@ class CurveReturn:
     def _model_own(self, x: np.ndarray, own: np.ndarray) -> np.ndarray:
         """The model of each asset's own outcome, given the true one ``own``."""
         out = own.copy()
-        budget = self._budget if self._budget is not None else max(float(x.sum()), 1e-300)
-        env = []
-        for i, m in enumerate(self.methods):
-            if m in ("pwl", "envelope"):
-                if self.index[i] not in self.approximations:
-                    if m == "envelope":
-                        env.append(i)
-                    continue
+        modelled = self.__dict__.get("_modelled_positions")
+        if modelled is None:
+            meth = self.methods.to_numpy()
+            modelled = ([int(i) for i in np.flatnonzero(meth == "pwl")],
+                        [int(i) for i in np.flatnonzero(meth == "envelope")])
+            self.__dict__["_modelled_positions"] = modelled
+        pwl, env = modelled
+        if self.approximations:
+            budget = self._budget if self._budget is not None else max(float(x.sum()), 1e-300)
+            built = [i for i in pwl + env if self.index[i] in self.approximations]
+            for i in built:
                 out[i] = float(self._approx(i, budget).value(x[i]))
+            env = [i for i in env if self.index[i] not in self.approximations]
         if env:
             out[env] = self.envelope_derivatives(x, env)[0]
         return out
