@@ -224,6 +224,7 @@ def _kkt_residual(spec, x):
 
 def _check(problem, spec, alloc, seed):
     assert "direct route" in alloc.attempts[-1]["message"]
+    assert len(alloc.attempts) == 1  # solved by the route itself, not by a polish after cvxpy
     assert alloc.status == "optimal"
     assert alloc.optimality_gap is not None and alloc.optimality_gap <= 1e-8
     x = alloc.spend.to_numpy()
@@ -434,3 +435,31 @@ def test_halo_and_risk_agree_with_the_cvxpy_route():
     assert u_direct >= u_other - 1e-8 * abs(u_other)
     assert u_other <= u_direct * (1 + direct.optimality_gap) + 1e-11 * abs(u_direct)
     np.testing.assert_allclose(direct.spend, other.spend, rtol=0, atol=1e-4 * B)
+
+
+def test_route_runs_after_other_highs_solves():
+    """HiGHS's global scheduler, started by any earlier solve in the process with its
+    default thread count, must not stop the route (it refuses a different 'threads')."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("presolve", "off")
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = 2, 1
+    lp.col_cost_ = np.array([-1.0, -2.0])
+    lp.col_lower_ = np.zeros(2)
+    lp.col_upper_ = np.ones(2)
+    lp.row_lower_ = np.array([-highspy.kHighsInf])
+    lp.row_upper_ = np.array([1.5])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.array([0, 1, 2], dtype=np.int32)
+    lp.a_matrix_.index_ = np.array([0, 0], dtype=np.int32)
+    lp.a_matrix_.value_ = np.ones(2)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = 2, 1
+    h.passModel(lp)
+    assert h.run() == highspy.HighsStatus.kOk
+    problem, _ = _plan(12, 6, cap=0.3)
+    alloc = solve_curves_exact(problem)
+    assert len(alloc.attempts) == 1  # no piecewise solve before it
+    assert "direct route: from a chord LP" in alloc.attempts[-1]["message"]
