@@ -206,8 +206,11 @@ def main(argv: list[str] | None = None) -> None:
             build = time.perf_counter() - t0
         times: dict[str, list[float]] = {k: [] for k in runs}
         answers: dict[str, np.ndarray] = {}
-        for _ in range(repeats):  # interleaved
-            for name, fn in runs.items():
+        order_rng = np.random.default_rng(n)
+        for _ in range(repeats):  # interleaved, in a new order each round (whoever ran
+            # first after PyMC-Marketing paid for its busy BLAS threads in a fixed order)
+            for name in order_rng.permutation(list(runs)):
+                fn = runs[name]
                 t0 = time.perf_counter()
                 answers[name] = fn()
                 times[name].append(time.perf_counter() - t0)
