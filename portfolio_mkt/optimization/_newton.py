@@ -156,45 +156,66 @@ class _Polytope:
     ``z`` over them are what :class:`~._direct.DirectQP` and the explanation use.
     """
 
+    #: largest ``rows x columns`` held as a dense array (small plans: NumPy's products are
+    #: cheaper than scipy's sparse ones there)
+    DENSE_MAX = 40_000
+
     def __init__(self, qp: DirectQP, problem: Problem) -> None:
         self.qp = qp
         P0, _, A, b = qp.data(problem)
         self.P0 = sp.csc_matrix(P0)
         self.n, self.nv, self.m, self.n_eq = qp.n, qp.nv, qp.m, qp.n_eq
         n = self.n
-        A = sp.csr_matrix(A)
-        self.A_full = A
         self.b = np.asarray(b, dtype=float)
         self.eq = np.arange(self.m) < self.n_eq
-        Aw = sp.csr_matrix(A[:, :n])
+        if self.m * self.nv <= self.DENSE_MAX:
+            A = A.toarray()
+            Aw = A[:, :n]
+            self.link = (A[:, n:] != 0).any(axis=1)
+            nnz = (Aw != 0).sum(axis=1)
+            rows = np.flatnonzero((nnz == 1) & ~self.link)
+            s_col = np.argmax(Aw[rows] != 0, axis=1)
+            s_coef = Aw[rows, s_col]
+        else:
+            A = sp.csr_matrix(A)
+            Aw = sp.csr_matrix(A[:, :n])
+            self.link = np.zeros(self.m, dtype=bool)
+            if qp.k:
+                self.link[np.unique(sp.coo_matrix(A[:, n:]).row)] = True
+            nnz = np.diff(Aw.indptr)
+            rows = np.flatnonzero((nnz == 1) & ~self.link)
+            s_col = Aw.indices[Aw.indptr[rows]]
+            s_coef = Aw.data[Aw.indptr[rows]]
+        self.A_full = A
         self.Aw = Aw
-        self.link = np.zeros(self.m, dtype=bool)
-        if qp.k:
-            self.link[np.unique(sp.csc_matrix(A)[:, n:].indices)] = False
-            self.link[np.unique(sp.coo_matrix(A[:, n:]).row)] = True
-        nnz = np.diff(Aw.indptr)
         self.single = (nnz == 1) & ~self.link
         self.general = ~self.single & ~self.link
-        rows = np.flatnonzero(self.single)
-        self.s_rows = rows
-        self.s_col = Aw.indices[Aw.indptr[rows]]
-        self.s_coef = Aw.data[Aw.indptr[rows]]
+        self.s_rows, self.s_col, self.s_coef = rows, s_col, s_coef
         lo = np.full(n, -np.inf)
         hi = np.full(n, np.inf)
-        val = self.b[rows] / self.s_coef
+        val = self.b[rows] / s_coef
         eq = self.eq[rows]
-        below = eq | (self.s_coef < 0)  # a'w <= b with a < 0: a lower bound
-        above = eq | (self.s_coef > 0)
-        np.maximum.at(lo, self.s_col[below], val[below])
-        np.minimum.at(hi, self.s_col[above], val[above])
+        below = eq | (s_coef < 0)  # a'w <= b with a < 0: a lower bound
+        above = eq | (s_coef > 0)
+        np.maximum.at(lo, s_col[below], val[below])
+        np.minimum.at(hi, s_col[above], val[above])
         self.lo, self.hi = lo, hi
         self.g_rows = np.flatnonzero(self.general)
-        G = sp.csr_matrix(Aw[self.g_rows])
+        G = Aw[self.g_rows]
         # few rows (budget, groups): dense products are cheaper than sparse ones
-        self.G = G.toarray() if G.shape[0] * n <= 2_000_000 else G
-        #: the rows HiGHS holds as rows (the others are column bounds), as triplets
+        if sp.issparse(G) and G.shape[0] * n <= 2_000_000:
+            G = G.toarray()
+        self.G = G
+        #: the rows HiGHS holds as rows (the others are column bounds)
         self.keep = np.flatnonzero(~self.single)
-        self.R = sp.coo_matrix(A[self.keep])
+        self._R: sp.coo_matrix | None = None
+
+    @property
+    def R(self) -> sp.coo_matrix:
+        """The rows HiGHS holds as rows, as triplets (built on first use)."""
+        if self._R is None:
+            self._R = sp.coo_matrix(self.A_full[self.keep])
+        return self._R
 
     # ------------------------------------------------------------------ HiGHS
     def highs(self, time_limit: float | None) -> Any:
