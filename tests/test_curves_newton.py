@@ -463,3 +463,16 @@ def test_route_runs_after_other_highs_solves():
     alloc = solve_curves_exact(problem)
     assert len(alloc.attempts) == 1  # no piecewise solve before it
     assert "direct route: from a chord LP" in alloc.attempts[-1]["message"]
+
+
+@pytest.mark.parametrize("name", ["group_floor", "risk_term", "lock_and_commitment"])
+def test_greedy_start_reaches_the_same_optimum(monkeypatch, name):
+    """The start without an LP (greedy chords, which may break a group row) still ends at the
+    proven optimum: the first QP step restores feasibility."""
+    from portfolio_mkt.optimization import _newton
+
+    problem, spec = _plan(13, 8, **CASES[name])
+    monkeypatch.setattr(_newton, "_CHORD_LP_MAX", 0)
+    alloc = solve_curves_exact(problem)
+    assert "from greedy chords" in alloc.attempts[-1]["message"]
+    _check(problem, spec, alloc, 13)

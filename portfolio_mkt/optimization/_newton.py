@@ -486,10 +486,11 @@ def newton_direct(problem: Problem, start: np.ndarray | None = None, *,
     budget = obj.budget
     stepper = _Stepper(poly, obj, qp, scale, time_limit)
     if start is None:
-        if obj.n <= _Stepper.HIGHS_MAX:
+        w = None
+        if obj.n <= _CHORD_LP_MAX:
             origin = "from a chord LP"
             w = _chord_start(poly, obj, scale, time_limit, stepper)
-        else:
+        if w is None:  # very many assets, or the LP failed
             origin = "from greedy chords"
             w = _greedy_start(poly, obj)
         if w is None:
@@ -677,6 +678,11 @@ class _Stepper:
 #: Clarabel's settings for a Newton step (the KKT Newton polishes the answer to round-off)
 _CLARABEL = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10,
              "tol_ktratio": 1e-8, "max_iter": 200}
+
+#: assets up to which the start is the chord LP (beyond, the greedy chords); the LP was the
+#: faster start at every size measured (100, 500, 2,000 assets: 14 ms against 34 ms, 0.11 s
+#: against 0.15 s, 0.72 s against 2.1 s for the whole solve)
+_CHORD_LP_MAX = 100_000
 
 #: pieces per curve of the start's chord approximation
 _CHORDS = 12
