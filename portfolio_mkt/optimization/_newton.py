@@ -7,13 +7,18 @@ maximises a smooth concave function over a polytope:
     f(w) = sum_i g_i(w_i) + c' w - delta/2 w' Sigma w     subject to   A w (<=, =) b,  w >= 0
 
 on the budget shares ``w`` (``g_i(w) = r_i(B w) / B``, ``c`` the linear returns and halo
-lifts). :func:`newton_direct` takes sequential quadratic programming steps with the exact
-Hessian: each step solves the QP with every curve replaced by its second-order Taylor model at
-the current point (curvature ``max(-g_i'', 0)`` on the diagonal, the covariance as is), by
-HiGHS's active-set QP called directly on the rows :class:`~._direct.DirectQP` assembles (no
-cvxpy canonicalisation). The feasible set does not depend on the curves, so every point
-between two iterates is feasible, and a backtracking line search on ``f`` makes each step an
-improvement; near the optimum the steps converge quadratically.
+lifts). :func:`newton_direct` solves it on the rows :class:`~._direct.DirectQP` assembles (no
+cvxpy canonicalisation):
+
+1. a start: each curve replaced by a few chords, an LP in incremental form whose only rows are
+   the general ones (HiGHS's bounded simplex, a few pivots);
+2. Newton's method on the KKT equations of the start's active set (assets at a bound, tight
+   rows), exact to round-off in three to five steps when the active set is the optimum's;
+3. otherwise a step of sequential quadratic programming with the exact Hessian (each curve
+   replaced by its second-order Taylor model, curvature ``max(-g_i'', 0)``, the covariance as
+   is), by HiGHS's active-set QP for a few assets or Clarabel's interior point for many, with a
+   backtracking line search on ``f`` (the feasible set does not depend on the curves, so every
+   point between two iterates is feasible), and Newton's method again from its active set.
 
 The gap is proven by weak duality on the tangent-line relaxation. ``f`` lies under its
 tangent plane at the answer ``w*`` (each curve under its tangent, the risk term under its
@@ -25,8 +30,9 @@ polytope bounds the exact optimum from above, and for *any* multipliers ``z`` of
 
 so ``U - f(w*) = z'(b - A w*) + sum_i [max(0, r_i) - r_i w*_i]`` with ``r = g - A'z`` is a
 proven bound on the gap, whatever the accuracy of the solver that produced ``z``: a sum of
-non-negative terms (no cancellation). The multipliers of the last QP are used first; when
-they do not prove the target, the tangent LP is solved by HiGHS and its duals are used.
+non-negative terms (no cancellation). The multipliers of the last Newton system are used
+first; when they do not prove the target (a degenerate optimum), the tangent LP is solved by
+HiGHS and its duals are used.
 """
 
 from __future__ import annotations
