@@ -476,3 +476,25 @@ def test_greedy_start_reaches_the_same_optimum(monkeypatch, name):
     alloc = solve_curves_exact(problem)
     assert "from greedy chords" in alloc.attempts[-1]["message"]
     _check(problem, spec, alloc, 13)
+
+
+def test_assets_held_at_zero_and_per_asset_floors():
+    """A curve asset locked at 0, another held at a floor above its optimum, a Hill asset
+    locked below its payback spend: still the proven optimum."""
+    problem, spec = _plan(14, 8, cap=0.3, lock=(3, 40_000.0))
+    idx = problem.index
+    cons = list(problem.constraints) + [
+        Lock({idx[0]: 0.0}, name="paused"),
+        Bounds(lower={idx[5]: 200_000.0}, name="floor_a5"),
+    ]
+    problem = problem.replace(constraints=cons)
+    spec = dict(spec)
+    spec["lo"] = spec["lo"].copy()
+    spec["hi"] = spec["hi"].copy()
+    spec["hi"][0] = 0.0
+    spec["lo"][5] = 200_000.0
+    alloc = solve_curves_exact(problem)
+    assert alloc.spend.iloc[0] == 0.0
+    assert alloc.spend.iloc[3] == pytest.approx(40_000.0, abs=1e-6)
+    assert alloc.spend.iloc[5] >= 200_000.0 - 1e-6
+    _check(problem, spec, alloc, 14)
