@@ -7,9 +7,12 @@ the budget spent exactly, a cap of 3/n of the budget per asset and a floor of 50
 one market (every third asset).
 
 Columns (time: median of interleaved repeats, wall clock of the whole call):
-  ours      solve_curves_exact: the piecewise-linear solve, then Newton polish on the true curves
-            with a proven gap (tangent-line bound)
-  pwl       pm.solve: the previous piecewise-linear path
+  ours      solve_curves_exact on the same plan object each repeat: the direct route (no cvxpy:
+            a chord LP, Newton steps, Newton on the KKT equations, the gap proven by weak
+            duality on the tangent-line relaxation), its compiled rows kept on the plan
+  cold      the same on a new plan object each repeat (rows compiled again; the plans are built
+            before the clock starts)
+  pwl       pm.solve(exact_curves=False): the piecewise-linear program through cvxpy alone
   oracle    scipy SLSQP (ftol 1e-16, analytic gradients) from several starts (uniform, random,
             and the piecewise answer) on the same curves, written out independently here
   pymc      PyMC-Marketing's BudgetOptimizer.allocate_budget (SLSQP, its defaults) on a PyMC
@@ -22,11 +25,13 @@ known optimum is the largest value any method reached (negative values cannot oc
     python benchmarks/curves_bench.py --quick      # n = 5, 20 (under a minute)
     python benchmarks/curves_bench.py              # n = 5, 20, 100, 500
     python benchmarks/curves_bench.py --no-pymc    # without PyMC-Marketing
+    python benchmarks/curves_bench.py --sizes 500 --no-pymc --no-oracle   # ours alone at scale
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -41,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import portfolio_mkt as pm  # noqa: E402
 from portfolio_mkt.constraints import Bounds, GroupFloor  # noqa: E402
-from portfolio_mkt.optimization._polish import solve_curves_exact  # noqa: E402
+from portfolio_mkt.optimization import solve_curves_exact  # noqa: E402
 from portfolio_mkt.response import Hill, Logistic  # noqa: E402
 
 BUDGET = 1_000_000.0
@@ -171,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--no-pymc", action="store_true", help="skip PyMC-Marketing")
+    ap.add_argument("--no-oracle", action="store_true",
+                    help="skip the SLSQP oracle (for large n, where it takes hours)")
     args = ap.parse_args(argv)
     sizes = args.sizes or ([5, 20] if args.quick else [5, 20, 100, 500])
     repeats = args.repeats or (3 if args.quick else 5)
@@ -188,8 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     for n in sizes:
         case = make_case(n)
         problem = case["problem"]
+        fresh = [make_case(n)["problem"] for _ in range(repeats)]
         runs = {"ours": lambda p=problem: solve_curves_exact(p).spend.to_numpy(),
-                "pwl": lambda p=problem: pm.solve(p).spend.to_numpy()}
+                "cold": lambda f=fresh: solve_curves_exact(f.pop()).spend.to_numpy(),
+                "pwl": lambda p=problem: pm.solve(p, exact_curves=False).spend.to_numpy()}
         build = np.nan
         if use_pymc:
             t0 = time.perf_counter()
@@ -197,8 +206,11 @@ def main(argv: list[str] | None = None) -> None:
             build = time.perf_counter() - t0
         times: dict[str, list[float]] = {k: [] for k in runs}
         answers: dict[str, np.ndarray] = {}
-        for _ in range(repeats):  # interleaved
-            for name, fn in runs.items():
+        order_rng = np.random.default_rng(n)
+        for _ in range(repeats):  # interleaved, in a new order each round (whoever ran
+            # first after PyMC-Marketing paid for its busy BLAS threads in a fixed order)
+            for name in order_rng.permutation(list(runs)):
+                fn = runs[name]
                 t0 = time.perf_counter()
                 answers[name] = fn()
                 times[name].append(time.perf_counter() - t0)
@@ -207,29 +219,37 @@ def main(argv: list[str] | None = None) -> None:
         starts += [rng.dirichlet(np.ones(n)) for _ in range(0 if args.quick else 1 if n >= 500
                                                              else 2)]
         t0 = time.perf_counter()
-        x_or, v_or = oracle(case, starts)
-        t_or = time.perf_counter() - t0
+        x_or, v_or = oracle(case, starts) if not args.no_oracle else (None, -np.inf)
+        t_or = time.perf_counter() - t0 if not args.no_oracle else np.nan
         values = {k: value_grad(case, np.clip(x, 0, None))[0] for k, x in answers.items()}
         values["oracle"] = v_or
         best = max(values.values())
         bound = solve_curves_exact(problem).optimality_gap
         row = {"n": n, "ours_s": statistics.median(times["ours"]),
+               "cold_s": statistics.median(times["cold"]),
                "ours_gap": (best - values["ours"]) / abs(best), "ours_bound": bound,
                "pwl_s": statistics.median(times["pwl"]),
                "pwl_gap": (best - values["pwl"]) / abs(best),
-               "oracle_s": t_or, "oracle_gap": (best - v_or) / abs(best)}
+               "oracle_s": t_or,
+               "oracle_gap": (best - v_or) / abs(best) if np.isfinite(v_or) else np.nan}
         if "pymc" in runs:
             row.update({"pymc_s": statistics.median(times["pymc"]),
                         "pymc_gap": (best - values["pymc"]) / abs(best), "pymc_build_s": build,
                         "pymc/ours": statistics.median(times["pymc"])
-                        / statistics.median(times["ours"])})
+                        / statistics.median(times["ours"]),
+                        "pymc/cold": statistics.median(times["pymc"])
+                        / statistics.median(times["cold"])})
         rows.append(row)
         print(pd.DataFrame([row]).to_string(index=False, float_format=lambda v: f"{v:.3g}"),
               flush=True)
+        msg = solve_curves_exact(problem).attempts[-1]["message"]
+        print(f"  ours: {msg}", flush=True)
     table = pd.DataFrame(rows).set_index("n")
     print("\n" + table.to_string(float_format=lambda v: f"{v:.3g}"))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\ntotal {time.perf_counter() - t_all:.1f} s; medians of {repeats} interleaved "
-          "repeats (machine shared with other jobs: times are indicative).")
+          f"repeats; load average at the end {load:.1f} on {os.cpu_count()} cores (machine "
+          "shared with other jobs: times are indicative).")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@ outcome constraint), so its optimum ``U`` bounds the exact optimum from above, w
 objective at the answer ``F`` bounds it from below; ``(U - F) / |F|`` is the relative gap,
 exact up to the bound solve's own tolerance (about 1e-12). For S-curves the bound holds for the
 envelope problem and therefore for the true curves (the envelope lies above them).
+
+When every constraint is a linear row (bounds, caps, locks, group floors and caps; no risk
+limit, outcome target or custom constraint) and every such curve is logistic or Hill, the
+polish takes the direct route instead (:mod:`._newton`): the same Newton steps on the plan's own
+matrices by HiGHS or Clarabel, finished by Newton's method on the KKT equations, the gap proven
+by weak duality on the same tangent-line relaxation; no cvxpy program is compiled.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import numpy as np
 from ..problem import Problem
 from ._allocation import Allocation
 from ._answer import DEFAULT_TOLERANCE, _clean, allocation_from_raw, verify
+from ._newton import newton_direct, newton_route
 from ._program import compile_problem
 
 __all__ = ["polish_curves", "DEFAULT_GAP"]
@@ -51,7 +58,8 @@ def _modelled(problem: Problem) -> bool:
 
 
 def polish_curves(problem: Problem, allocation: Allocation, *, gap: float = DEFAULT_GAP,
-                  max_iter: int = 20, tolerance: float = DEFAULT_TOLERANCE) -> Allocation:
+                  max_iter: int = 20, tolerance: float = DEFAULT_TOLERANCE,
+                  direct: bool = True) -> Allocation:
     """Polish a piecewise-linear optimum to the exact optimum on the true curves.
 
     Parameters
@@ -67,6 +75,9 @@ def polish_curves(problem: Problem, allocation: Allocation, *, gap: float = DEFA
         Largest number of Newton steps.
     tolerance : float, default 1e-6
         Constraint tolerance of the post-solve check (see :func:`portfolio_mkt.verify`).
+    direct : bool, default True
+        Take the direct route (no cvxpy) when the plan's constraints are all linear rows;
+        ``False`` always polishes through cvxpy (as a forced solver does).
 
     Returns
     -------
@@ -80,6 +91,14 @@ def polish_curves(problem: Problem, allocation: Allocation, *, gap: float = DEFA
     """
     if problem.objective not in ("utility", "max_return") or not _modelled(problem):
         return allocation
+    if direct and max_iter > 0:
+        # linear constraints only: Newton steps on the plan's own rows, without cvxpy
+        if not newton_route(problem)[0]:
+            exact = newton_direct(problem, allocation.spend.to_numpy(dtype=float), gap=gap,
+                                  tolerance=tolerance, notes=allocation.notes,
+                                  attempts=allocation.attempts)
+            if exact is not None:
+                return exact
     t0 = time.perf_counter()
     term = problem.return_term
     model_term = term.local_model()

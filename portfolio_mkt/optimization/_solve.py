@@ -470,7 +470,7 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
         alloc.notes.append(note)
         warnings.warn(note, InaccurateSolutionWarning, stacklevel=2)
     if exact_curves and program is None:
-        alloc = polish_curves(problem, alloc, tolerance=tolerance)
+        alloc = polish_curves(problem, alloc, tolerance=tolerance, direct=solver is None)
     return alloc
 
 
@@ -478,17 +478,24 @@ def solve_curves_exact(problem: Problem, solver: str | None = None, *,
                        gap: float = DEFAULT_GAP, **solve_kwargs: Any) -> Allocation:
     """Solve a plan with logistic / S-shaped curves to the exact optimum (proven gap).
 
+    When every constraint is a linear row (budget, bounds, caps, locks, group floors and caps;
+    no risk limit, outcome target or custom constraint) and no ``solver`` is forced, the plan
+    is solved on its own matrices without cvxpy (:func:`~._newton.newton_direct`: a chord LP,
+    Newton steps by HiGHS or Clarabel, Newton's method on the KKT equations, the gap proven by
+    weak duality). Otherwise, or when that route cannot prove ``gap``,
     :func:`portfolio_mkt.solve` on the piecewise-linear program, then :func:`polish_curves`.
 
     Parameters
     ----------
     problem : Problem
     solver : str, optional
-        Solver of the piecewise-linear solve (see :func:`portfolio_mkt.solve`).
+        Solver of the piecewise-linear solve (see :func:`portfolio_mkt.solve`); forcing one
+        skips the direct route.
     gap : float, default 1e-8
         Relative optimality gap to reach.
     **solve_kwargs
-        Passed to :func:`portfolio_mkt.solve`.
+        Passed to :func:`portfolio_mkt.solve` (``tolerance`` and ``time_limit`` also to the
+        direct route).
 
     Returns
     -------
@@ -505,7 +512,18 @@ def solve_curves_exact(problem: Problem, solver: str | None = None, *,
     >>> bool(alloc.optimality_gap < 1e-8)
     True
     """
+    from ._newton import newton_direct, newton_route
+
+    tol = solve_kwargs.get("tolerance", DEFAULT_TOLERANCE)
+    if solver is None and solve_kwargs.get("program") is None:
+        _check_solve_args(problem, solver, solve_kwargs.get("verify_result", True), tol,
+                          solve_kwargs.get("time_limit"))
+        # an infeasible plan fails the route's first LP and is diagnosed by solve below
+        if not newton_route(problem)[0]:
+            alloc = newton_direct(problem, gap=gap, tolerance=tol,
+                                  time_limit=solve_kwargs.get("time_limit"))
+            if alloc is not None:
+                return alloc
     solve_kwargs["exact_curves"] = False
     alloc = solve(problem, solver=solver, **solve_kwargs)
-    tol = solve_kwargs.get("tolerance", DEFAULT_TOLERANCE)
-    return polish_curves(problem, alloc, gap=gap, tolerance=tol)
+    return polish_curves(problem, alloc, gap=gap, tolerance=tol, direct=solver is None)

@@ -267,8 +267,8 @@ class CurveReturn:
         d = np.empty(len(positions))
         h = np.empty(len(positions))
         vectorised, rest = self._envelope_groups(tuple(positions))
-        for sel, curve, tangent, slope0 in vectorised:
-            xs = x[[positions[j] for j in sel]]
+        for sel, curve, tangent, slope0, idx in vectorised:
+            xs = x[idx]
             ray = (tangent > 0) & (xs <= tangent)
             with np.errstate(all="ignore"):
                 f[sel] = np.where(ray, slope0 * xs, curve.value(xs))
@@ -281,6 +281,55 @@ class CurveReturn:
             d[j] = float(env.derivative(xi))
             h[j] = float(env.second_derivative(xi))
         return f, d, h
+
+    def envelope_values(self, points: Any, positions: list[int]) -> np.ndarray:
+        """Values of the modelled curves (envelopes) at many spends at once.
+
+        Parameters
+        ----------
+        points : array-like of shape (k, len(positions))
+            Money; column ``j`` holds spends of the asset at ``positions[j]``.
+        positions : list of int
+            Asset positions (with a ``pwl`` or ``envelope`` method).
+
+        Returns
+        -------
+        ndarray of shape (k, len(positions))
+            Outcome units (no halo): each curve's concave envelope at each spend.
+        """
+        pts = np.asarray(points, dtype=float)
+        out = np.empty_like(pts)
+        vectorised, rest = self._envelope_groups(tuple(positions))
+        for sel, curve, tangent, slope0, _ in vectorised:
+            xs = pts[:, sel]
+            ray = (tangent > 0) & (xs <= tangent)
+            with np.errstate(all="ignore"):
+                out[:, sel] = np.where(ray, slope0 * xs, curve.value(xs))
+        for j in rest:
+            out[:, j] = self._envelope(positions[j]).value(pts[:, j])
+        return out
+
+    def envelope_tangents(self, positions: list[int]) -> np.ndarray:
+        """Money at which each curve's concave envelope leaves its ray (0: concave curve).
+
+        Parameters
+        ----------
+        positions : list of int
+            Asset positions (with a ``pwl`` or ``envelope`` method).
+
+        Returns
+        -------
+        ndarray of shape (len(positions),)
+            The payback spend of an S-shaped curve, capped at the asset's upper bound (the
+            envelope is the chord to it then); 0 for a concave curve.
+        """
+        out = np.zeros(len(positions))
+        vectorised, rest = self._envelope_groups(tuple(positions))
+        for sel, _, tangent, _, _ in vectorised:
+            out[sel] = np.maximum(tangent, 0.0)
+        for j in rest:
+            out[j] = max(float(self._envelope(positions[j]).tangent), 0.0)
+        return out
 
     def _envelope_groups(self, positions: tuple[int, ...]) -> tuple[list, list[int]]:
         """Logistic and Hill curves grouped into one array-valued curve per family (cached)."""
@@ -302,7 +351,8 @@ class CurveReturn:
             envs = [self._envelope(positions[j]) for j in sel]
             tangent = np.array([e.tangent for e in envs])
             slope0 = np.nan_to_num(np.array([e.slope0 for e in envs]))
-            vectorised.append((np.array(sel), curve, tangent, slope0))
+            idx = np.array([positions[j] for j in sel], dtype=np.int64)
+            vectorised.append((np.array(sel), curve, tangent, slope0, idx))
         cache[key] = (vectorised, rest)
         return cache[key]
 
@@ -376,14 +426,34 @@ class CurveReturn:
         return self.own_outcome(x) + self._halo_received(x)
 
     def model_outcome(self, x: Any) -> np.ndarray:
-        """The program's model of the outcome per asset at ``x`` (PWL / envelope where used)."""
+        """The program's model of the outcome per asset at ``x`` (PWL / envelope where used).
+
+        A curve without a conic form is modelled by its piecewise-linear approximation once a
+        program was built with it (:meth:`build`); until then (the exact-curve route, which
+        never builds one) by its concave envelope, the function that route optimises.
+        """
         x = self._check_x(x)
-        out = self.outcome(x)
-        budget = self._budget if self._budget is not None else max(float(x.sum()), 1e-300)
-        for i, m in enumerate(self.methods):
-            if m in ("pwl", "envelope"):
-                own = float(self._approx(i, budget).value(x[i]))
-                out[i] += own - float(self.curves[i].value(x[i]))  # type: ignore[union-attr]
+        own = self.own_outcome(x)
+        return self._model_own(x, own) + self._halo_received(x)
+
+    def _model_own(self, x: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """The model of each asset's own outcome, given the true one ``own``."""
+        out = own.copy()
+        modelled = self.__dict__.get("_modelled_positions")
+        if modelled is None:
+            meth = self.methods.to_numpy()
+            modelled = ([int(i) for i in np.flatnonzero(meth == "pwl")],
+                        [int(i) for i in np.flatnonzero(meth == "envelope")])
+            self.__dict__["_modelled_positions"] = modelled
+        pwl, env = modelled
+        if self.approximations:
+            budget = self._budget if self._budget is not None else max(float(x.sum()), 1e-300)
+            built = [i for i in pwl + env if self.index[i] in self.approximations]
+            for i in built:
+                out[i] = float(self._approx(i, budget).value(x[i]))
+            env = [i for i in env if self.index[i] not in self.approximations]
+        if env:
+            out[env] = self.envelope_derivatives(x, env)[0]
         return out
 
     def marginal(self, x: Any) -> np.ndarray:
@@ -411,14 +481,16 @@ class CurveReturn:
         the return there).
         """
         x = self._check_x(x)
-        true = self.outcome(x)
-        model = self.model_outcome(x)
+        own = self.own_outcome(x)
+        halo = self._halo_received(x)
+        true = own + halo
+        model = self._model_own(x, own) + halo
         segs = [
             self.approximations[a].segments if a in self.approximations else 0
             for a in self.index
-        ]
+        ] if self.approximations else [0] * len(self.index)
         with np.errstate(divide="ignore", invalid="ignore"):
-            avg = np.where(x > 0, self.own_outcome(x) / np.where(x > 0, x, 1.0), np.nan)
+            avg = np.where(x > 0, own / np.where(x > 0, x, 1.0), np.nan)
         pays = self.pays_from.to_numpy()
         return pd.DataFrame(
             {
