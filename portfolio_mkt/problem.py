@@ -335,9 +335,14 @@ class Problem:
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without what the constraints cached of this problem (keyed by object ids)."""
+        """Pickle without what solves cached on this problem (rebuilt when needed).
+
+        The constraints' cache is keyed by object ids and the exact-curve route holds a
+        compiled program.
+        """
         state = dict(self.__dict__)
-        state.pop(MEMO_ATTRIBUTE, None)
+        for key in (MEMO_ATTRIBUTE, "_newton_route"):
+            state.pop(key, None)
         return state
 
     def replace(self, **changes: Any) -> Problem:

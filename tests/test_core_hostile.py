@@ -219,3 +219,15 @@ def test_power_curve_with_an_awkward_exponent_solves():
     # c earns ~5 per unit at any spend here (x**-0.00003 > 0.9995), far above a, b: all on c
     assert alloc.spend["c"] == pytest.approx(1e6, rel=1e-6)
     assert alloc.response.loc["c", "method"] == "pwl"
+
+
+def test_a_risk_limit_too_large_to_square_cannot_bind():
+    """max_risk = 1.34e156 overflowed squaring it (a raw OverflowError, found by hypothesis):
+    a limit above any plan's risk leaves the plan of no limit, on the cvxpy route as well."""
+    free = pm.solve(pm.Problem(MU, COV, budget=100.0))  # the exact vertex: all on "a"
+    for solver in (None, "CLARABEL"):
+        a = pm.solve(pm.Problem(MU, COV, budget=100.0, max_risk=1.34e156), solver=solver)
+        assert a.status == "optimal"
+        assert a.utility == pytest.approx(free.utility, rel=1e-9)
+        np.testing.assert_allclose(a.spend.to_numpy(), free.spend.to_numpy(), atol=1e-2)
+        assert a.constraints.loc["max_risk", "binding"] == False  # noqa: E712

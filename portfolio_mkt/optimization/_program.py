@@ -164,7 +164,7 @@ class Program:
         self.target_outcome = None
         if self.has_risk_target:
             self.target_variance = cp.Parameter(nonneg=True, name="target_variance")
-            self.target_variance.value = (self._max_risk / self.budget) ** 2
+            self.target_variance.value = self._variance_target(self._max_risk)
             ctx.add("max_risk", self.variance, "le", self.target_variance)
         if self.has_outcome_target:
             self.target_outcome = cp.Parameter(name="target_outcome")
@@ -297,7 +297,20 @@ class Program:
             raise ValueError("the program was compiled without max_risk")
         self._max_risk = float(max_risk)
         if self._built:
-            self.target_variance.value = (self._max_risk / self.budget) ** 2
+            self.target_variance.value = self._variance_target(self._max_risk)
+
+    def _variance_target(self, max_risk: float) -> float:
+        """``(max_risk / budget)^2`` in shares, at most twice the largest variance of any plan.
+
+        No plan (``w >= 0``, ``sum w <= 1``) has a variance above the covariance's largest
+        diagonal entry (a convex function is largest at a vertex), so a limit above it cannot
+        bind; capping it keeps a huge ``max_risk`` (1e156) from overflowing the square.
+        """
+        ceiling = 2.0 * float(np.max(self.problem.covariance_diagonal(), initial=0.0))
+        ratio = max_risk / self.budget
+        if ceiling > 0 and ratio > np.sqrt(ceiling):
+            return ceiling
+        return ratio * ratio
 
     def set_min_outcome(self, min_outcome: float) -> None:
         """Re-value the compiled outcome target (expected outcome, in outcome units)."""

@@ -190,7 +190,8 @@ def _slack_in_units(problem: Problem, name: str, share_slack: float) -> float:
         return float("inf")
     if name == "max_risk":
         limit = problem.max_risk / b
-        return float((np.sqrt(limit**2 + share_slack) - limit) * b)
+        # sqrt(limit^2 + slack) - limit, written so that a huge limit does not overflow
+        return float(share_slack / (np.hypot(limit, np.sqrt(share_slack)) + limit) * b)
     return float(share_slack * b)
 
 
@@ -379,6 +380,15 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     _check_solve_args(problem, solver, verify_result, tolerance, time_limit)
     if not isinstance(exact_curves, bool):
         raise InputError(f"exact_curves must be True or False; got {exact_curves!r}.")
+    if exact_curves and program is None and solver is None:
+        # logistic / Hill curves with linear rows: Newton on the true curves from a chord LP,
+        # no cvxpy and no piecewise program (docs/curves_exact.md); None -> the routes below
+        from ._newton import newton_direct, newton_route
+
+        if not newton_route(problem)[0]:
+            alloc = newton_direct(problem, tolerance=tolerance, time_limit=time_limit)
+            if alloc is not None:
+                return alloc
     check_feasibility(problem)
     prog = program if program is not None else compile_problem(problem)
     if program is not None:
