@@ -380,7 +380,8 @@ def solve(problem: Problem, solver: str | None = None, *, verify_result: bool = 
     _check_solve_args(problem, solver, verify_result, tolerance, time_limit)
     if not isinstance(exact_curves, bool):
         raise InputError(f"exact_curves must be True or False; got {exact_curves!r}.")
-    if exact_curves and program is None and solver is None:
+    if (exact_curves and program is None and solver is None
+            and not getattr(problem.return_term, "linear", True)):
         # logistic / Hill curves with linear rows: Newton on the true curves from a chord LP,
         # no cvxpy and no piecewise program (docs/curves_exact.md); None -> the routes below
         from ._newton import newton_direct, newton_route
