@@ -896,8 +896,21 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
     print(text)
     if not args.no_write:
-        (REPO / "docs" / "performance.md").write_text(text)
+        write_performance(text)
     return 0
+
+
+#: The line of docs/performance.md after which the sections of the other benchmarks begin:
+#: writing replaces what comes before it and keeps the rest.
+KEEP_MARKER = "<!-- frontier_bench writes above this line; the sections below are kept -->"
+
+
+def write_performance(text: str) -> None:
+    """Write the frontier part of ``docs/performance.md``, keeping the other benchmarks' part."""
+    path = REPO / "docs" / "performance.md"
+    old = path.read_text() if path.exists() else ""
+    at = old.find(KEEP_MARKER)
+    path.write_text(text.rstrip("\n") + "\n\n" + old[at:] if at >= 0 else text)
 
 
 if __name__ == "__main__":

@@ -104,3 +104,22 @@ def test_load_flag_starts_and_stops_busy_processes(bench, monkeypatch) -> None:
     module.main(["--sizes", "20", "--scale-n", "0", "--no-write", "--load", "3"])
     assert len(started) == 3 and stopped == started
     assert all(p.target is module._busy for p in started)
+
+
+def test_writing_keeps_the_other_benchmarks_sections(tmp_path, monkeypatch) -> None:
+    """frontier_bench rewrites its own part of docs/performance.md, not the whole page."""
+    spec = importlib.util.spec_from_file_location("frontier_bench_w", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "performance.md"
+    page.write_text("old frontier part\n\n" + module.KEEP_MARKER + "\n\n## Single solves\nkept\n")
+    monkeypatch.setattr(module, "REPO", tmp_path)
+    module.write_performance("new frontier part\n")
+    text = page.read_text()
+    assert text.startswith("new frontier part\n") and "old frontier part" not in text
+    assert text.endswith(module.KEEP_MARKER + "\n\n## Single solves\nkept\n")
+    page.write_text("no marker\n")
+    module.write_performance("whole\n")
+    assert page.read_text() == "whole\n"
