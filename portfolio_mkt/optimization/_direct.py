@@ -19,6 +19,7 @@ A factor covariance ``F F' + diag(d)`` enters with auxiliary variables ``y = F' 
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -472,6 +473,23 @@ def _highs_rows(qp: DirectQP) -> dict[str, Any]:
     return out
 
 
+#: one HiGHS instance per thread, cleared and reset before each use (creating one costs more
+#: than a small LP's solve)
+_HIGHS = threading.local()
+
+
+def _highs_instance(highspy: Any) -> Any:
+    """The HiGHS instance of the calling thread, its model cleared, its options at defaults."""
+    h = getattr(_HIGHS, "instance", None)
+    if h is None:
+        h = _HIGHS.instance = highspy.Highs()
+    else:
+        h.clearModel()
+        h.resetOptions()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = None
                 ) -> RawResult:
     """Solve ``qp`` for ``problem`` with highspy (simplex for an LP, active set for a QP).
@@ -527,8 +545,7 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
     raw = RawResult(status="solver_error", solver="HIGHS", w=None, objective=None,
                     solve_time=0.0, route="direct")
     try:
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = _highs_instance(highspy)
         for key, value in (settings or {}).items():
             h.setOptionValue(key, value)
         no_i, no_v = np.zeros(0, i32), np.zeros(0)
@@ -553,6 +570,7 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
         has_primal = bool(sol.value_valid) and x.size == nv and np.all(np.isfinite(x))
         value = float(h.getInfo().objective_function_value)
     except Exception as exc:  # noqa: BLE001 - the solver's own errors become a status
+        _HIGHS.__dict__.pop("instance", None)  # a fresh instance next time
         raw.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raw.solve_time = time.perf_counter() - t0
         return raw
