@@ -478,7 +478,7 @@ def _highs_rows(qp: DirectQP) -> dict[str, Any]:
 _HIGHS = threading.local()
 
 
-def _highs_instance(highspy: Any) -> Any:
+def highs_instance(highspy: Any) -> Any:
     """The HiGHS instance of the calling thread, its model cleared, its options at defaults."""
     h = getattr(_HIGHS, "instance", None)
     if h is None:
@@ -545,7 +545,7 @@ def solve_highs(qp: DirectQP, problem: Any, settings: dict[str, Any] | None = No
     raw = RawResult(status="solver_error", solver="HIGHS", w=None, objective=None,
                     solve_time=0.0, route="direct")
     try:
-        h = _highs_instance(highspy)
+        h = highs_instance(highspy)
         for key, value in (settings or {}).items():
             h.setOptionValue(key, value)
         no_i, no_v = np.zeros(0, i32), np.zeros(0)

@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from ..problem import Problem
 from ._allocation import Allocation
 from ._answer import DEFAULT_TOLERANCE, allocation_from_raw, verify
-from ._direct import DirectQP
+from ._direct import DirectQP, highs_instance
 from ._raw import RawResult, silence_highs_banner
 
 __all__ = ["newton_direct", "newton_reason", "newton_route"]
@@ -582,13 +582,23 @@ def newton_direct(problem: Problem, start: np.ndarray | None = None, *,
     alloc.notes.append(
         f"exact curves: solved on the true curves by Newton steps on the plan's own rows "
         f"({steps} QP step(s)); proven relative optimality gap {proven:.2g}.")
-    overstated = lower - alloc.expected_outcome
-    if overstated > 1e-9 * max(abs(lower), 1.0):
-        alloc.notes.append(
-            f"exact curves: the gap is the envelope problem's; S-shaped curves funded below "
+    note = envelope_note(lower, alloc.expected_outcome)
+    if note:
+        alloc.notes.append(note)
+    return alloc
+
+
+def envelope_note(envelope: float, true: float) -> str:
+    """The note when the envelope's value overstates the true curves' ("" when it does not).
+
+    S-shaped curves funded below their payback spend deliver less than their envelope.
+    """
+    overstated = envelope - true
+    if overstated <= 1e-9 * max(abs(envelope), 1.0):
+        return ""
+    return (f"exact curves: the gap is the envelope problem's; S-shaped curves funded below "
             f"their payback spend deliver {overstated:,.4g} less than their envelope there "
             "(portfolio_mkt.solve_s_curves funds them past it or not at all).")
-    return alloc
 
 
 class _Stepper:
@@ -694,6 +704,28 @@ _CHORD_LP_MAX = 100_000
 _CHORDS = 12
 
 
+def _chords(poly: _Polytope, obj: _Objective
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each curve's chords on its bounds: ``(lo, hi, length, ok, slope)`` in shares.
+
+    ``lo``, ``hi``: every asset's bounds clipped to ``[0, 1]``; for the curved assets, the
+    pieces between ``_CHORDS + 1`` even breakpoints and the S-curve's payback spend: their
+    ``length`` and ``slope`` (shape ``(K, m)``), ``ok`` where a piece has length.
+    """
+    pos = obj.ipos
+    lo = np.clip(np.where(np.isfinite(poly.lo), poly.lo, 0.0), 0.0, 1.0)
+    hi = np.clip(np.where(np.isfinite(poly.hi), poly.hi, 1.0), 0.0, 1.0)
+    hi = np.maximum(hi, lo)
+    lo_c, hi_c = lo[pos], hi[pos]
+    grid = lo_c[None, :] + np.linspace(0.0, 1.0, _CHORDS + 1)[:, None] * (hi_c - lo_c)[None, :]
+    grid = np.sort(np.vstack([grid, np.clip(obj.tangents(), lo_c, hi_c)[None, :]]), axis=0)
+    vals = obj.term.envelope_values(grid * obj.budget, obj.pos) / obj.budget
+    length = np.diff(grid, axis=0)
+    ok = length > 1e-12
+    slope = np.where(ok, np.diff(vals, axis=0) / np.where(ok, length, 1.0), 0.0)
+    return lo, hi, length, ok, slope
+
+
 def _chord_start(poly: _Polytope, obj: _Objective, scale: float, time_limit: float | None,
                  stepper: _Stepper) -> np.ndarray | None:
     """A start near the optimum: the plan with each curve replaced by a few chords (an LP).
@@ -710,17 +742,8 @@ def _chord_start(poly: _Polytope, obj: _Objective, scale: float, time_limit: flo
 
     silence_highs_banner()
     n, pos = obj.n, obj.ipos
-    lo = np.clip(np.where(np.isfinite(poly.lo), poly.lo, 0.0), 0.0, 1.0)
-    hi = np.clip(np.where(np.isfinite(poly.hi), poly.hi, 1.0), 0.0, 1.0)
-    hi = np.maximum(hi, lo)
-    lo_c, hi_c = lo[pos], hi[pos]
-    grid = lo_c[None, :] + np.linspace(0.0, 1.0, _CHORDS + 1)[:, None] * (hi_c - lo_c)[None, :]
-    tangent = np.clip(obj.tangents(), lo_c, hi_c)
-    grid = np.sort(np.vstack([grid, tangent[None, :]]), axis=0)
-    vals = obj.term.envelope_values(grid * obj.budget, obj.pos) / obj.budget
-    length = np.diff(grid, axis=0)  # (K, m)
-    ok = length > 1e-12
-    slope = np.where(ok, np.diff(vals, axis=0) / np.where(ok, length, 1.0), 0.0)
+    lo, hi, length, ok, slope = _chords(poly, obj)
+    lo_c = lo[pos]
     kk, ii = np.nonzero(ok)
     other = np.setdiff1d(np.arange(n), pos)
     # columns: the other assets' w, then the pieces d (asset pos[ii], piece kk)
@@ -738,29 +761,22 @@ def _chord_start(poly: _Polytope, obj: _Objective, scale: float, time_limit: flo
     start = np.concatenate([[0], np.cumsum(nz.sum(axis=1))]).astype(np.int32)
     index = np.nonzero(nz)[1].astype(np.int32)
     value = rows.T[nz]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = highs_instance(highspy)
     # presolve costs more than the few pivots this LP takes (43 ms against 11 ms at 100
     # assets)
     h.setOptionValue("presolve", "off")
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
-    lp = highspy.HighsLp()
-    lp.num_col_ = ncol
-    lp.num_row_ = rows.shape[0]
-    lp.col_cost_ = cost
-    lp.col_lower_ = col_lo
-    lp.col_upper_ = col_hi
-    lp.row_lower_ = np.where(eq, rhs, -inf)
-    lp.row_upper_ = rhs
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = start
-    lp.a_matrix_.index_ = index
-    lp.a_matrix_.value_ = value
-    lp.a_matrix_.num_col_ = ncol
-    lp.a_matrix_.num_row_ = rows.shape[0]
+    n_rows = rows.shape[0]
+    no_i = np.zeros(0, np.int32)
     tic = time.perf_counter()
-    h.passModel(lp)
+    h.passModel(
+        int(ncol), int(n_rows), len(value), 0, int(highspy.MatrixFormat.kColwise),
+        int(highspy.HessianFormat.kTriangular), int(highspy.ObjSense.kMinimize), 0.0,
+        np.ascontiguousarray(cost, float), np.ascontiguousarray(col_lo, float),
+        np.ascontiguousarray(col_hi, float), np.where(eq, rhs, -inf).astype(float),
+        np.ascontiguousarray(rhs, float), start, index, np.ascontiguousarray(value, float),
+        no_i, no_i, np.zeros(0), np.zeros(ncol, dtype=np.int32))
     h.run()
     stepper.time += time.perf_counter() - tic
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -783,16 +799,7 @@ def _greedy_start(poly: _Polytope, obj: _Objective) -> np.ndarray:
     start may break them (the first QP step returns a feasible point).
     """
     n, pos = obj.n, obj.ipos
-    lo = np.clip(np.where(np.isfinite(poly.lo), poly.lo, 0.0), 0.0, 1.0)
-    hi = np.clip(np.where(np.isfinite(poly.hi), poly.hi, 1.0), 0.0, 1.0)
-    hi = np.maximum(hi, lo)
-    lo_c, hi_c = lo[pos], hi[pos]
-    grid = lo_c[None, :] + np.linspace(0.0, 1.0, _CHORDS + 1)[:, None] * (hi_c - lo_c)[None, :]
-    grid = np.sort(np.vstack([grid, np.clip(obj.tangents(), lo_c, hi_c)[None, :]]), axis=0)
-    vals = obj.term.envelope_values(grid * obj.budget, obj.pos) / obj.budget
-    length = np.diff(grid, axis=0)
-    ok = length > 1e-12
-    slope = np.where(ok, np.diff(vals, axis=0) / np.where(ok, length, 1.0), 0.0)
+    lo, hi, length, ok, slope = _chords(poly, obj)
     kk, ii = np.nonzero(ok)
     other = np.setdiff1d(np.arange(n), pos)
     owner = np.concatenate([other, pos[ii]])

@@ -37,7 +37,7 @@ import numpy as np
 from ..problem import Problem
 from ._allocation import Allocation
 from ._answer import DEFAULT_TOLERANCE, _clean, allocation_from_raw, verify
-from ._newton import newton_direct, newton_route
+from ._newton import envelope_note, newton_direct, newton_route
 from ._program import compile_problem
 
 __all__ = ["polish_curves", "DEFAULT_GAP"]
@@ -194,11 +194,9 @@ def polish_curves(problem: Problem, allocation: Allocation, *, gap: float = DEFA
     alloc.notes.append(
         f"exact curves: the piecewise-linear optimum was polished on the true curves "
         f"({steps} Newton step(s)); proven relative optimality gap {proven:.2g}{reached}.")
-    if overstated > 1e-9 * max(abs(lower), 1.0):
-        alloc.notes.append(
-            f"exact curves: the gap is the envelope problem's; S-shaped curves funded below "
-            f"their payback spend deliver {overstated:,.4g} less than their envelope there "
-            "(portfolio_mkt.solve_s_curves funds them past it or not at all).")
+    note = envelope_note(lower, lower - overstated)
+    if note:
+        alloc.notes.append(note)
     return alloc
 
 
